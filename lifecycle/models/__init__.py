@@ -1,0 +1,37 @@
+from lifecycle.models.base import AppendOnlyError
+from lifecycle.models.customers import STAGE_TRANSITIONS, Customer, CustomerIdentity, IdentityKind, Stage
+from lifecycle.models.orders import (
+    DEAD_STATES,
+    ORDER_TRANSITION_BY_TARGET,
+    PAID_STATES,
+    Order,
+    OrderSourceState,
+    OrderState,
+    System,
+)
+from lifecycle.models.ownership import Handoff, Ownership, StagePolicy
+from lifecycle.models.teams import Agent, Team
+from lifecycle.models.timeline import EventSource, TimelineEvent
+
+__all__ = [
+    "AppendOnlyError",
+    "STAGE_TRANSITIONS",
+    "Customer",
+    "CustomerIdentity",
+    "IdentityKind",
+    "Stage",
+    "DEAD_STATES",
+    "ORDER_TRANSITION_BY_TARGET",
+    "PAID_STATES",
+    "Order",
+    "OrderSourceState",
+    "OrderState",
+    "System",
+    "Handoff",
+    "Ownership",
+    "StagePolicy",
+    "Agent",
+    "Team",
+    "EventSource",
+    "TimelineEvent",
+]

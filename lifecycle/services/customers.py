@@ -1,0 +1,74 @@
+"""Creating customers and linking their identities across systems."""
+
+import re
+
+from django.db import IntegrityError, transaction
+
+from lifecycle.models import Customer, CustomerIdentity, IdentityKind
+from lifecycle.services import timeline
+from lifecycle.services.errors import IdentityTaken
+
+
+def normalize_email(value):
+    """Emails match case-insensitively and without surrounding blanks (as WooCommerce stores them)."""
+    return (value or "").strip().lower()
+
+
+def normalize_phone(value):
+    """Digits only, keeping a leading + so '(555) 555-5555' and '555.555.5555' are one phone."""
+    value = (value or "").strip()
+    digits = re.sub(r"\D", "", value)
+    return f"+{digits}" if value.startswith("+") and digits else digits
+
+
+_NORMALIZERS = {IdentityKind.EMAIL: normalize_email, IdentityKind.PHONE: normalize_phone}
+
+
+def normalize_identity(kind, value):
+    return _NORMALIZERS.get(kind, lambda v: str(v).strip())(value)
+
+
+def customer_create(*, actor, display_name="", email="", phone="", country="", identities=(), created_at=None):
+    """Create a customer with its identities; `identities` holds (kind, namespace, value) triples.
+
+    The email and phone given are linked as identities too, so they are unique across customers.
+    """
+    email, phone = normalize_email(email), normalize_phone(phone)
+    extra = {"created_at": created_at} if created_at else {}
+    with transaction.atomic():
+        customer = Customer.objects.create(
+            display_name=display_name.strip(), email=email, phone=phone, country=country.upper()[:2], **extra
+        )
+        timeline.record_customer_created(customer=customer, actor=actor)
+        wanted = list(identities)
+        if email:
+            wanted.append((IdentityKind.EMAIL, "", email))
+        if phone:
+            wanted.append((IdentityKind.PHONE, "", phone))
+        for kind, namespace, value in wanted:
+            customer_link_identity(customer=customer, kind=kind, namespace=namespace, value=value, actor=actor)
+    return customer
+
+
+def customer_link_identity(*, customer, kind, value, actor, namespace=""):
+    """Link one identity; linking one the customer already has is a no-op (returns it unchanged).
+
+    An identity that belongs to another customer raises IdentityTaken: merging two customers is a
+    decision (a duplicate_customer exception), never a side effect.
+    """
+    value = normalize_identity(kind, value)
+    existing = CustomerIdentity.objects.filter(kind=kind, namespace=namespace, value=value).first()
+    if existing:
+        if existing.customer_id != customer.pk:
+            raise IdentityTaken(f"{kind} {value!r} already belongs to customer #{existing.customer_id}")
+        return existing
+    try:
+        with transaction.atomic():
+            identity = CustomerIdentity.objects.create(customer=customer, kind=kind, namespace=namespace, value=value)
+    except IntegrityError:
+        owner_id = CustomerIdentity.objects.filter(kind=kind, namespace=namespace, value=value).values_list(
+            "customer_id", flat=True
+        ).first()
+        raise IdentityTaken(f"{kind} {value!r} already belongs to customer #{owner_id}") from None
+    timeline.record_identity_linked(identity=identity, actor=actor)
+    return identity

@@ -1,0 +1,36 @@
+"""Sweeps over the lifecycle: thin tasks that find the work with one query and call services."""
+
+import logging
+
+from celery import shared_task
+
+from lifecycle import selectors
+from lifecycle.actors import Actor
+from lifecycle.models import Stage
+from lifecycle.services.ownership import ownership_route_to_stage_team
+
+log = logging.getLogger(__name__)
+
+# Enough to clear any realistic backlog in one run without holding a worker for minutes;
+# the next beat run takes the rest.
+SWEEP_BATCH = 500
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def assign_unowned_customers():
+    """Give every customer that has orders but no owner its stage's default team (invariant 1).
+
+    Rerunning is a no-op: a customer that has an owner is no longer selected.
+    """
+    customers = list(selectors.customers_with_orders_and_no_owner()[:SWEEP_BATCH])
+    actor = Actor.task("assign_unowned_customers")
+    for customer in customers:
+        # A customer with orders is at least purchased; a prospect row means it was loaded around
+        # the services, and commerce (the purchased stage's team) is the right first owner.
+        stage = customer.stage if customer.stage != Stage.PROSPECT else Stage.PURCHASED
+        ownership_route_to_stage_team(
+            customer=customer, stage=stage, actor=actor, reason="Customer had orders but no owner"
+        )
+    if customers:
+        log.warning("assigned an owner to %d customers that had none", len(customers))
+    return len(customers)
