@@ -27,6 +27,19 @@ def _service_markers(request):
         need_service("needs PostgreSQL (set DATABASE_URL=postgres://...)")
 
 
+@pytest.fixture(autouse=True)
+def _defaults_after_flush(request):
+    """Transactional tests flush the database, data-migration rows included: put them back."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+        from django.apps import apps
+
+        from lifecycle.defaults import install_defaults
+
+        install_defaults(apps)
+
+
 @pytest.fixture
 def manager(db):
     return make_user("manager", group="Manager")

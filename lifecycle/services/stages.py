@@ -32,12 +32,12 @@ def customer_move_stage(*, customer, transition, actor, reason=""):
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
         method = getattr(locked, transition)
-        if actor.is_user and not has_transition_perm(method, actor.user):
-            who = "a manager" if backward else "a user allowed to move stages"
-            raise PermissionDenied(f"Moving a customer {'back' if backward else 'forward'} needs {who}.")
         if not can_proceed(method):
             label = STAGE_TRANSITIONS[transition].custom["label"]
             raise StageMoveRefused(f"“{label}” is not possible from {locked.get_stage_display()}.")
+        if actor.is_user and not has_transition_perm(method, actor.user):
+            who = "a manager" if backward else "a user allowed to move stages"
+            raise PermissionDenied(f"Moving a customer {'back' if backward else 'forward'} needs {who}.")
         from_stage = locked.stage
         method()
         locked.stage_changed_at = timezone.now()
