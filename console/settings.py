@@ -210,3 +210,8 @@ SPECTACULAR_SETTINGS = {"TITLE": "Aftercare API", "VERSION": "1.0.0"}
 # --- Domain defaults ------------------------------------------------------------------------
 # Agents carry this many open items unless a manager sets their own capacity.
 AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_CAPACITY", "40"))
+
+# Beat entries are synced into django-celery-beat's tables at start, where managers can edit them.
+CELERY_BEAT_SCHEDULE = {
+    "assign-unowned-customers": {"task": "lifecycle.tasks.assign_unowned_customers", "schedule": 300.0},
+}

@@ -1,0 +1,38 @@
+# Two commands on a fresh clone: `make run` (the console with a demo) and `make test` (the whole suite).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: install run test bench check clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+run: install
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "Aftercare console: http://127.0.0.1:$(PORT)/admin/   (web, worker, beat start below; Ctrl-C stops all)"
+	@echo "Demo logins (password: $${AFTERCARE_DEMO_PASSWORD:-aftercare-demo}): manager, agent, ops"
+	@echo ""
+	exec $(VENV)/bin/honcho start -f Procfile
+
+test: install
+	$(VENV)/bin/pytest -n auto -p no:cacheprovider
+
+bench: install
+	$(PY) benchmarks/run.py
+
+check: install
+	$(PY) manage.py makemigrations --check --dry-run
+	DJANGO_ENV=production SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+		ALLOWED_HOSTS=console.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) var staticfiles
