@@ -1,5 +1,6 @@
 from lifecycle.models.base import AppendOnlyError
 from lifecycle.models.customers import STAGE_TRANSITIONS, Customer, CustomerIdentity, IdentityKind, Stage
+from lifecycle.models.exceptions import OPEN_STATUSES, ExceptionCase, ExceptionKind, ExceptionStatus
 from lifecycle.models.orders import (
     DEAD_STATES,
     ORDER_TRANSITION_BY_TARGET,
@@ -14,6 +15,10 @@ from lifecycle.models.teams import Agent, Team
 from lifecycle.models.timeline import EventSource, TimelineEvent
 
 __all__ = [
+    "OPEN_STATUSES",
+    "ExceptionCase",
+    "ExceptionKind",
+    "ExceptionStatus",
     "AppendOnlyError",
     "STAGE_TRANSITIONS",
     "Customer",

@@ -104,3 +104,27 @@ def record_order_state_changed(*, order, from_state, to_state, actor, source=Eve
         summary=f"Order #{order.number} {from_state} → {to_state}" + (f" (raw: {raw_status})" if raw_status else ""),
         data={"order_id": order.pk, "from": from_state, "to": to_state, "raw_status": raw_status},
     )
+
+
+def record_exception_opened(*, exception, actor):
+    return _record(
+        customer=exception.customer,
+        order=exception.order,
+        kind="exception_opened",
+        source=_source_for(actor),
+        actor=actor,
+        summary=f"Exception opened: {exception.get_kind_display()}: {exception.summary}",
+        data={"exception_id": exception.pk, "kind": exception.kind, "subject": exception.subject_key},
+    )
+
+
+def record_exception_resolved(*, exception, actor):
+    return _record(
+        customer=exception.customer,
+        order=exception.order,
+        kind="exception_resolved",
+        source=_source_for(actor),
+        actor=actor,
+        summary=f"Exception resolved: {exception.get_kind_display()}: {exception.resolution_reason}",
+        data={"exception_id": exception.pk, "kind": exception.kind, "reason": exception.resolution_reason},
+    )
