@@ -1,0 +1,91 @@
+"""Teams and agents: configuration managers edit (Team keeps its history)."""
+
+from django.contrib import admin
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+from unfold.decorators import display
+
+from console.admin.actions import mark_available, mark_away
+from console.admin.base import AftercareAdmin
+from lifecycle.models import Agent, Ownership, Team
+
+
+def _count(queryset, field):
+    """A correlated COUNT per team: two JOIN+COUNTs would multiply agents by customers."""
+    counted = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+@admin.register(Team)
+class TeamAdmin(SimpleHistoryAdmin, AftercareAdmin):
+    list_display = ["name", "slug", "manager", "agent_count", "customer_count"]
+    search_fields = ["name", "slug"]
+    list_select_related = ["manager"]
+    fields = ["name", "slug", "description", "manager"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["manager"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            agent_total=_count(Agent.teams.through.objects.all(), "team"),
+            customer_total=_count(Ownership.objects.all(), "team"),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Code, fixtures and stage defaults refer to teams by slug: it is fixed once created.
+        return ["slug"] if obj else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else self.prepopulated_fields
+
+    @display(description=_("agents"), ordering="agent_total")
+    def agent_count(self, obj):
+        return obj.agent_total
+
+    @display(description=_("customers owned"), ordering="customer_total")
+    def customer_count(self, obj):
+        return obj.customer_total
+
+
+@admin.register(Agent)
+class AgentAdmin(AftercareAdmin):
+    list_display = ["name", "username", "team_list", "capacity", "open_customers", "is_available", "active"]
+    list_filter = ["teams", "is_available", "user__is_active"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "user__email"]
+    fields = ["user", "teams", "capacity", "is_available"]
+    autocomplete_fields = ["user", "teams"]
+    actions = [mark_available, mark_away]
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request)
+            .select_related("user")
+            .prefetch_related("teams")
+            .annotate(open_total=Count("ownerships"))
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # An agent is one person: moving the row to another user would rewrite who owned what.
+        return ["user"] if obj else []
+
+    @display(description=_("name"), ordering="user__first_name")
+    def name(self, obj):
+        return str(obj)
+
+    @display(description=_("username"), ordering="user__username")
+    def username(self, obj):
+        return obj.user.get_username()
+
+    @display(description=_("teams"))
+    def team_list(self, obj):
+        return ", ".join(team.name for team in obj.teams.all())
+
+    @display(description=_("open customers"), ordering="open_total")
+    def open_customers(self, obj):
+        return obj.open_total
+
+    @display(description=_("active user"), boolean=True, ordering="user__is_active")
+    def active(self, obj):
+        return obj.user.is_active
