@@ -45,7 +45,7 @@ GROUPS = {
 }
 
 
-def install_defaults(apps):
+def ensure_permissions(apps):
     for app_config in apps.get_app_configs():
         # create_permissions skips apps whose models_module is unset, as it is on migration stubs.
         had_models = getattr(app_config, "models_module", None)
@@ -53,19 +53,26 @@ def install_defaults(apps):
         create_permissions(app_config, verbosity=0, apps=apps)
         app_config.models_module = had_models
 
-    Team = apps.get_model("lifecycle", "Team")
-    StagePolicy = apps.get_model("lifecycle", "StagePolicy")
+
+def grant(apps, groups):
+    """Give each named group its permissions ("app_label.codename"), creating the group if needed."""
+    ensure_permissions(apps)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
+    for group_name, perms in groups.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def install_defaults(apps):
+    Team = apps.get_model("lifecycle", "Team")
+    StagePolicy = apps.get_model("lifecycle", "StagePolicy")
 
     teams = {}
     for slug, name, description in TEAMS:
         teams[slug], _ = Team.objects.get_or_create(slug=slug, defaults={"name": name, "description": description})
     for stage, slug in STAGE_TEAMS.items():
         StagePolicy.objects.get_or_create(stage=stage, defaults={"team": teams[slug]})
-
-    for group_name, perms in GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    grant(apps, GROUPS)

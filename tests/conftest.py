@@ -35,9 +35,11 @@ def _defaults_after_flush(request):
         request.getfixturevalue("transactional_db")
         from django.apps import apps
 
-        from lifecycle.defaults import install_defaults
+        from integrations import defaults as integration_defaults
+        from lifecycle import defaults as lifecycle_defaults
 
-        install_defaults(apps)
+        lifecycle_defaults.install_defaults(apps)
+        integration_defaults.install_defaults(apps)
 
 
 @pytest.fixture

@@ -43,10 +43,15 @@ def customer_create(*, actor, display_name="", email="", phone="", country="", i
         wanted = list(identities)
         if email:
             wanted.append((IdentityKind.EMAIL, "", email))
-        if phone:
-            wanted.append((IdentityKind.PHONE, "", phone))
         for kind, namespace, value in wanted:
             customer_link_identity(customer=customer, kind=kind, namespace=namespace, value=value, actor=actor)
+        if phone:
+            try:
+                customer_link_identity(customer=customer, kind=IdentityKind.PHONE, value=phone, actor=actor)
+            except IdentityTaken:
+                # Households and switchboards share phones: a shared phone is a hint for the duplicate
+                # check, never a reason to refuse a customer. The phone stays on the customer record.
+                pass
     return customer
 
 

@@ -96,3 +96,27 @@ def _stage_move_for(customer, *, paid, all_dead):
     if stage == Stage.CHURNED and paid:
         return "activate"
     return None
+
+
+def order_observe_source(*, order, system, raw_status, observed_at, event_ref=""):
+    """Record what `system` says about the order now; False (and nothing written) when it is older
+    than what is stored, so a late, out-of-order delivery never overwrites newer truth."""
+    with transaction.atomic():
+        current = OrderSourceState.objects.select_for_update().filter(order=order, system=system).first()
+        if current and current.observed_at >= observed_at:
+            return False
+        OrderSourceState.objects.update_or_create(
+            order=order, system=system,
+            defaults={"raw_status": raw_status, "observed_at": observed_at, "event_ref": event_ref[:200],
+                      "received_at": timezone.now()},
+        )
+    return True
+
+
+def order_update_amounts(*, order, total, refunded_total):
+    """Totals as the shop reports them (refunds change them without a status change)."""
+    if (order.total, order.refunded_total) == (total, refunded_total):
+        return False
+    Order.objects.filter(pk=order.pk).update(total=total, refunded_total=refunded_total, updated_at=timezone.now())
+    order.total, order.refunded_total = total, refunded_total
+    return True

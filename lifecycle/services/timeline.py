@@ -128,3 +128,27 @@ def record_exception_resolved(*, exception, actor):
         summary=f"Exception resolved: {exception.get_kind_display()}: {exception.resolution_reason}",
         data={"exception_id": exception.pk, "kind": exception.kind, "reason": exception.resolution_reason},
     )
+
+
+def record_stale_event(*, order, actor, observed_at, stored_at):
+    return _record(
+        customer=order.customer,
+        order=order,
+        kind="stale_event",
+        source=EventSource.SHOP,
+        actor=actor,
+        summary=f"Order #{order.number}: an older update arrived late and was not applied",
+        data={"order_id": order.pk, "observed_at": observed_at.isoformat(), "stored_at": stored_at.isoformat()},
+    )
+
+
+def record_unmapped_status(*, order, raw_status, actor):
+    return _record(
+        customer=order.customer,
+        order=order,
+        kind="unmapped_status",
+        source=EventSource.SHOP,
+        actor=actor,
+        summary=f"Order #{order.number}: shop status “{raw_status}” has no mapping; state kept at {order.state}",
+        data={"order_id": order.pk, "raw_status": raw_status, "kept_state": order.state},
+    )

@@ -1,0 +1,71 @@
+"""Turning a stored delivery into domain changes, once."""
+
+import json
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import InboundEvent
+from integrations.woocommerce import services
+from lifecycle.actors import Actor
+from lifecycle.models import ExceptionKind
+from lifecycle.services.exceptions import exception_raise
+
+S = InboundEvent.Status
+FINISHED = {S.PROCESSED, S.DUPLICATE, S.STALE, S.IGNORED, S.REJECTED, S.MALFORMED}
+_OUTCOME_STATUS = {services.Outcome.APPLIED: S.PROCESSED, services.Outcome.STALE: S.STALE,
+                   services.Outcome.IGNORED: S.IGNORED}
+
+
+def _apply(event, payload, actor, replay):
+    topic = event.topic
+    ref = f"delivery:{event.pk}"
+    if topic in ("order.created", "order.updated", "order.restored"):
+        return services.order_apply(store=event.store, payload=payload, actor=actor, event_ref=ref,
+                                    note_stale=not replay)
+    if topic == "order.deleted":
+        return services.order_apply_deleted(store=event.store, payload=payload, actor=actor, event_ref=ref)
+    if topic in ("customer.created", "customer.updated"):
+        return services.customer_apply(store=event.store, payload=payload, actor=actor)
+    # customer.deleted: the shop account is gone, the customer and their history stay.
+    return services.Outcome.IGNORED
+
+
+def inbound_event_process(*, event_id, replay=False):
+    """Apply a stored delivery; returns its final status.
+
+    A finished event is left alone unless replayed; a replay runs the same idempotent path, so it
+    changes nothing that the first run did not (and reports stale/duplicate).
+    """
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().select_related("store").get(pk=event_id)
+        if event.status in FINISHED and not replay:
+            return event.status
+        actor = Actor.webhook(f"{event.store.slug}/{event.delivery_id or event.pk}")
+        if not replay and event.dedupe_key and InboundEvent.objects.filter(
+            dedupe_key=event.dedupe_key, status=S.PROCESSED
+        ).exclude(pk=event.pk).exists():
+            outcome_status = S.DUPLICATE
+        else:
+            outcome = _apply(event, json.loads(bytes(event.body)), actor, replay)
+            outcome_status = _OUTCOME_STATUS[outcome]
+        if not replay:
+            event.status, event.processed_at, event.reason = outcome_status, timezone.now(), ""
+            event.attempts += 1
+            event.save(update_fields=["status", "processed_at", "reason", "attempts"])
+    return outcome_status
+
+
+def inbound_event_fail(*, event_id, error, final):
+    """Keep the delivery for replay; after the last retry, a sync_failure exception owns it."""
+    event = InboundEvent.objects.select_related("store").get(pk=event_id)
+    InboundEvent.objects.filter(pk=event_id).update(status=S.FAILED, reason=str(error)[:2000],
+                                                    attempts=event.attempts + 1)
+    if final:
+        exception_raise(
+            kind=ExceptionKind.SYNC_FAILURE, subject_key=f"inbound:{event_id}",
+            actor=Actor.task("process_inbound_event"),
+            summary=f"{event.store.name if event.store else 'WooCommerce'}: delivery {event_id} "
+                    f"({event.topic}) failed: {error}"[:300],
+            evidence={"event_id": event_id, "topic": event.topic, "error": str(error)[:2000]},
+        )

@@ -1,0 +1,84 @@
+"""The WooCommerce webhook receiver: verify, store raw in one insert, enqueue, answer.
+
+No domain work happens in the request: WooCommerce waits for our answer (and disables a webhook
+that keeps failing), so the receiver only proves the delivery is the shop's and keeps it.
+"""
+
+import hashlib
+import json
+import logging
+
+from django.db import transaction
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from integrations.models import InboundEvent, StoreConnection
+from integrations.woocommerce import mappers
+from integrations.woocommerce.signatures import SIGNATURE_HEADER, TOPIC_HEADER, is_ping, verify_signature
+
+log = logging.getLogger(__name__)
+
+HANDLED_TOPICS = frozenset({
+    "order.created", "order.updated", "order.deleted", "order.restored",
+    "customer.created", "customer.updated", "customer.deleted",
+})
+# Kept with the raw body so operators see the delivery as WooCommerce sent it.
+KEPT_HEADERS = ("content-type", "user-agent")
+
+
+def _headers(request):
+    return {k: v for k, v in request.headers.items() if k.lower().startswith("x-wc-") or k.lower() in KEPT_HEADERS}
+
+
+def _store(store, raw, headers, status, reason="", **fields):
+    return InboundEvent.objects.create(
+        store=store, headers=headers, body=raw, body_sha256=hashlib.sha256(raw).hexdigest(), status=status,
+        reason=reason, topic=headers.get("X-Wc-Webhook-Topic", "")[:64],
+        delivery_id=headers.get("X-Wc-Webhook-Delivery-Id", "")[:64], **fields,
+    )
+
+
+@csrf_exempt
+@require_POST
+def receive(request, store_slug):
+    store = StoreConnection.objects.filter(slug=store_slug, is_active=True).first()
+    if store is None:
+        return JsonResponse({"error": f"No active store {store_slug!r}."}, status=404)
+    raw = request.body
+    if is_ping(request.content_type, raw, request.headers):
+        # WooCommerce disables a new webhook unless its unsigned ping gets a 200: answer, do nothing.
+        log.info("webhook ping for store %s: %s", store.slug, raw[:64])
+        return JsonResponse({"ok": True, "ping": True})
+    headers = _headers(request)
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not verify_signature(raw, store.webhook_secret, signature):
+        reason = "missing signature" if not signature else "signature does not match the store's webhook secret"
+        event = _store(store, raw, headers, InboundEvent.Status.REJECTED, reason)
+        log.warning("rejected webhook delivery %s for store %s: %s", event.pk, store.slug, reason)
+        return JsonResponse({"error": f"Invalid webhook: {reason}."}, status=401)
+    topic = request.headers.get(TOPIC_HEADER, "")
+    try:
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise ValueError("the body is not a JSON object")
+    except ValueError as error:
+        event = _store(store, raw, headers, InboundEvent.Status.MALFORMED, f"malformed JSON: {error}")
+        log.warning("malformed webhook delivery %s for store %s: %s", event.pk, store.slug, error)
+        return JsonResponse({"error": f"Malformed JSON body: {error}."}, status=400)
+    if topic not in HANDLED_TOPICS:
+        _store(store, raw, headers, InboundEvent.Status.IGNORED, f"topic {topic!r} is not handled")
+        return JsonResponse({"ok": True, "ignored": topic})
+    resource = topic.split(".", 1)[0]
+    resource_id = str(payload.get("id", ""))[:64]
+    modified = str(payload.get("date_modified_gmt") or "")[:32]
+    with transaction.atomic():
+        event = _store(
+            store, raw, headers, InboundEvent.Status.RECEIVED, resource=resource, resource_id=resource_id,
+            modified_gmt=modified,
+            dedupe_key=mappers.dedupe_key(store.slug, resource, resource_id, modified, raw),
+        )
+        from integrations.woocommerce.tasks import process_inbound_event
+
+        process_inbound_event.delay_on_commit(event.pk)
+    return JsonResponse({"ok": True, "event": event.pk})
