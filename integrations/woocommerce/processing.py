@@ -38,7 +38,7 @@ def inbound_event_process(*, event_id, replay=False):
     changes nothing that the first run did not (and reports stale/duplicate).
     """
     with transaction.atomic():
-        event = InboundEvent.objects.select_for_update().select_related("store").get(pk=event_id)
+        event = InboundEvent.objects.select_for_update(of=("self",)).select_related("store").get(pk=event_id)
         if event.status in FINISHED and not replay:
             return event.status
         actor = Actor.webhook(f"{event.store.slug}/{event.delivery_id or event.pk}")
