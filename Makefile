@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-export PORT
+WEB_PORT := $(PORT)
+export WEB_PORT
 
 .PHONY: install run test bench check clean
 
@@ -17,11 +18,13 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py seed_demo
+	scripts/demo-env
+	set -a && . var/demo.env && $(PY) manage.py connect_demo_store
 	@echo ""
-	@echo "Aftercare console: http://127.0.0.1:$(PORT)/admin/   (web, worker, beat start below; Ctrl-C stops all)"
+	@echo "Aftercare console: http://127.0.0.1:$(PORT)/admin/   (web, worker, beat and the sandbox shop start below; Ctrl-C stops all)"
 	@echo "Demo logins (password: $${AFTERCARE_DEMO_PASSWORD:-aftercare-demo}): manager, agent, ops"
 	@echo ""
-	exec $(VENV)/bin/honcho start -f Procfile
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile -e var/demo.env
 
 test: install
 	$(VENV)/bin/pytest -n auto -p no:cacheprovider
