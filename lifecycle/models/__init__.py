@@ -1,6 +1,14 @@
 from lifecycle.models.base import AppendOnlyError
 from lifecycle.models.customers import STAGE_TRANSITIONS, Customer, CustomerIdentity, IdentityKind, Stage
-from lifecycle.models.exceptions import OPEN_STATUSES, ExceptionCase, ExceptionKind, ExceptionStatus
+from lifecycle.models.exceptions import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    ExceptionCase,
+    ExceptionKind,
+    ExceptionPolicy,
+    ExceptionStatus,
+    Severity,
+)
 from lifecycle.models.orders import (
     DEAD_STATES,
     ORDER_TRANSITION_BY_TARGET,
@@ -11,10 +19,17 @@ from lifecycle.models.orders import (
     System,
 )
 from lifecycle.models.ownership import Handoff, Ownership, StagePolicy
-from lifecycle.models.teams import Agent, Team
+from lifecycle.models.routing import RoutingRule
+from lifecycle.models.teams import Agent, Holiday, RoutingMode, Team
 from lifecycle.models.timeline import EventSource, TimelineEvent
 
 __all__ = [
+    "CLOSED_STATUSES",
+    "ExceptionPolicy",
+    "Severity",
+    "RoutingRule",
+    "Holiday",
+    "RoutingMode",
     "OPEN_STATUSES",
     "ExceptionCase",
     "ExceptionKind",

@@ -34,6 +34,7 @@ class Customer(ConcurrentTransitionMixin, models.Model):
     email = models.EmailField(max_length=254, blank=True, db_index=True, help_text="Primary email, normalised.")
     phone = models.CharField(max_length=32, blank=True, help_text="Primary phone, E.164-like digits.")
     country = models.CharField(max_length=2, blank=True)
+    tags = models.JSONField(default=list, blank=True, help_text="Free labels routing rules can match (e.g. vip).")
     stage = FSMField(default=S.PROSPECT, choices=Stage.choices, protected=True, db_index=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
     first_order_at = models.DateTimeField(null=True, blank=True)

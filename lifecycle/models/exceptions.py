@@ -3,6 +3,8 @@
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from simple_history.models import HistoricalRecords
 
 from lifecycle.models.customers import Customer
 from lifecycle.models.orders import Order
@@ -30,9 +32,40 @@ class ExceptionStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (ExceptionStatus.OPEN, ExceptionStatus.IN_PROGRESS)
+CLOSED_STATUSES = (ExceptionStatus.RESOLVED, ExceptionStatus.DISMISSED)
+X = ExceptionStatus
 
 
-class ExceptionCase(models.Model):
+class Severity(models.IntegerChoices):
+    LOW = 1, "Low"
+    NORMAL = 2, "Normal"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+
+class ExceptionPolicy(models.Model):
+    """Per kind: the default queue and SLA (DOMAIN.md's table, editable by managers, history kept)."""
+
+    kind = models.CharField(max_length=32, choices=ExceptionKind.choices, unique=True)
+    queue = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              help_text="Empty: the managers' queue (unless 'owner team' is set).")
+    route_to_owner_team = models.BooleanField(
+        default=False, help_text="Send it to the subject customer's owning team (falls back to the queue above)."
+    )
+    sla_minutes = models.PositiveIntegerField(help_text="Time to resolve, from opening.")
+    business_hours = models.BooleanField(default=True, help_text="Count only the queue's business hours.")
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.NORMAL)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["kind"]
+        verbose_name_plural = "exception policies"
+
+    def __str__(self):
+        return self.get_kind_display()
+
+
+class ExceptionCase(ConcurrentTransitionMixin, models.Model):
     kind = models.CharField(max_length=32, choices=ExceptionKind.choices)
     # What the problem is about, as one string ("order:42", "store:main/status:shipped"), so that
     # "one open exception per (kind, subject)" is a plain unique index whatever the subject is.
@@ -42,14 +75,19 @@ class ExceptionCase(models.Model):
     queue = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="exceptions",
                               help_text="Owning queue; empty means the managers' queue.")
     assignee = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="exceptions")
-    severity = models.PositiveSmallIntegerField(default=2, help_text="1 low … 4 critical")
-    status = models.CharField(max_length=16, choices=ExceptionStatus.choices, default=ExceptionStatus.OPEN)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.NORMAL)
+    status = FSMField(max_length=16, choices=ExceptionStatus.choices, default=X.OPEN, protected=True)
     summary = models.CharField(max_length=300)
     evidence = models.JSONField(default=dict, blank=True)
     occurrences = models.PositiveIntegerField(default=1, help_text="How often the condition was seen while open.")
     due_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True, help_text="When the SLA sweep found it overdue.")
+    escalated_from = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                       help_text="The team queue it was in before escalation to managers.")
+    reopened_count = models.PositiveIntegerField(default=0)
     closed_at = models.DateTimeField(null=True, blank=True)
     resolution_reason = models.TextField(blank=True)
 
@@ -61,7 +99,12 @@ class ExceptionCase(models.Model):
                 fields=["kind", "subject_key"], condition=Q(status__in=OPEN_STATUSES), name="one_open_exception_per_subject"
             ),
         ]
-        indexes = [models.Index(fields=["status", "queue", "opened_at"], name="exception_queue_idx")]
+        indexes = [
+            models.Index(fields=["status", "queue", "opened_at"], name="exception_queue_idx"),
+            # The SLA sweep's scan: open, not yet breached, by due time.
+            models.Index(fields=["due_at"], name="exception_due_open_idx",
+                         condition=Q(status__in=OPEN_STATUSES, breached_at__isnull=True)),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.summary}"
@@ -69,3 +112,25 @@ class ExceptionCase(models.Model):
     @property
     def is_open(self):
         return self.status in OPEN_STATUSES
+
+    # Transitions only change the status; the services in lifecycle/services/exceptions.py lock,
+    # check permissions, stamp times and write the timeline.
+    @transition(status, source=X.OPEN, target=X.IN_PROGRESS)
+    def claim(self):
+        pass
+
+    @transition(status, source=X.IN_PROGRESS, target=X.OPEN)
+    def release(self):
+        pass
+
+    @transition(status, source=[X.OPEN, X.IN_PROGRESS], target=X.RESOLVED)
+    def resolve(self):
+        pass
+
+    @transition(status, source=[X.OPEN, X.IN_PROGRESS], target=X.DISMISSED)
+    def dismiss(self):
+        pass
+
+    @transition(status, source=[X.RESOLVED, X.DISMISSED], target=X.OPEN)
+    def reopen(self):
+        pass

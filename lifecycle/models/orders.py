@@ -47,6 +47,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
     currency = models.CharField(max_length=3)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     refunded_total = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    product_categories = models.JSONField(default=list, blank=True, help_text="For routing by category.")
     placed_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)
     state = FSMField(default=O.PENDING_PAYMENT, choices=OrderState.choices, protected=True, db_index=True)

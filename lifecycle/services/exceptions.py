@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, ExceptionStatus, Ownership, Team
+from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, Ownership, Team
 from lifecycle.services import timeline
 
 K = ExceptionKind
@@ -81,7 +81,7 @@ def exception_resolve(*, kind, subject_key, reason, actor):
         )
         if current is None:
             return None
-        current.status = ExceptionStatus.RESOLVED
+        current.resolve()
         current.resolution_reason = reason
         current.closed_at = timezone.now()
         current.save(update_fields=["status", "resolution_reason", "closed_at", "updated_at"])

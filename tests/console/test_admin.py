@@ -1,6 +1,7 @@
 """The admin: every lifecycle model is browsable, history is view-only, and the actions go through
 the services with their permission checks."""
 
+import datetime
 import re
 
 import pytest
@@ -13,12 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from lifecycle.models import Agent, Customer, CustomerIdentity, Handoff, Order, OrderSourceState, Ownership, Stage
-from lifecycle.models import StagePolicy, Team, TimelineEvent
+from lifecycle.models import ExceptionPolicy, Holiday, RoutingRule, StagePolicy, Team, TimelineEvent
 from tests.factories import make_agent, make_order, make_owned_customer, make_user, team
 
 CUSTOMERS = reverse("admin:lifecycle_customer_changelist")
 # Editable configuration; everything else is written by services only.
-ADDABLE = {Team, Agent, StagePolicy}
+ADDABLE = {Team, Agent, StagePolicy, RoutingRule, ExceptionPolicy, Holiday}
 # Session, user, permissions, counts, one page of rows with their owners, the filters' choices:
 # 10 today; a little room, but nowhere near one query per row.
 CHANGELIST_MAX_QUERIES = 14
@@ -101,6 +102,8 @@ def test_every_lifecycle_model_has_an_admin():
 def test_manager_opens_every_changelist_change_and_allowed_add_page(client_for, manager, support_agent):
     customer = make_owned_customer(paid=True)
     make_order(customer, state="paid", raw_status="processing")
+    Holiday.objects.create(date=datetime.date(2026, 12, 25), name="Christmas")
+    RoutingRule.objects.create(name="VIP to sales", customer_tag="vip", team=Team.objects.get(slug="sales"))
     client = client_for(manager)
     addable = set()
     for model, model_admin in lifecycle_admins().items():
