@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from lifecycle.actors import Actor
 from lifecycle.management import demo_data as demo
-from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, CustomerIdentity, Handoff, IdentityKind, Order, Ownership
-from lifecycle.models import PAID_STATES, OrderState, Stage, Team
+from lifecycle.models import PAID_STATES, STAGE_TRANSITIONS, Agent, Customer, CustomerIdentity, Handoff, IdentityKind
+from lifecycle.models import Order, OrderState, Ownership, Stage, Team
 from lifecycle.services.customers import customer_create
+from lifecycle.services.errors import ServiceError
 from lifecycle.services.orders import order_create, order_transition
 from lifecycle.services.ownership import owner_reassign, ownership_transfer
 from lifecycle.services.stages import customer_move_stage
@@ -57,7 +58,10 @@ class Plan:
         self.orders += 1
         placed_at = self.seeder.now - timedelta(days=days_ago, minutes=self.rng.randint(5, 1439))
         # Money arrives minutes after a card payment, days after a bank transfer (on hold first).
-        paid_delay = timedelta(days=self.rng.randint(1, 4)) if "on_hold" in steps else timedelta(minutes=self.rng.randint(1, 90))
+        if "on_hold" in steps:
+            paid_delay = timedelta(days=self.rng.randint(1, 4))
+        else:
+            paid_delay = timedelta(minutes=self.rng.randint(1, 90))
         paid = first == "paid" or "paid" in steps
         order = order_create(
             customer=self.customer, actor=SYSTEM, external_id=number, number=number, namespace=demo.STORE,
@@ -119,7 +123,7 @@ class Command(BaseCommand):
         # One hash for every demo login: they share the password anyway, and hashing it per user
         # costs half a second each (PBKDF2). Fine for a local demo, never for real accounts.
         password = make_password(password)
-        teams = {team.slug: team for team in Team.objects.all()}
+        self.teams = teams = {team.slug: team for team in Team.objects.all()}
         for username, first, last, managed in demo.MANAGERS:
             user = self.user(username, first, last, "Manager", password, created_users)
             logins.append((username, f"Manager of {', '.join(managed)}"))
@@ -158,7 +162,10 @@ class Command(BaseCommand):
                 created_at=self.now - timedelta(days=rng.randint(121, 400)),
             )
             plan = Plan(self, customer, person, rng)
-            scenario(plan)
+            try:
+                scenario(plan)
+            except ServiceError as exc:  # e.g. a stage without an owning team after someone edited them
+                raise CommandError(f"Scenario {scenario.__name__} for {person.name}: {exc}") from exc
             if plan.stage() != stage:
                 raise CommandError(f"Scenario {scenario.__name__} left {person.name} in {plan.stage()}, not {stage}.")
             if stage == Stage.AT_RISK:
@@ -178,9 +185,13 @@ class Command(BaseCommand):
     def reassign_by_manager(self, customer, person, rng):
         owner = Ownership.objects.select_related("team", "agent__user").get(customer=customer)
         slug, reason = rng.choice(demo.REASSIGNMENTS)
-        team = Team.objects.get(slug=slug) if slug else owner.team
-        candidates = [a for a in self.agents.values()
-                      if a.pk != owner.agent_id and a.is_available and a.user.is_active and team.pk in self.agent_teams[a.pk]]
+        team = self.teams.get(slug) if slug else owner.team
+        if team is None:  # a team the demo expects was renamed or removed: no such reassignment
+            return
+        candidates = [
+            a for a in self.agents.values()
+            if a.pk != owner.agent_id and a.is_available and a.user.is_active and team.pk in self.agent_teams[a.pk]
+        ]
         if not candidates or ("{agent}" in reason and owner.agent is None):
             return
         owner_reassign(
@@ -199,7 +210,7 @@ class Command(BaseCommand):
         owned, unassigned = Ownership.objects.count(), Ownership.objects.filter(agent__isnull=True).count()
         out(f"Owned customers: {owned} ({unassigned} waiting for an agent); handoffs: {Handoff.objects.count()} "
             f"({Handoff.objects.filter(rule='manual').count()} manual reassignments)")
-        out(f"Demo logins (password {password!r}; created this run: {', '.join(self.created_users) or 'none'}, "
-            f"earlier ones keep theirs). LOCAL DEMO ONLY:")
+        out(f"Demo logins (LOCAL DEMO ONLY), password {password!r} for users created by a run "
+            f"(a rerun leaves existing users' passwords alone):")
         for username, role in logins:
-            out(f"  {username:<10} {role}")
+            out(f"  {username:<10} {role}{'  [new]' if username in self.created_users else ''}")
