@@ -53,7 +53,7 @@ GROUPS = {
     "Manager": (
         [f"lifecycle.view_{m}" for m in _ALL]
         + ["lifecycle.move_stage", "lifecycle.move_stage_backward", "lifecycle.reassign_owner",
-           "lifecycle.change_exceptioncase"]
+           "lifecycle.change_exceptioncase", "lifecycle.assign_exceptioncase", "lifecycle.dismiss_exceptioncase"]
         + [f"lifecycle.{verb}_{m}" for m in _CONFIG for verb in ("add", "change")]
         + ["lifecycle.delete_holiday", "lifecycle.delete_routingrule", "auth.view_user"]
     ),

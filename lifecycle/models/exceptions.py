@@ -94,6 +94,10 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
     class Meta:
         verbose_name = "exception"
         ordering = ["opened_at", "id"]
+        permissions = [
+            ("assign_exceptioncase", "Can assign, reassign and rebalance exceptions"),
+            ("dismiss_exceptioncase", "Can dismiss exceptions"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "subject_key"], condition=Q(status__in=OPEN_STATUSES), name="one_open_exception_per_subject"

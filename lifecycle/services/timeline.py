@@ -152,3 +152,30 @@ def record_unmapped_status(*, order, raw_status, actor):
         summary=f"Order #{order.number}: shop status “{raw_status}” has no mapping; state kept at {order.state}",
         data={"order_id": order.pk, "raw_status": raw_status, "kept_state": order.state},
     )
+
+
+def _exception_event(kind, verb, exception, actor, **data):
+    if not exception.customer_id:
+        return None  # store-level problems (a sync failure) have no customer timeline
+    who = exception.assignee or "the queue"
+    return _record(
+        customer=exception.customer,
+        order=exception.order,
+        kind=kind,
+        source=_source_for(actor),
+        actor=actor,
+        summary=f"Exception {verb}: {exception.get_kind_display()} → {who}",
+        data={"exception_id": exception.pk, "kind": exception.kind, "assignee_id": exception.assignee_id, **data},
+    )
+
+
+def record_exception_claimed(*, exception, actor):
+    return _exception_event("exception_claimed", "claimed", exception, actor)
+
+
+def record_exception_released(*, exception, actor):
+    return _exception_event("exception_released", "released", exception, actor)
+
+
+def record_exception_assigned(*, exception, actor):
+    return _exception_event("exception_assigned", "assigned", exception, actor)
