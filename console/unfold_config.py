@@ -1,15 +1,17 @@
 """Unfold's admin configuration: site identity and the sidebar support agents navigate by."""
 
 from django.urls import reverse_lazy
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 
-def _link(title, icon, model):
+def _link(title, icon, model, query=""):
     app, name = model.split(".")
+    changelist = reverse_lazy(f"admin:{app}_{name}_changelist")
     return {
         "title": _(title),
         "icon": icon,
-        "link": reverse_lazy(f"admin:{app}_{name}_changelist"),
+        "link": format_lazy("{}{}", changelist, query),
         "permission": lambda request, perm=f"{app}.view_{name}": request.user.has_perm(perm),
     }
 
@@ -26,6 +28,16 @@ UNFOLD = {
         "show_all_applications": True,
         "navigation": [
             {
+                "title": _("Queues"),
+                "items": [
+                    _link("My queue", "inbox", "lifecycle.exceptioncase", "?view=mine"),
+                    _link("Team queue", "group_work", "lifecycle.exceptioncase", "?view=team"),
+                    _link("Unassigned", "assignment_late", "lifecycle.exceptioncase", "?view=unassigned"),
+                    _link("Breached", "alarm", "lifecycle.exceptioncase", "?view=breached"),
+                    _link("Managers' queue", "supervisor_account", "lifecycle.exceptioncase", "?view=managers"),
+                ],
+            },
+            {
                 "title": _("Customers"),
                 "items": [
                     _link("Customers", "person", "lifecycle.customer"),
@@ -40,6 +52,9 @@ UNFOLD = {
                     _link("Teams", "groups", "lifecycle.team"),
                     _link("Agents", "badge", "lifecycle.agent"),
                     _link("Stage owners", "flag", "lifecycle.stagepolicy"),
+                    _link("Routing rules", "alt_route", "lifecycle.routingrule"),
+                    _link("Exception policies", "policy", "lifecycle.exceptionpolicy"),
+                    _link("Holidays", "event_busy", "lifecycle.holiday"),
                 ],
             },
         ],

@@ -2,5 +2,5 @@
 the modules registers every ModelAdmin. `auth` comes last: it replaces admins that the apps listed
 before `console` in INSTALLED_APPS registered first."""
 
-from console.admin import config, customers, orders, ownership, teams, timeline  # noqa: F401
+from console.admin import config, customers, exceptions, orders, ownership, teams, timeline  # noqa: F401
 from console.admin import auth  # noqa: F401, E402

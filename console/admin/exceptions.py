@@ -1,0 +1,132 @@
+"""The queues: open exceptions by view (mine, my teams', unassigned, breached, managers'), with SLA countdowns.
+
+Nothing is edited in a form: every change is an action or a button that calls a queue service.
+"""
+
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from unfold.decorators import action, display
+
+from console.admin import exception_actions
+from console.admin.base import AftercareAdmin
+from lifecycle.actors import Actor
+from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Severity
+from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.services.queues import ASSIGN, DISMISS, exception_claim_next
+
+WORK = "lifecycle.change_exceptioncase"
+
+
+class QueueView(admin.SimpleListFilter):
+    title = _("queue view")
+    parameter_name = "view"
+
+    def lookups(self, request, model_admin):
+        return [("mine", _("My queue")), ("team", _("Team queue")), ("unassigned", _("Unassigned")),
+                ("breached", _("Breached")), ("managers", _("Managers' queue")), ("closed", _("Closed"))]
+
+    def queryset(self, request, queryset):
+        view = self.value()
+        if view == "closed":
+            return queryset.filter(status__in=CLOSED_STATUSES)
+        queryset = queryset.filter(status__in=OPEN_STATUSES)  # every other view shows open work only
+        if view == "mine":
+            return queryset.filter(assignee__user=request.user)
+        if view == "team":
+            return queryset.filter(queue__agents__user=request.user)
+        if view == "unassigned":
+            return queryset.filter(assignee__isnull=True)
+        if view == "breached":
+            return queryset.filter(breached_at__isnull=False)
+        if view == "managers":
+            return queryset.filter(queue__isnull=True)
+        return queryset
+
+
+def countdown(delta):
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    return f"{days}d {hours}h" if days else f"{hours}h {mins:02d}m"
+
+
+@admin.register(ExceptionCase)
+class ExceptionCaseAdmin(AftercareAdmin):
+    list_display = ["kind_label", "summary", "customer", "queue_label", "assignee", "severity_label", "sla",
+                    "status", "opened_at"]
+    list_filter = [QueueView, "kind", "severity", "queue", "status"]
+    list_select_related = ["customer", "queue", "assignee__user"]
+    search_fields = ["summary", "subject_key", "customer__display_name", "customer__email", "order__number"]
+    ordering = ["due_at", "opened_at"]
+    actions = [exception_actions.claim, exception_actions.release, exception_actions.resolve,
+               exception_actions.dismiss, exception_actions.assign]
+    actions_list = ["claim_next"]
+    readonly_fields = ["kind", "subject_key", "summary", "customer", "order", "queue", "assignee", "severity",
+                       "status", "due_at", "breached_at", "escalated_from", "opened_at", "claimed_at", "closed_at",
+                       "occurrences", "reopened_count", "resolution_reason", "evidence_pretty"]
+    exclude = ["evidence"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).distinct()  # the team view joins through memberships
+
+    def has_add_permission(self, request):
+        return False  # raised by the systems that detect the problem, never typed in
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the form is read-only; actions change state through services
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_work_permission(self, request):
+        return request.user.has_perm(WORK)
+
+    def has_assign_permission(self, request):
+        return request.user.has_perm(ASSIGN)
+
+    def has_dismiss_permission(self, request):
+        return request.user.has_perm(DISMISS)
+
+    @display(description=_("Kind"), ordering="kind")
+    def kind_label(self, obj):
+        return obj.get_kind_display()
+
+    @display(description=_("Queue"), ordering="queue__name")
+    def queue_label(self, obj):
+        return obj.queue or _("Managers")
+
+    @display(description=_("Severity"), ordering="severity", label={
+        Severity.LOW.label: "info", Severity.NORMAL.label: "info", Severity.HIGH.label: "warning",
+        Severity.CRITICAL.label: "danger"})
+    def severity_label(self, obj):
+        return obj.get_severity_display()
+
+    @display(description=_("SLA"), ordering="due_at")
+    def sla(self, obj):
+        if not obj.is_open or obj.due_at is None:
+            return "—"
+        delta = obj.due_at - timezone.now()
+        if delta.total_seconds() < 0:
+            return format_html('<span class="text-red-600 font-semibold">overdue {}</span>', countdown(delta))
+        return f"due in {countdown(delta)}"
+
+    @display(description=_("Evidence"))
+    def evidence_pretty(self, obj):
+        import json
+
+        return format_html("<pre class='whitespace-pre-wrap text-xs'>{}</pre>",
+                           json.dumps(obj.evidence, indent=2, ensure_ascii=False))
+
+    @action(description=_("Claim next"), icon="playlist_add_check", permissions=["work"])
+    def claim_next(self, request):
+        try:
+            item = exception_claim_next(actor=Actor.for_user(request.user))
+        except (ServiceError, PermissionDenied) as error:
+            messages.warning(request, str(error))
+            return redirect(reverse("admin:lifecycle_exceptioncase_changelist"))
+        messages.success(request, _("Claimed: %(item)s") % {"item": item})
+        return redirect(reverse("admin:lifecycle_exceptioncase_change", args=[item.pk]))
