@@ -1,6 +1,6 @@
 """Teams and agents: configuration managers edit (Team keeps its history)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
@@ -9,7 +9,10 @@ from unfold.decorators import display
 
 from console.admin.actions import mark_available, mark_away
 from console.admin.base import AftercareAdmin
+from lifecycle.actors import Actor
 from lifecycle.models import Agent, Ownership, Team
+from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.services.queues import ASSIGN, queue_rebalance
 
 
 def _count(queryset, field):
@@ -23,8 +26,13 @@ class TeamAdmin(SimpleHistoryAdmin, AftercareAdmin):
     list_display = ["name", "slug", "manager", "agent_count", "customer_count"]
     search_fields = ["name", "slug"]
     list_select_related = ["manager"]
-    fields = ["name", "slug", "description", "manager"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "manager"]}),
+        (_("Routing"), {"fields": ["routing_mode"]}),
+        (_("Business hours (SLA clock)"), {"fields": ["time_zone", "work_days", "day_starts", "day_ends"]}),
+    ]
     prepopulated_fields = {"slug": ["name"]}
+    actions = ["rebalance_queue"]
     autocomplete_fields = ["manager"]
 
     def get_queryset(self, request):
@@ -32,6 +40,20 @@ class TeamAdmin(SimpleHistoryAdmin, AftercareAdmin):
             agent_total=_count(Agent.teams.through.objects.all(), "team"),
             customer_total=_count(Ownership.objects.all(), "team"),
         )
+
+    def has_rebalance_permission(self, request):
+        return request.user.has_perm(ASSIGN)
+
+    @admin.action(description=_("Rebalance queue across available agents"), permissions=["rebalance"])
+    def rebalance_queue(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        for team in queryset:
+            try:
+                given = queue_rebalance(team=team, actor=actor)
+            except (ServiceError, PermissionDenied) as error:
+                messages.error(request, f"{team}: {error}")
+                continue
+            messages.success(request, _("%(team)s: %(n)d exception(s) moved.") % {"team": team, "n": sum(given.values())})
 
     def get_readonly_fields(self, request, obj=None):
         # Code, fixtures and stage defaults refer to teams by slug: it is fixed once created.

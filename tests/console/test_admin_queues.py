@@ -96,3 +96,14 @@ def test_nobody_edits_an_exception_in_a_form(client, manager):
     assert response.status_code == 403
     item.refresh_from_db()
     assert item.summary == "card declined"
+
+
+def test_manager_rebalances_a_team_queue_from_the_team_list(client, manager):
+    items = [_exception() for _ in range(4)]
+    a, b = make_agent(teams=["commerce"]), make_agent(teams=["commerce"])
+    client.force_login(manager)
+    client.post(reverse("admin:lifecycle_team_changelist"),
+                {"action": "rebalance_queue", ACTION_CHECKBOX_NAME: [team("commerce").pk], "index": 0})
+    counts = sorted(ExceptionCase.objects.filter(pk__in=[i.pk for i in items], assignee__in=[a, b])
+                    .values_list("assignee", flat=True))
+    assert counts.count(a.pk) == 2 and counts.count(b.pk) == 2
