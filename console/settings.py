@@ -196,6 +196,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# autodiscover_tasks() only finds <app>.tasks; the WooCommerce tasks live one package deeper.
+CELERY_IMPORTS = ("integrations.woocommerce.tasks",)
 
 # --- Admin (Unfold) -------------------------------------------------------------------------
 from console.unfold_config import UNFOLD  # noqa: E402  (kept in its own module: it is long)
@@ -215,4 +217,9 @@ AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_C
 # Beat entries are synced into django-celery-beat's tables at start, where managers can edit them.
 CELERY_BEAT_SCHEDULE = {
     "assign-unowned-customers": {"task": "lifecycle.tasks.assign_unowned_customers", "schedule": 300.0},
+    # SLA breaches escalate within a minute; a run that waited past the next one is dropped (expires),
+    # since the next run does the same work.
+    "sweep-sla": {"task": "lifecycle.tasks.sweep_sla", "schedule": 60.0, "options": {"expires": 55}},
+    # Repairs what webhooks missed (a disabled webhook, downtime); cheap when nothing changed.
+    "sync-woocommerce-stores": {"task": "integrations.woocommerce.tasks.sync_woocommerce_stores", "schedule": 900.0},
 }

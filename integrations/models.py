@@ -96,3 +96,58 @@ class InboundEvent(models.Model):
 
     def __str__(self):
         return f"{self.topic or 'delivery'} #{self.pk} ({self.status})"
+
+
+class SyncRun(models.Model):
+    """One REST backfill of a store: where it started, what it read, what that changed, how it ended."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (its worker stopped; a later run resumed)"
+
+    store = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="sync_runs")
+    actor_ref = models.CharField(max_length=200, blank=True, help_text="Who started it (task, command).")
+    started_from = models.DateTimeField(null=True, blank=True,
+                                        help_text="The cursor it started from (empty: the shop's first order).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    pages = models.PositiveIntegerField(default=0)
+    orders_seen = models.PositiveIntegerField(default=0)
+    applied = models.PositiveIntegerField(default=0)
+    stale = models.PositiveIntegerField(default=0, help_text="Not newer than the console's copy: nothing changed.")
+    ignored = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0, help_text="Orders whose payload could not be read.")
+    webhooks = models.JSONField(default=dict, blank=True,
+                                help_text="The console's webhooks in the shop: ids, disabled ids, or the error.")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Moves with every committed page (a heartbeat).")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return f"{self.store.slug} sync #{self.pk} ({self.status})"
+
+
+class SyncCursor(models.Model):
+    """Where a store's next backfill starts; it moves only in the transaction that commits a page.
+
+    `modified_after` is the exclusive lower bound sent to WooCommerce: one second below the newest
+    committed date_modified_gmt (see woocommerce/backfill.py for why), `page` the page of that query
+    to read next (1 except when a whole page shares one second).
+    """
+
+    store = models.OneToOneField(StoreConnection, on_delete=models.CASCADE, related_name="sync_cursor")
+    modified_after = models.DateTimeField(null=True, blank=True)
+    page = models.PositiveIntegerField(default=1)
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                            help_text="The run moving this cursor now, if any.")
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"{self.store.slug} cursor: after {self.modified_after or 'the beginning'}, page {self.page}"

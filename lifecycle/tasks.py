@@ -8,6 +8,7 @@ from lifecycle import selectors
 from lifecycle.actors import Actor
 from lifecycle.models import Stage
 from lifecycle.services.ownership import ownership_route_to_stage_team
+from lifecycle.services.sla import sla_sweep
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +35,16 @@ def assign_unowned_customers():
     if customers:
         log.warning("assigned an owner to %d customers that had none", len(customers))
     return len(customers)
+
+
+@shared_task
+def sweep_sla():
+    """Escalate every exception past its SLA due time (services.sla.sla_sweep); returns how many.
+
+    No retries: the beat runs it every minute, so the next run is the retry, and a rerun is a
+    no-op for what this one already escalated (breached_at is set).
+    """
+    breached = sla_sweep(actor=Actor.task("sweep_sla"))
+    if breached:
+        log.warning("escalated %d exceptions past their SLA to the managers' queue", breached)
+    return breached

@@ -3,6 +3,7 @@
 import json
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from integrations.models import InboundEvent
@@ -38,13 +39,18 @@ def inbound_event_process(*, event_id, replay=False):
     changes nothing that the first run did not (and reports stale/duplicate).
     """
     with transaction.atomic():
-        event = InboundEvent.objects.select_for_update(of=("self",)).select_related("store").get(pk=event_id)
+        # The duplicate check rides along with the locked read: one round trip, not two.
+        processed_twin = InboundEvent.objects.filter(
+            dedupe_key=OuterRef("dedupe_key"), status=S.PROCESSED
+        ).exclude(pk=OuterRef("pk"))
+        event = (
+            InboundEvent.objects.select_for_update(of=("self",)).select_related("store")
+            .annotate(duplicate=Exists(processed_twin)).get(pk=event_id)
+        )
         if event.status in FINISHED and not replay:
             return event.status
         actor = Actor.webhook(f"{event.store.slug}/{event.delivery_id or event.pk}")
-        if not replay and event.dedupe_key and InboundEvent.objects.filter(
-            dedupe_key=event.dedupe_key, status=S.PROCESSED
-        ).exclude(pk=event.pk).exists():
+        if not replay and event.dedupe_key and event.duplicate:
             outcome_status = S.DUPLICATE
         else:
             outcome = _apply(event, json.loads(bytes(event.body)), actor, replay)

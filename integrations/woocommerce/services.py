@@ -54,9 +54,10 @@ def order_apply(*, store, payload, actor, event_ref="", status_map=None, note_st
             if data.status.outcome == statuses.IGNORED:
                 return Outcome.IGNORED  # a checkout draft is not an order yet
             return _create(store, data, actor, event_ref)
-        stored = OrderSourceState.objects.filter(order=order, system=WOO).values_list("observed_at", flat=True).first()
         if not order_observe_source(order=order, system=WOO, raw_status=data.raw_status,
                                     observed_at=data.modified_at, event_ref=event_ref):
+            # Read only when stale (the rare case): order_observe_source already read it, locked.
+            stored = OrderSourceState.objects.filter(order=order, system=WOO).values_list("observed_at", flat=True).first()
             if note_stale and data.modified_at < stored:
                 timeline.record_stale_event(order=order, actor=actor, observed_at=data.modified_at, stored_at=stored)
             return Outcome.STALE
@@ -84,7 +85,8 @@ def _create(store, data, actor, event_ref):
 def _derive_state(store, order, data, actor):
     if data.status.outcome == statuses.UNMAPPED:
         _raise_unmapped(store, order, data.raw_status, actor)
-    elif data.canonical_state:
+    elif data.canonical_state and data.canonical_state != order.state:
+        # `order` is locked by order_apply, so its state is current: an unchanged state needs no transition.
         try:
             order_transition(order=order, to_state=data.canonical_state, actor=actor, raw_status=data.raw_status)
         except OrderTransitionRefused as refused:

@@ -1,12 +1,19 @@
-"""WooCommerce tasks: thin, ids only; the work is in processing.py and services.py."""
+"""WooCommerce tasks: thin, ids only; the work is in processing.py, services.py and backfill.py."""
 
 from celery import shared_task
+from django.db import OperationalError
 
+from integrations.models import StoreConnection
+from integrations.woocommerce.backfill import SyncBusy, store_backfill
 from integrations.woocommerce.fields import PayloadError
 from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
+from lifecycle.actors import Actor
 
 # Backoff doubles from 2 s: a database hiccup or a lock clears well within the five tries.
 MAX_RETRIES = 5
+# A backfill retries only on the database (a deadlock with a webhook on the same order): the store's
+# own failures are retried inside the client and then left to the next beat run, 15 minutes on.
+BACKFILL_RETRIES = 3
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
@@ -23,3 +30,24 @@ def process_inbound_event(self, event_id):
         if final:
             raise
         raise self.retry(exc=error, countdown=2 ** (self.request.retries + 1))
+
+
+@shared_task
+def sync_woocommerce_stores():
+    """Beat: one backfill per active store, each failing and retrying on its own."""
+    store_ids = list(StoreConnection.objects.filter(is_active=True).values_list("pk", flat=True))
+    for store_id in store_ids:
+        backfill_store.delay(store_id)
+    return len(store_ids)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=BACKFILL_RETRIES, acks_late=True)
+def backfill_store(store_id):
+    """Resume the store's backfill from its cursor; a rerun reads on from the last committed page."""
+    store = StoreConnection.objects.filter(pk=store_id, is_active=True).first()
+    if store is None:
+        return "inactive"
+    try:
+        return store_backfill(store=store, actor=Actor.task("sync_woocommerce")).status
+    except SyncBusy:
+        return "busy"  # the running one covers it

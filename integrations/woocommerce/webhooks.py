@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 
-from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -72,13 +71,14 @@ def receive(request, store_slug):
     resource = topic.split(".", 1)[0]
     resource_id = str(payload.get("id", ""))[:64]
     modified = str(payload.get("date_modified_gmt") or "")[:32]
-    with transaction.atomic():
-        event = _store(
-            store, raw, headers, InboundEvent.Status.RECEIVED, resource=resource, resource_id=resource_id,
-            modified_gmt=modified,
-            dedupe_key=mappers.dedupe_key(store.slug, resource, resource_id, modified, raw),
-        )
-        from integrations.woocommerce.tasks import process_inbound_event
+    # One insert, committed on its own (autocommit), so delay_on_commit enqueues right after it; inside
+    # a caller's transaction it still waits for that commit. No BEGIN/COMMIT round trips of our own.
+    event = _store(
+        store, raw, headers, InboundEvent.Status.RECEIVED, resource=resource, resource_id=resource_id,
+        modified_gmt=modified,
+        dedupe_key=mappers.dedupe_key(store.slug, resource, resource_id, modified, raw),
+    )
+    from integrations.woocommerce.tasks import process_inbound_event
 
-        process_inbound_event.delay_on_commit(event.pk)
+    process_inbound_event.delay_on_commit(event.pk)
     return JsonResponse({"ok": True, "event": event.pk})

@@ -1,84 +1,123 @@
 """Raising and resolving exceptions: at most one open per (kind, subject), enforced by the database.
 
 Raising is safe to repeat: while one is open, a new raise updates its evidence and counts the
-occurrence instead of opening another. Resolvers close their own kind when the condition clears.
+occurrence instead of opening another. When the condition recurs after the exception was closed,
+the last closed one is reopened (one record per problem, with its history), not a second row.
+Where it goes, how urgent it is and when it is due come from the kind's ExceptionPolicy and the
+business calendar of the queue that owns it. Resolvers close their own kind when the condition clears.
 """
 
-from datetime import timedelta
-
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, Ownership, Team
-from lifecycle.services import timeline
-
-K = ExceptionKind
-# DOMAIN.md's default queue per kind: a team slug, "owner" (the subject customer's owning team) or
-# None (the managers' queue). SLA in hours; business-hour calendars replace these with the queues issue.
-DEFAULTS = {
-    K.UNOWNED_CUSTOMER: (None, 1),
-    K.UNASSIGNED_CUSTOMER: (None, 4),
-    K.OWNERSHIP_CONFLICT: ("owner", 8),
-    K.STATE_MISMATCH: ("owner", 8),
-    K.UNMAPPED_STATUS: (None, 8),
-    K.MISSED_TOUCHPOINT: ("owner", 8),
-    K.DUPLICATE_CUSTOMER: ("support", 16),
-    K.SYNC_FAILURE: (None, 4),
-    K.AT_RISK: ("owner", 8),
-    K.PAYMENT_PROBLEM: ("commerce", 8),
-}
+from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Ownership
+from lifecycle.services import sla, timeline
 
 
-def _queue_for(kind, customer):
-    queue, _ = DEFAULTS[kind]
-    if queue == "owner":
-        owner = Ownership.objects.filter(customer=customer).select_related("team").first() if customer else None
-        return owner.team if owner else None
-    return Team.objects.filter(slug=queue).first() if queue else None
+def _queue_for(policy, customer, order):
+    """The owning team's id, or None for the managers' queue."""
+    if policy.route_to_owner_team:
+        customer_id = customer.pk if customer else (order.customer_id if order else None)
+        owner_team = (Ownership.objects.filter(customer_id=customer_id).values_list("team_id", flat=True).first()
+                      if customer_id else None)
+        if owner_team:
+            return owner_team
+    return policy.queue_id
 
 
-def exception_raise(*, kind, subject_key, summary, actor, evidence=None, customer=None, order=None):
-    """Open the (kind, subject) exception, or refresh the open one; returns (exception, opened)."""
-    evidence = evidence or {}
-    with transaction.atomic():
-        current = (
-            ExceptionCase.objects.select_for_update()
-            .filter(kind=kind, subject_key=subject_key, status__in=OPEN_STATUSES)
-            .first()
-        )
+def _locked_open(kind, subject_key):
+    return (ExceptionCase.objects.select_for_update()
+            .filter(kind=kind, subject_key=subject_key, status__in=OPEN_STATUSES).first())
+
+
+def _refresh_open(kind, subject_key, summary, evidence, severity):
+    """Count one more occurrence on the open (kind, subject) exception; None when none is open.
+
+    One UPDATE … RETURNING (PostgreSQL, SQLite ≥ 3.35): it locks, changes and reads the row in one
+    round trip, which is most of what a repeated raise costs.
+    """
+    table, field = ExceptionCase._meta.db_table, ExceptionCase._meta.get_field
+    rows = ExceptionCase.objects.raw(
+        f"""UPDATE {table}
+               SET evidence = %s, summary = %s, occurrences = occurrences + 1, updated_at = %s,
+                   severity = CASE WHEN severity < %s THEN %s ELSE severity END
+             WHERE kind = %s AND subject_key = %s AND status IN (%s, %s)
+         RETURNING *""",
+        [field("evidence").get_db_prep_value(evidence, connection), summary, timezone.now(), severity or 0,
+         severity or 0, kind, subject_key, *OPEN_STATUSES],
+    )
+    return next(iter(rows), None)
+
+
+def exception_raise(*, kind, subject_key, summary, actor, evidence=None, customer=None, order=None, severity=None):
+    """Open the (kind, subject) exception, refresh the open one, or reopen the last closed one.
+
+    Returns (exception, opened): opened is True when this call opened or reopened it, False when it
+    refreshed the open one. `severity` overrides the policy's default; on a repeat it can only raise it.
+    """
+    evidence, summary = evidence or {}, summary[:300]
+    current = _refresh_open(kind, subject_key, summary, evidence, severity)
+    if current is not None:
+        return current, False
+    try:
+        with transaction.atomic():
+            return _open(kind, subject_key, summary, evidence, customer, order, severity, actor), True
+    except IntegrityError:
+        # Another raise opened it between our look and our write (the one-open index refused ours,
+        # and rolled back everything this call wrote): count this raise on that one instead.
+        current = _refresh_open(kind, subject_key, summary, evidence, severity)
         if current is None:
-            try:
-                with transaction.atomic():
-                    _, hours = DEFAULTS[kind]
-                    current = ExceptionCase.objects.create(
-                        kind=kind, subject_key=subject_key, summary=summary[:300], evidence=evidence,
-                        customer=customer, order=order, queue=_queue_for(kind, customer),
-                        due_at=timezone.now() + timedelta(hours=hours),
-                    )
-            except IntegrityError:
-                # Another raise opened it between our look and our insert: refresh that one instead.
-                current = ExceptionCase.objects.select_for_update().get(
-                    kind=kind, subject_key=subject_key, status__in=OPEN_STATUSES
-                )
-            else:
-                if customer is not None:
-                    timeline.record_exception_opened(exception=current, actor=actor)
-                return current, True
-        current.evidence = evidence
-        current.summary = summary[:300]
-        current.occurrences += 1
-        current.save(update_fields=["evidence", "summary", "occurrences", "updated_at"])
-    return current, False
+            raise
+        return current, False
+
+
+def _open(kind, subject_key, summary, evidence, customer, order, severity, actor):
+    policy = sla.policy_for(kind)
+    queue_id = _queue_for(policy, customer, order)
+    now = timezone.now()
+    values = {
+        "summary": summary, "evidence": evidence, "queue_id": queue_id, "severity": severity or policy.severity,
+        "opened_at": now, "due_at": sla.due_at(policy, queue_id, now),
+    }
+    # Only the id (and the row lock): a recurrence is the rare case, not worth loading a row for.
+    closed = (ExceptionCase.objects.select_for_update()
+              .filter(kind=kind, subject_key=subject_key, status__in=CLOSED_STATUSES)
+              .order_by(F("closed_at").desc(nulls_last=True), "-pk").values_list("pk", flat=True).first())
+    if closed is None:
+        exception = ExceptionCase.objects.create(kind=kind, subject_key=subject_key, customer=customer, order=order,
+                                                 **values)
+        if customer is not None:
+            timeline.record_exception_opened(exception=exception, actor=actor)
+        return exception
+    return _reopen(ExceptionCase.objects.get(pk=closed), values, customer, order, actor)
+
+
+def _reopen(exception, values, customer, order, actor):
+    """Reopen a closed exception as if new: fresh clock in its (re-chosen) queue, unclaimed, not breached."""
+    previous_status, previous_reason = exception.status, exception.resolution_reason
+    exception.reopen()
+    for name, value in values.items():
+        setattr(exception, name, value)
+    if customer is not None:
+        exception.customer = customer
+    if order is not None:
+        exception.order = order
+    exception.reopened_count += 1
+    exception.occurrences += 1
+    exception.assignee = exception.claimed_at = exception.breached_at = exception.escalated_from = None
+    exception.closed_at, exception.resolution_reason = None, ""
+    exception.save()
+    if exception.customer_id:
+        timeline.record_exception_reopened(exception=exception, actor=actor, previous_status=previous_status,
+                                           previous_reason=previous_reason)
+    return exception
 
 
 def exception_resolve(*, kind, subject_key, reason, actor):
     """Close the open (kind, subject) exception because its condition cleared; None if none is open."""
     with transaction.atomic():
-        current = (
-            ExceptionCase.objects.select_for_update()
-            .filter(kind=kind, subject_key=subject_key, status__in=OPEN_STATUSES)
-            .first()
-        )
+        current = _locked_open(kind, subject_key)
         if current is None:
             return None
         current.resolve()

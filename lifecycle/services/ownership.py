@@ -3,10 +3,10 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from lifecycle import rules, selectors
-from lifecycle.models import Agent, Customer, Handoff, Ownership
+from lifecycle.models import Customer, ExceptionKind, Handoff, Ownership
 from lifecycle.services import timeline
-from lifecycle.services.errors import InvalidOwner, NoOwningTeam, OwnershipChanged, PermissionDenied
+from lifecycle.services.errors import InvalidOwner, OwnershipChanged, PermissionDenied
+from lifecycle.services.exceptions import exception_resolve
 
 # Sentinel: "the caller did not say what owner it expects", as opposed to expecting no owner.
 UNCHECKED = object()
@@ -59,6 +59,13 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
                 # Only reachable where row locks are not real (a backend without SELECT FOR UPDATE).
                 raise OwnershipChanged(f"{customer} was given an owner at the same moment; reload and try again.")
         timeline.record_handoff(handoff=handoff, actor=actor)
+        if agent is not None:
+            # Every path that gives the customer an agent (routing, a manager, a claim) ends the
+            # "no agent" clock here, in the same transaction as the change that ended it.
+            exception_resolve(
+                kind=ExceptionKind.UNASSIGNED_CUSTOMER, subject_key=f"customer:{customer.pk}", actor=actor,
+                reason=f"{agent} owns the customer now ({reason})",
+            )
     return handoff
 
 
@@ -74,27 +81,9 @@ def owner_reassign(*, customer, team, agent=None, reason, actor, expected=UNCHEC
     )
 
 
-def choose_agent(team, prefer=None):
-    """Until routing rules exist: the least-loaded available agent of the team (sticky first)."""
-    return rules.choose_least_loaded(selectors.agent_loads(team), prefer=prefer)
+def ownership_route_to_stage_team(*, customer, stage, reason, actor, order=None):
+    """Hand the customer to the team and agent routing picks for `stage` (see services/routing.py)."""
+    # Imported here: routing builds on ownership_transfer above, so a module-level import would be circular.
+    from lifecycle.services.routing import route_customer
 
-
-def ownership_route_to_stage_team(*, customer, stage, reason, actor):
-    """Hand the customer to the default team of `stage`, keeping the agent when they are in it."""
-    team = selectors.team_for_stage(stage)
-    if team is None:
-        raise NoOwningTeam(f"No team owns the stage {stage!r}; a manager must set one in Stage owners.")
-    current = Ownership.objects.filter(customer_id=customer.pk).first()
-    if current and current.team_id == team.pk:
-        return None
-    choice = choose_agent(team, prefer=current.agent_id if current else None)
-    agent = Agent.objects.select_related("user").get(pk=choice.agent_id) if choice.agent_id else None
-    return ownership_transfer(
-        customer=customer,
-        team=team,
-        agent=agent,
-        reason=reason,
-        actor=actor,
-        rule=f"stage_default:{stage}/{choice.rule}",
-        detail={"skipped": {str(k): v for k, v in choice.skipped.items()}},
-    )
+    return route_customer(customer=customer, stage=stage, reason=reason, actor=actor, order=order)

@@ -179,3 +179,88 @@ def record_exception_released(*, exception, actor):
 
 def record_exception_assigned(*, exception, actor):
     return _exception_event("exception_assigned", "assigned", exception, actor)
+
+
+def record_exception_reopened(*, exception, actor, previous_status, previous_reason):
+    return _record(
+        customer=exception.customer,
+        order=exception.order,
+        kind="exception_reopened",
+        source=_source_for(actor),
+        actor=actor,
+        summary=f"Exception reopened (the condition recurred): {exception.get_kind_display()}: {exception.summary}",
+        data={"exception_id": exception.pk, "kind": exception.kind, "subject": exception.subject_key,
+              "reopened_count": exception.reopened_count, "previous_status": previous_status,
+              "previous_reason": previous_reason, "due_at": exception.due_at.isoformat() if exception.due_at else None},
+    )
+
+
+def build_exception_breached_events(*, breaches, actor, breached_at):
+    """Unsaved `exception_breached` events, one per escalated exception that has a customer.
+
+    `breaches` are rows as they are after escalation (id, kind, summary, customer_id, order_id,
+    severity, escalated_from_id, due_at: an ExceptionCase or the sweep's row). Exceptions without a
+    customer (a store's sync failure) have no timeline. On PostgreSQL the sweep writes the same
+    events in SQL (exception_breached_insert_sql, below): keep the two in step; a test compares them.
+    """
+    from datetime import UTC  # imported here, like the enums: only the SLA builders need them
+
+    from lifecycle.models import ExceptionKind, Severity
+
+    source, who = _source_for(actor), actor.as_fields()
+    return [
+        TimelineEvent(
+            customer_id=b.customer_id,
+            order_id=b.order_id,
+            kind="exception_breached",
+            source=source,
+            summary=(f"SLA breached: {ExceptionKind(b.kind).label}: {b.summary}"[:250]
+                     + f" → managers' queue, severity {Severity(b.severity).label.lower()}"),
+            data={"exception_id": b.id, "kind": b.kind, "severity": b.severity,
+                  "escalated_from_id": b.escalated_from_id,
+                  "due_at": b.due_at.astimezone(UTC).strftime(_ISO_UTC)},
+            occurred_at=breached_at,
+            **who,
+        )
+        for b in breaches
+        if b.customer_id is not None
+    ]
+
+
+# Microseconds always written, so that Python's strftime and PostgreSQL's to_char agree to the character.
+_ISO_UTC = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+
+def exception_breached_insert_sql(*, source, actor, breached_at):
+    """The events of build_exception_breached_events as one INSERT … SELECT (PostgreSQL).
+
+    `source` names a row source with the breach columns (the sweep's UPDATE … RETURNING, as a CTE),
+    so a sweep of 100,000 breaches writes its events in the same statement instead of building
+    100,000 objects in Python. Returns (sql, params); the params are named tl_*.
+    """
+    import json
+
+    from lifecycle.models import ExceptionKind, Severity
+
+    who = actor.as_fields()
+    sql = f"""
+        INSERT INTO {TimelineEvent._meta.db_table}
+            (actor_kind, actor_user_id, actor_ref, customer_id, order_id, kind, source, summary, data, occurred_at)
+        SELECT %(tl_actor_kind)s, %(tl_actor_user)s, %(tl_actor_ref)s, b.customer_id, b.order_id,
+               'exception_breached', %(tl_source)s,
+               left('SLA breached: ' || (%(tl_kinds)s::jsonb ->> b.kind) || ': ' || b.summary, 250)
+                   || ' → managers'' queue, severity ' || (%(tl_severities)s::jsonb ->> b.severity::text),
+               jsonb_build_object('exception_id', b.id, 'kind', b.kind, 'severity', b.severity,
+                                  'escalated_from_id', b.escalated_from_id,
+                                  'due_at', to_char(b.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')),
+               %(tl_occurred_at)s
+          FROM {source} b
+         WHERE b.customer_id IS NOT NULL"""
+    params = {
+        "tl_actor_kind": who["actor_kind"], "tl_actor_ref": who["actor_ref"],
+        "tl_actor_user": who["actor_user"].pk if who["actor_user"] else None,
+        "tl_source": _source_for(actor), "tl_occurred_at": breached_at,
+        "tl_kinds": json.dumps({value: str(label) for value, label in ExceptionKind.choices}),
+        "tl_severities": json.dumps({str(value): str(label).lower() for value, label in Severity.choices}),
+    }
+    return sql, params

@@ -1,4 +1,4 @@
-"""One open exception per (kind, subject): repeated raises refresh it; resolving lets it reopen."""
+"""One open exception per (kind, subject): repeated raises refresh it; a recurrence reopens the closed one."""
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -7,6 +7,8 @@ from lifecycle.models import ExceptionCase, ExceptionKind, TimelineEvent
 from lifecycle.services.exceptions import exception_raise, exception_resolve
 from tests.factories import SYSTEM, make_owned_customer
 from tests.lifecycle.test_ownership import _race
+from tests.lifecycle.test_sla import utc
+from tests.lifecycle.test_sla_sweep import freeze
 
 pytestmark = pytest.mark.django_db
 K = ExceptionKind
@@ -21,7 +23,7 @@ def test_repeated_raises_update_the_open_exception_instead_of_opening_another():
     assert opened and not opened_again and again.pk == first.pk
     again.refresh_from_db()
     assert (again.evidence, again.occurrences, again.queue.slug) == ({"health": 30}, 2, "commerce")
-    assert TimelineEvent.objects.filter(customer=customer, kind="exception_opened").count() == 1
+    assert TimelineEvent.objects.filter(kind="exception_opened", data__exception_id=first.pk).count() == 1
 
 
 def test_the_database_refuses_a_second_open_exception_for_one_subject():
@@ -30,15 +32,44 @@ def test_the_database_refuses_a_second_open_exception_for_one_subject():
         ExceptionCase.objects.create(kind=K.SYNC_FAILURE, subject_key="store:main", summary="dup")
 
 
-def test_resolved_exception_reopens_as_a_new_one_when_the_condition_recurs():
+def test_a_resolved_exception_is_reopened_not_duplicated_when_the_condition_recurs(monkeypatch):
+    # given an unmapped status (managers' queue, 1 business day) raised Monday 10:00 UTC and then
+    # resolved once its mapping was added
     key = "store:main/status:shipped"
-    exception_raise(kind=K.UNMAPPED_STATUS, subject_key=key, summary="shipped", actor=SYSTEM)
+    freeze(monkeypatch, utc(2026, 6, 1, 10))
+    first, _ = exception_raise(kind=K.UNMAPPED_STATUS, subject_key=key, summary="shipped", actor=SYSTEM)
+    assert first.due_at == utc(2026, 6, 2, 10)
     resolved = exception_resolve(kind=K.UNMAPPED_STATUS, subject_key=key, reason="mapped to shipped", actor=SYSTEM)
     assert resolved.status == "resolved" and resolved.resolution_reason == "mapped to shipped"
+    assert resolved.closed_at is not None
     assert exception_resolve(kind=K.UNMAPPED_STATUS, subject_key=key, reason="again", actor=SYSTEM) is None
-    _, opened = exception_raise(kind=K.UNMAPPED_STATUS, subject_key=key, summary="shipped", actor=SYSTEM)
-    assert opened
-    assert ExceptionCase.objects.filter(subject_key=key).count() == 2
+    # when the status shows up unmapped again on Wednesday 12:00
+    freeze(monkeypatch, utc(2026, 6, 3, 12))
+    again, opened = exception_raise(kind=K.UNMAPPED_STATUS, subject_key=key, summary="shipped (again)",
+                                    evidence={"raw": "shipped"}, actor=SYSTEM)
+    # then the same record is open again, with a fresh clock and no trace of being closed
+    assert opened and again.pk == first.pk
+    again.refresh_from_db()
+    assert (again.status, again.reopened_count, again.closed_at, again.resolution_reason) == ("open", 1, None, "")
+    assert (again.summary, again.evidence, again.occurrences) == ("shipped (again)", {"raw": "shipped"}, 2)
+    assert (again.opened_at, again.due_at) == (utc(2026, 6, 3, 12), utc(2026, 6, 4, 12))
+    assert ExceptionCase.objects.filter(subject_key=key).count() == 1
+
+
+def test_a_reopened_customer_exception_is_on_the_timeline():
+    # given a customer's at-risk exception that was resolved
+    customer = make_owned_customer()
+    key = f"customer:{customer.pk}"
+    exception_raise(kind=K.AT_RISK, subject_key=key, summary="health 35", customer=customer, actor=SYSTEM)
+    exception_resolve(kind=K.AT_RISK, subject_key=key, reason="health back to 60", actor=SYSTEM)
+    # when health falls again
+    reopened, _ = exception_raise(kind=K.AT_RISK, subject_key=key, summary="health 30", customer=customer,
+                                  actor=SYSTEM)
+    # then one exception_reopened event says what it was closed with
+    event = TimelineEvent.objects.get(customer=customer, kind="exception_reopened")
+    assert event.data["exception_id"] == reopened.pk
+    assert (event.data["previous_status"], event.data["previous_reason"]) == ("resolved", "health back to 60")
+    assert event.data["reopened_count"] == 1
 
 
 @pytest.mark.postgres
@@ -50,3 +81,19 @@ def test_concurrent_raises_leave_one_open_exception():
     assert sum(opened for _, opened in results) == 1
     only = ExceptionCase.objects.get(subject_key="store:race")
     assert only.occurrences == 4
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_recurrences_reopen_the_closed_exception_once():
+    # given a resolved sync failure
+    exception_raise(kind=K.SYNC_FAILURE, subject_key="store:flaky", summary="timeout", actor=SYSTEM)
+    exception_resolve(kind=K.SYNC_FAILURE, subject_key="store:flaky", reason="recovered", actor=SYSTEM)
+    # when four workers see it fail again at the same instant
+    results = _race(4, lambda i: exception_raise(
+        kind=K.SYNC_FAILURE, subject_key="store:flaky", summary=f"timeout {i}", actor=SYSTEM))
+    # then one of them reopened it and the others refreshed it: still one row, reopened once
+    assert all(isinstance(r, tuple) for r in results), results
+    assert sum(opened for _, opened in results) == 1
+    only = ExceptionCase.objects.get(subject_key="store:flaky")
+    assert (only.status, only.reopened_count, only.occurrences) == ("open", 1, 5)

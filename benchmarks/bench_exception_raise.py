@@ -1,0 +1,251 @@
+"""Figure: raising exceptions through the service on PostgreSQL, single process.
+
+Budget: ≥ 1,000 raises/s for 50,000 calls of lifecycle.services.exceptions.exception_raise, 20% of
+them repeats of an exception that is open (they refresh its evidence and count the occurrence), the
+rest new (kind, subject) pairs: policy, owner-team routing, business-hours due time from the queue's
+calendar, insert, timeline event. Mixed as production would be: 10,000 owned customers in teams on
+three time zones with company and team holidays, six customer kinds (four routed to the owner team)
+and store-level kinds without a customer.
+
+Database (dropped and recreated): BENCH_DATABASE_URL, else DATABASE_URL's server (if PostgreSQL) with
+"_bench_sla_raise" added to the name, else postgres://postgres@127.0.0.1:5432/aftercare_bench_sla_raise.
+It never drops a database it did not name.
+
+    .venv/bin/python benchmarks/bench_exception_raise.py [--calls 50000] [--repeat-share 0.2]
+        [--closed N]                  # N closed exceptions of other subjects first: a table with history
+        [--synchronous-commit off]    # diagnostic: the bench database stops waiting for the disk on commit
+
+Each raise commits once (a repeat is one UPDATE in autocommit), so the disk's flush time is a floor
+under every raise: the script measures it (and one query's round trip) first and prints both.
+
+Exit status: 0 when the figure was measured (PASS or FAIL against the budget), 1 on an error or when
+the data breaks an invariant afterwards (row count, occurrences, one open per subject, events).
+"""
+
+import argparse
+import os
+import random
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BUDGET = 1_000  # raises per second (issue 4)
+CUSTOMERS = 10_000
+CUSTOMER_KINDS = ["at_risk", "state_mismatch", "ownership_conflict", "missed_touchpoint",  # to the owner team
+                  "payment_problem", "duplicate_customer"]  # to a fixed team
+STORE_KINDS = ["sync_failure", "unmapped_status"]  # no customer: managers' queue
+STORE_SHARE = 0.05  # of new raises: store-level problems are rarer than customer ones
+CALENDARS = {"commerce": "America/New_York", "support": "Asia/Tokyo", "success": "Europe/Berlin"}
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/aftercare_bench_sla_raise"
+
+
+def bench_url():
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return os.environ["BENCH_DATABASE_URL"]
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
+        return DEFAULT_URL
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "aftercare"
+    # Never the application's own database: the benchmark drops what it uses.
+    return urlunsplit(parts._replace(path="/" + (name if "bench" in name else f"{name}_bench_sla_raise")))
+
+
+def recreate_database(url, synchronous_commit="on"):
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        name = sql.Identifier(parts.path.lstrip("/"))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        if synchronous_commit != "on":
+            conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = {}").format(
+                name, sql.Literal(synchronous_commit)))
+
+
+def setup_data():
+    """Team calendars and holidays; 10,000 customers, each owned by one of three teams."""
+    from django.utils import timezone
+
+    from lifecycle.models import Customer, Holiday, Ownership, Team
+
+    teams = []
+    for slug, tz in CALENDARS.items():
+        team = Team.objects.get(slug=slug)
+        team.time_zone = tz
+        team.save()
+        teams.append(team)
+    today = date.today()
+    Holiday.objects.bulk_create([Holiday(team=None, date=today + timedelta(days=d), name="Company day")
+                                 for d in (3, 40, 90)])
+    Holiday.objects.bulk_create([Holiday(team=t, date=today + timedelta(days=d), name=f"{t.slug} day")
+                                 for t in teams for d in (1, 20)])
+    now = timezone.now()
+    # Loaded in bulk: the figure is about raising, and customers through their services would only
+    # make the setup slow. Constructor arguments (not assignment) satisfy the protected stage field.
+    Customer.objects.bulk_create([Customer(display_name=f"Bench customer {i}", email=f"bench{i}@example.com",
+                                           stage="onboarding", created_at=now) for i in range(CUSTOMERS)],
+                                 batch_size=2_000)
+    customers = list(Customer.objects.order_by("pk"))
+    Ownership.objects.bulk_create([Ownership(customer=c, team=teams[i % len(teams)], since=now)
+                                   for i, c in enumerate(customers)], batch_size=2_000)
+    return customers
+
+
+def seed_closed(cursor, n):
+    """n resolved exceptions of subjects the benchmark never raises: the history a live table has."""
+    cursor.execute(
+        """INSERT INTO lifecycle_exceptioncase
+               (kind, subject_key, severity, status, summary, evidence, occurrences, due_at, opened_at, updated_at,
+                reopened_count, closed_at, resolution_reason)
+           SELECT (%(kinds)s::text[])[g %% 6 + 1], 'history:' || g, 2, 'resolved', 'Old problem', '{}', 1,
+                  now() - interval '30 days', now() - interval '31 days', now() - interval '30 days', 0,
+                  now() - interval '30 days', 'fixed'
+             FROM generate_series(1, %(n)s) g""",
+        {"kinds": CUSTOMER_KINDS, "n": n},
+    )
+    cursor.execute("VACUUM ANALYZE lifecycle_exceptioncase")
+
+
+def measure_floors(connection, n=300):
+    """Microseconds of one trivial query's round trip, and of one committed one-row INSERT."""
+    with connection.cursor() as cursor:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            cursor.execute("SELECT 1")
+        round_trip = (time.perf_counter() - t0) / n
+        cursor.execute("CREATE TABLE bench_commit (n int)")  # not TEMPORARY: those skip the WAL and its flush
+        t0 = time.perf_counter()
+        for i in range(n):
+            cursor.execute("INSERT INTO bench_commit VALUES (%s)", [i])
+        commit = (time.perf_counter() - t0) / n
+        cursor.execute("DROP TABLE bench_commit")
+    return round_trip * 1e6, commit * 1e6
+
+
+def plan_calls(customers, n_calls, repeat_share, rng):
+    """(kind, subject_key, customer) per call; a repeat names a subject raised earlier in the plan."""
+    pairs = [(kind, c) for c in customers for kind in CUSTOMER_KINDS]
+    rng.shuffle(pairs)
+    n_repeats = round(n_calls * repeat_share)
+    n_new = n_calls - n_repeats
+    if n_new > len(pairs) / (1 - STORE_SHARE):
+        raise SystemExit(f"ERROR: {n_new} new raises need more than {CUSTOMERS} customers")
+    repeat_at = set(rng.sample(range(1, n_calls), n_repeats))
+    calls, raised, store = [], [], 0
+    for i in range(n_calls):
+        if i in repeat_at:
+            calls.append(rng.choice(raised))
+            continue
+        if rng.random() < STORE_SHARE:
+            store += 1
+            call = (STORE_KINDS[store % 2], f"store:bench-{store}/problem", None)
+        else:
+            kind, customer = pairs.pop()
+            call = (kind, f"customer:{customer.pk}", customer)
+        raised.append(call)
+        calls.append(call)
+    return calls, n_new
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--repeat-share", type=float, default=0.2)
+    parser.add_argument("--closed", type=int, default=0)
+    parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on")
+    args = parser.parse_args(argv)
+
+    url = bench_url()
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    os.environ.setdefault("DEBUG", "0")  # as deployed; with DEBUG on Django keeps every query's SQL
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+    started = time.perf_counter()
+    recreate_database(url, args.synchronous_commit)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models import Count, Sum
+
+    from lifecycle.actors import Actor
+    from lifecycle.models import OPEN_STATUSES, ExceptionCase, TimelineEvent
+    from lifecycle.services.exceptions import exception_raise
+
+    if connection.vendor != "postgresql":
+        print(f"ERROR: the exception raise figure needs PostgreSQL, got {connection.vendor}")
+        return 1
+    call_command("migrate", verbosity=0)
+    customers = setup_data()
+    if args.closed:
+        with connection.cursor() as cursor:
+            seed_closed(cursor, args.closed)
+    calls, n_new = plan_calls(customers, args.calls, args.repeat_share, random.Random(4))
+    setup = time.perf_counter() - started
+    where = urlsplit(url)
+    print(f"database: {where.hostname}:{where.port or 5432}{where.path} (PostgreSQL {connection.pg_version // 10000}), "
+          f"DEBUG {'on' if settings.DEBUG else 'off'}, one process")
+    print(f"setup (create db, migrate, {CUSTOMERS:,} owned customers in {len(CALENDARS)} time zones, holidays, "
+          f"{args.closed:,} closed exceptions): {setup:.1f} s (not counted)")
+    round_trip, commit = measure_floors(connection)
+    print(f"this machine: a query's round trip {round_trip:.0f} us, a committed one-row INSERT {commit:.0f} us "
+          f"(synchronous_commit {args.synchronous_commit}): at most {1e6 / commit:,.0f} commits/s in one process")
+
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    actor = Actor.webhook("bench")
+    load_before = os.getloadavg()[0]
+    opened = 0
+    with connection.execute_wrapper(count):
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        for n, (kind, subject, customer) in enumerate(calls):
+            _, was_opened = exception_raise(kind=kind, subject_key=subject, summary=f"Bench problem {n}",
+                                            evidence={"n": n, "source": "bench"}, customer=customer, actor=actor)
+            opened += was_opened
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    rate = len(calls) / elapsed
+
+    print(f"{len(calls):,} raises ({n_new:,} new, {len(calls) - n_new:,} repeats): {elapsed:.2f} s, {rate:,.0f} raises/s, "
+          f"{elapsed / len(calls) * 1000:.2f} ms each, {queries[0] / len(calls):.1f} queries each (BEGIN/COMMIT "
+          "not counted)")
+    print(f"this process's CPU: {cpu / len(calls) * 1000:.2f} ms per raise; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after ({os.cpu_count()} CPUs)")
+    name = "exception_raises_per_second" + ("" if args.synchronous_commit == "on" else "_async_commit_diagnostic")
+    print(f"FIGURE {name}: {rate:.0f} raises/s (budget >= {BUDGET} raises/s) {'PASS' if rate >= BUDGET else 'FAIL'}")
+
+    raised = ExceptionCase.objects.exclude(subject_key__startswith="history:")
+    rows = raised.aggregate(n=Count("pk"), occurrences=Sum("occurrences"))
+    open_rows = raised.filter(status__in=OPEN_STATUSES).count()
+    no_due = raised.filter(due_at__isnull=True).count()
+    events = TimelineEvent.objects.filter(kind="exception_opened").count()
+    with_customer = raised.filter(customer__isnull=False).count()
+    checks = {"rows": (rows["n"], n_new), "opened": (opened, n_new), "open rows": (open_rows, n_new),
+              "occurrences": (rows["occurrences"], len(calls)), "rows without a due time": (no_due, 0),
+              "exception_opened events": (events, with_customer)}
+    bad = {name: got for name, got in checks.items() if got[0] != got[1]}
+    if bad:
+        print("INTEGRITY ERROR (got, expected): " + "; ".join(f"{name} {got}" for name, got in bad.items()))
+        return 1
+    print(f"integrity: {n_new:,} exceptions, all open with a due time, {len(calls):,} occurrences counted, "
+          f"one exception_opened event per exception with a customer")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
