@@ -12,6 +12,21 @@ from lifecycle.services.exceptions import exception_resolve
 UNCHECKED = object()
 
 
+def _lock_owner(customer):
+    """The customer's Ownership row, locked, with the names the handoff's timeline line needs.
+
+    An existing owner row serialises every change of this customer. A first owner has no row yet:
+    then the customer row is locked and the owner read again, so a first owner given concurrently
+    is seen (and refused by the caller's expectation) rather than duplicated.
+    """
+    owners = Ownership.objects.select_for_update(of=("self",)).select_related("team", "agent__user")
+    current = owners.filter(customer_id=customer.pk).first()
+    if current is None:
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+        current = owners.filter(customer_id=customer.pk).first()
+    return current
+
+
 def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", detail=None, expected=UNCHECKED):
     """Make (team, agent) the customer's owner; return the Handoff, or None when nothing changes.
 
@@ -19,15 +34,14 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
     owner has changed since, OwnershipChanged is raised and nothing is written, so two people
     reassigning the same customer at once never silently overwrite each other.
     """
-    if agent is not None and not agent.teams.filter(pk=team.pk).exists():
-        raise InvalidOwner(f"{agent} is not a member of {team}")
-    if agent is not None and not agent.user.is_active:
-        raise InvalidOwner(f"{agent} is deactivated")
+    if agent is not None:
+        # all() reads the caller's prefetch_related("teams") when there is one (routing, bulk jobs).
+        if team.pk not in {t.pk for t in agent.teams.all()}:
+            raise InvalidOwner(f"{agent} is not a member of {team}")
+        if not agent.user.is_active:
+            raise InvalidOwner(f"{agent} is deactivated")
     with transaction.atomic():
-        # Lock the customer row: it serialises every ownership change of this customer, including
-        # the very first one, when there is no Ownership row yet to lock.
-        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
-        current = Ownership.objects.select_for_update().filter(customer_id=customer.pk).first()
+        current = _lock_owner(customer)
         seen = (current.team_id, current.agent_id) if current else None
         if expected is not UNCHECKED and seen != expected:
             raise OwnershipChanged(
@@ -38,8 +52,8 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
         now = timezone.now()
         handoff = Handoff.objects.create(
             customer=customer,
-            from_team_id=current.team_id if current else None,
-            from_agent_id=current.agent_id if current else None,
+            from_team=current.team if current else None,
+            from_agent=current.agent if current else None,
             to_team=team,
             to_agent=agent,
             reason=reason,
@@ -48,6 +62,7 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
             created_at=now,
             **actor.as_fields(),
         )
+        had_agent = bool(current and current.agent_id)
         if current:
             current.team, current.agent, current.since, current.last_handoff = team, agent, now, handoff
             current.save(update_fields=["team", "agent", "since", "last_handoff"])
@@ -59,9 +74,9 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
                 # Only reachable where row locks are not real (a backend without SELECT FOR UPDATE).
                 raise OwnershipChanged(f"{customer} was given an owner at the same moment; reload and try again.")
         timeline.record_handoff(handoff=handoff, actor=actor)
-        if agent is not None:
+        if agent is not None and not had_agent:
             # Every path that gives the customer an agent (routing, a manager, a claim) ends the
-            # "no agent" clock here, in the same transaction as the change that ended it.
+            # "no agent" clock here, in the same transaction. It can only run while there was no agent.
             exception_resolve(
                 kind=ExceptionKind.UNASSIGNED_CUSTOMER, subject_key=f"customer:{customer.pk}", actor=actor,
                 reason=f"{agent} owns the customer now ({reason})",
