@@ -1,9 +1,11 @@
 """Ownership changes. Every change is one Handoff row and one timeline event, in one transaction."""
 
-from django.db import IntegrityError, transaction
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from lifecycle.models import Customer, ExceptionKind, Handoff, Ownership
+from lifecycle.models import Agent, Customer, ExceptionKind, Handoff, Ownership, Team
 from lifecycle.services import timeline
 from lifecycle.services.errors import InvalidOwner, OwnershipChanged, PermissionDenied
 from lifecycle.services.exceptions import exception_resolve
@@ -12,19 +14,60 @@ from lifecycle.services.exceptions import exception_resolve
 UNCHECKED = object()
 
 
+def _sql(template):
+    """SQL with the tables and columns named by the models, so a rename cannot silently break it."""
+    from django.contrib.auth import get_user_model
+
+    return template.format(
+        ownership=Ownership._meta.db_table, team=Team._meta.db_table, agent=Agent._meta.db_table,
+        user=get_user_model()._meta.db_table,
+    )
+
+
+# The hottest read of every handoff, hand-written: Django's query compilation cost more than the
+# round trip. The row is locked (FOR UPDATE OF the owner row only) and carries the previous owner's
+# label for the timeline, as Agent.__str__ and Team.__str__ would write it.
+LOCK_OWNER = """
+    SELECT o.id, o.team_id, o.agent_id, t.name,
+           COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username)
+    FROM {ownership} o
+    JOIN {team} t ON t.id = o.team_id
+    LEFT JOIN {agent} a ON a.id = o.agent_id
+    LEFT JOIN {user} u ON u.id = a.user_id
+    WHERE o.customer_id = %s
+"""
+MOVE_OWNER = "UPDATE {ownership} SET team_id = %s, agent_id = %s, since = %s, last_handoff_id = %s WHERE id = %s"
+
+
+@dataclass(frozen=True)
+class OwnerRow:
+    id: int
+    team_id: int
+    agent_id: int | None
+    team_name: str
+    agent_name: str | None
+
+    @property
+    def label(self):
+        return f"{self.team_name} / {self.agent_name or 'unassigned'}"
+
+
 def _lock_owner(customer):
-    """The customer's Ownership row, locked, with the names the handoff's timeline line needs.
+    """The customer's owner row, locked; None when it has no owner yet.
 
     An existing owner row serialises every change of this customer. A first owner has no row yet:
     then the customer row is locked and the owner read again, so a first owner given concurrently
     is seen (and refused by the caller's expectation) rather than duplicated.
     """
-    owners = Ownership.objects.select_for_update(of=("self",)).select_related("team", "agent__user")
-    current = owners.filter(customer_id=customer.pk).first()
-    if current is None:
-        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
-        current = owners.filter(customer_id=customer.pk).first()
-    return current
+    lock = _sql(LOCK_OWNER) + (" FOR UPDATE OF o" if connection.features.has_select_for_update_of else "")
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [customer.pk])
+        row = cursor.fetchone()
+        if row is None:
+            Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+            cursor.execute(lock, [customer.pk])
+            row = cursor.fetchone()
+    return OwnerRow(*row) if row else None
 
 
 def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", detail=None, expected=UNCHECKED):
@@ -52,8 +95,8 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
         now = timezone.now()
         handoff = Handoff.objects.create(
             customer=customer,
-            from_team=current.team if current else None,
-            from_agent=current.agent if current else None,
+            from_team_id=current.team_id if current else None,
+            from_agent_id=current.agent_id if current else None,
             to_team=team,
             to_agent=agent,
             reason=reason,
@@ -62,10 +105,9 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
             created_at=now,
             **actor.as_fields(),
         )
-        had_agent = bool(current and current.agent_id)
         if current:
-            current.team, current.agent, current.since, current.last_handoff = team, agent, now, handoff
-            current.save(update_fields=["team", "agent", "since", "last_handoff"])
+            with connection.cursor() as cursor:
+                cursor.execute(_sql(MOVE_OWNER), [team.pk, agent.pk if agent else None, now, handoff.pk, current.id])
         else:
             try:
                 with transaction.atomic():
@@ -73,8 +115,8 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
             except IntegrityError:
                 # Only reachable where row locks are not real (a backend without SELECT FOR UPDATE).
                 raise OwnershipChanged(f"{customer} was given an owner at the same moment; reload and try again.")
-        timeline.record_handoff(handoff=handoff, actor=actor)
-        if agent is not None and not had_agent:
+        timeline.record_handoff(handoff=handoff, actor=actor, from_owner=current.label if current else "nobody")
+        if agent is not None and not (current and current.agent_id):
             # Every path that gives the customer an agent (routing, a manager, a claim) ends the
             # "no agent" clock here, in the same transaction. It can only run while there was no agent.
             exception_resolve(

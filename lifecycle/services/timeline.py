@@ -48,8 +48,10 @@ def record_identity_linked(*, identity, actor, source=None):
     )
 
 
-def record_handoff(*, handoff, actor):
-    from_owner = f"{handoff.from_team} / {handoff.from_agent or 'unassigned'}" if handoff.from_team else "nobody"
+def record_handoff(*, handoff, actor, from_owner=None):
+    """`from_owner` is the previous owner's label when the caller already has it (saves three lookups)."""
+    if from_owner is None:
+        from_owner = f"{handoff.from_team} / {handoff.from_agent or 'unassigned'}" if handoff.from_team else "nobody"
     to_owner = f"{handoff.to_team} / {handoff.to_agent or 'unassigned'}"
     return _record(
         customer=handoff.customer,
