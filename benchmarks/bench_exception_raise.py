@@ -221,8 +221,8 @@ def main(argv=None):
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     rate = len(calls) / elapsed
 
-    print(f"{len(calls):,} raises ({n_new:,} new, {len(calls) - n_new:,} repeats): {elapsed:.2f} s, {rate:,.0f} raises/s, "
-          f"{elapsed / len(calls) * 1000:.2f} ms each, {queries[0] / len(calls):.1f} queries each (BEGIN/COMMIT "
+    print(f"{len(calls):,} raises ({n_new:,} new, {len(calls) - n_new:,} repeats): {elapsed:.2f} s, "
+          f"{rate:,.0f} raises/s, {elapsed / len(calls) * 1000:.2f} ms each, {queries[0] / len(calls):.1f} queries each (BEGIN/COMMIT "
           "not counted)")
     print(f"this process's CPU: {cpu / len(calls) * 1000:.2f} ms per raise; load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after ({os.cpu_count()} CPUs)")

@@ -15,8 +15,8 @@ import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-# A calendar whose only working days are all holidays would never open: past this many days
-# without an opening the arithmetic refuses instead of looping (20 years).
+# A holiday list that covers every working day for years (a data-entry slip) would make the search
+# for the next opening run on for as long: past 20 years without one, refuse instead.
 MAX_CLOSED_DAYS = 366 * 20
 
 
@@ -109,9 +109,3 @@ def business_minutes_between(start, end, calendar):
         day += timedelta(days=1)
     return total.total_seconds() / 60
 
-
-def add_minutes(start, minutes, calendar=None, *, business_hours=True):
-    """An SLA's due time: business minutes in `calendar`, or wall-clock minutes when not business hours."""
-    if not business_hours:
-        return _aware(start, "start") + timedelta(minutes=minutes)
-    return add_business_minutes(start, minutes, calendar)

@@ -105,6 +105,8 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "queue", "opened_at"], name="exception_queue_idx"),
+            # A recurrence reopens the last closed exception of its (kind, subject): found by this index.
+            models.Index(fields=["kind", "subject_key"], name="exception_subject_idx"),
             # The SLA sweep's scan: open, not yet breached, by due time.
             models.Index(fields=["due_at"], name="exception_due_open_idx",
                          condition=Q(status__in=OPEN_STATUSES, breached_at__isnull=True)),

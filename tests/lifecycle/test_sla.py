@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lifecycle.models import Holiday
 from lifecycle.services.sla import calendar_for
-from lifecycle.sla import BusinessCalendar, add_business_minutes, add_minutes, business_minutes_between
+from lifecycle.sla import BusinessCalendar, add_business_minutes, business_minutes_between
 from tests.factories import team
 
 WEEK = BusinessCalendar()  # Monday–Friday 09:00–17:00 UTC
@@ -131,11 +131,6 @@ def test_a_very_long_sla_is_computed_by_days_not_minutes():
     due = add_business_minutes(start, 100_000, WEEK)
     assert business_minutes_between(start, due, WEEK) == 100_000
     assert due == utc(2026, 10, 22, 11, 40)  # 208 days × 480 + 160 minutes, counted by hand from 5 Jan 2026
-
-
-def test_wall_clock_slas_ignore_the_calendar():
-    assert add_minutes(utc(2026, 6, 6, 3), 60, WEEK, business_hours=False) == utc(2026, 6, 6, 4)
-    assert add_minutes(utc(2026, 6, 6, 3), 60, WEEK) == utc(2026, 6, 8, 10)
 
 
 @pytest.mark.parametrize("make", [
