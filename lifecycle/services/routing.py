@@ -39,9 +39,15 @@ def _lock_team_sql():
     return f"SELECT * FROM {table} WHERE {pk} = %s{lock}"
 
 
+@functools.cache
+def _bump_sql():
+    column, pk = (connection.ops.quote_name(Team._meta.get_field(f).column) for f in ("rr_counter", "id"))
+    return f"UPDATE {connection.ops.quote_name(Team._meta.db_table)} SET {column} = %s WHERE {pk} = %s"
+
+
 def _lock_team(team_id):
-    # Team.objects.select_for_update().get() as raw SQL: building that query was a fifth of the
-    # routing decision's time (see benchmarks/bench_routing.py).
+    # Team.objects.select_for_update().get() and the counter's update as SQL: building those
+    # queries was a third of the routing decision's time (see benchmarks/bench_routing.py).
     return Team.objects.raw(_lock_team_sql(), [team_id])[0]
 
 
@@ -64,7 +70,8 @@ def choose_agent_locked(team_id, *, previous=None, manager_choice=None):
         manager_choice=manager_choice.pk if manager_choice is not None else None,
     )
     if decision.slot is not None:
-        Team.objects.filter(pk=team.pk).update(rr_counter=decision.slot + 1)
+        with connection.cursor() as cursor:
+            cursor.execute(_bump_sql(), [decision.slot + 1, team.pk])
     return team, decision
 
 
