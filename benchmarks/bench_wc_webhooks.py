@@ -330,6 +330,7 @@ def main():
     print(f"setup (db, migrate, store, {len(history)} sandbox orders x {args.versions} versions, signed bodies "
           f"avg {sum(len(b) for b, _ in items) // len(items)} B): {time.perf_counter() - started:.1f} s")
     logs, procs = Path(tempfile.mkdtemp(prefix="bench_wc_webhooks_")), {}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop gunicorn and the worker below
     try:
         if not accepting(args, env, items, broker, logs, procs):
             print(f"ERROR: deliveries were lost or refused (gunicorn log: {logs / 'gunicorn.log'})")

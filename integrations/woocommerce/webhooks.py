@@ -41,7 +41,8 @@ def _store(store, raw, headers, status, reason="", **fields):
 @csrf_exempt
 @require_POST
 def receive(request, store_slug):
-    store = StoreConnection.objects.filter(slug=store_slug, is_active=True).first()
+    # Only what the request uses: every encrypted field loaded is a Fernet decryption.
+    store = StoreConnection.objects.filter(slug=store_slug, is_active=True).only("slug", "webhook_secret").first()
     if store is None:
         return JsonResponse({"error": f"No active store {store_slug!r}."}, status=404)
     raw = request.body
