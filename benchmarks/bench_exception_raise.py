@@ -29,7 +29,9 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from benchdb import bench_url, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,34 +43,6 @@ CUSTOMER_KINDS = ["at_risk", "state_mismatch", "ownership_conflict", "missed_tou
 STORE_KINDS = ["sync_failure", "unmapped_status"]  # no customer: managers' queue
 STORE_SHARE = 0.05  # of new raises: store-level problems are rarer than customer ones
 CALENDARS = {"commerce": "America/New_York", "support": "Asia/Tokyo", "success": "Europe/Berlin"}
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/aftercare_bench_sla_raise"
-
-
-def bench_url():
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        return DEFAULT_URL
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aftercare"
-    # Never the application's own database: the benchmark drops what it uses.
-    return urlunsplit(parts._replace(path="/" + (name if "bench" in name else f"{name}_bench_sla_raise")))
-
-
-def recreate_database(url, synchronous_commit="on"):
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        name = sql.Identifier(parts.path.lstrip("/"))
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-        if synchronous_commit != "on":
-            conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = {}").format(
-                name, sql.Literal(synchronous_commit)))
 
 
 def setup_data():
@@ -164,7 +138,7 @@ def main(argv=None):
     parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on")
     args = parser.parse_args(argv)
 
-    url = bench_url()
+    url = bench_url("bench_sla_raise")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
     os.environ.setdefault("DEBUG", "0")  # as deployed; with DEBUG on Django keeps every query's SQL

@@ -17,7 +17,9 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from benchdb import bench_url, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,31 +28,6 @@ CUSTOMERS = 1_000
 HANDOFFS = 10_000
 BUDGET = 500  # handoffs per second (ARCHITECTURE: one figure per script, with its budget)
 TEAMS = {"commerce": 3, "support": 3, "success": 4}  # agents per team; the owners calls rotate through
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/aftercare_bench"
-
-
-def bench_url():
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        return DEFAULT_URL
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aftercare"
-    # Never the application's own database: the benchmark drops what it uses.
-    return urlunsplit(parts._replace(path="/" + (name if "bench" in name else f"{name}_bench")))
-
-
-def recreate_database(url):
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def setup_data():
@@ -99,7 +76,7 @@ def plan_calls(customers, owners):
 
 
 def main():
-    url = bench_url()
+    url = bench_url("bench")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
     # Measured as deployed: DEBUG off (with it on, Django keeps every query's SQL in memory).

@@ -26,7 +26,9 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from benchdb import bench_url, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,32 +40,10 @@ DECISIONS = 2_000
 ROUTES = 2_000
 BUDGET_MS = 5.0
 WARMUP = 50  # first calls pay for connection setup and plan caching, as no steady-state call does
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/aftercare_bench_routing"
 STORES = ["main", "eu", "us", "outlet"]
 CATEGORIES = ["coffee", "espresso machines", "grinders", "tea", "accessories", "subscriptions"]
 COUNTRIES = ["DE", "FR", "US", "GB", "NL", "ES"]
 TAGS = ["vip", "b2b", "wholesale", "newsletter"]
-
-
-def bench_url():
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")) and "bench" in urlsplit(url).path:
-        return url
-    return DEFAULT_URL
-
-
-def recreate_database(url):
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        raise SystemExit(f"refusing to drop {name!r}: a benchmark database's name contains 'bench'")
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def seed(rng):
@@ -144,7 +124,7 @@ def percentiles(samples_ms):
 
 
 def main():
-    url = bench_url()
+    url = bench_url("bench_routing")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
     os.environ.setdefault("DEBUG", "0")  # with DEBUG on, Django keeps every query's SQL in memory

@@ -21,7 +21,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from benchdb import bench_url, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,31 +33,6 @@ CLOSED = 200_000  # resolved/dismissed rows past due: the sweep must not even lo
 CUSTOMERS = 100_000  # every second exception belongs to one of them
 KINDS = ["unowned_customer", "unassigned_customer", "ownership_conflict", "state_mismatch", "unmapped_status",
          "missed_touchpoint", "duplicate_customer", "sync_failure", "at_risk", "payment_problem"]
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/aftercare_bench_sla"
-
-
-def bench_url():
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        return DEFAULT_URL
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aftercare"
-    # Never the application's own database: the benchmark drops what it uses.
-    return urlunsplit(parts._replace(path="/" + (name if "bench" in name else f"{name}_bench_sla")))
-
-
-def recreate_database(url):
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        name = sql.Identifier(parts.path.lstrip("/"))
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
 def seed(cursor, now, n_open, n_due):
@@ -105,7 +82,7 @@ def main(argv=None):
     parser.add_argument("--due", type=int, default=100_000)
     args = parser.parse_args(argv)
 
-    url = bench_url()
+    url = bench_url("bench_sla")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
     os.environ.setdefault("DEBUG", "0")  # as deployed; with DEBUG on Django keeps every query's SQL

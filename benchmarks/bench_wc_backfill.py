@@ -20,40 +20,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from benchdb import bench_url, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ORDERS = 20_000
 BUDGET = 500  # orders per second processed (issue 3, "Figures")
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/aftercare_bench_backfill"
 TEAMS = {"commerce": 3, "support": 3, "success": 4}  # agents, so new customers get an owner as in production
 PROGRESS_EVERY = 50  # pages between progress lines: four lines for 20,000 orders
-
-
-def bench_url():
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        return DEFAULT_URL
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aftercare"
-    # Never the application's own database: the benchmark drops what it uses.
-    return urlunsplit(parts._replace(path="/" + (name if "bench" in name else f"{name}_bench_backfill")))
-
-
-def recreate_database(url):
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        name = sql.Identifier(parts.path.lstrip("/"))
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
 def setup_agents():
@@ -109,7 +86,7 @@ def check_integrity(sandbox):
 
 
 def main(orders=ORDERS):
-    url = bench_url()
+    url = bench_url("bench_backfill")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
     # Measured as deployed: DEBUG off (with it on, Django keeps every query's SQL in memory).

@@ -26,37 +26,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdb import bench_url, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/aftercare_bench_webhooks"
 ACCEPT_RATE, ACCEPT_P99_MS, PROCESS_RATE = 300, 100, 200
 SECRET, SLUG = "whsec-bench-9c1d7e", "bench-shop"
-
-
-def bench_url():
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        return DEFAULT_URL
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "aftercare"
-    # Never the application's own database: the benchmark drops what it uses.
-    return urlunsplit(parts._replace(path="/" + (name if "bench" in name else f"{name}_bench_webhooks")))
-
-
-def recreate_database(url):
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    with psycopg.connect(urlunsplit(parts._replace(scheme="postgresql", path="/postgres")), autocommit=True) as conn:
-        name = sql.Identifier(parts.path.lstrip("/"))
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
 def make_payloads(n_orders, versions):
@@ -318,7 +295,7 @@ def main():
     parser.add_argument("--concurrency", type=int, default=32, help="client threads posting at once")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     args = parser.parse_args()
-    url, redis_url = bench_url(), os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    url, redis_url = bench_url("bench_webhooks"), os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": redis_url, "DEBUG": "false",
            "ALLOWED_HOSTS": "127.0.0.1", "SECRET_KEY": "bench-" + "k" * 60, "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "console.settings", "DJANGO_ENV": "development"}
