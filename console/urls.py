@@ -5,5 +5,7 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("console/", include("console.views.urls")),
+    path("api/", include("console.api.urls")),
     path("", include("integrations.urls")),
 ]

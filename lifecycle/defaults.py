@@ -53,12 +53,14 @@ GROUPS = {
     "Manager": (
         [f"lifecycle.view_{m}" for m in _ALL]
         + ["lifecycle.move_stage", "lifecycle.move_stage_backward", "lifecycle.reassign_owner",
+           "lifecycle.view_all_customers",
            "lifecycle.change_exceptioncase", "lifecycle.assign_exceptioncase", "lifecycle.dismiss_exceptioncase"]
         + [f"lifecycle.{verb}_{m}" for m in _CONFIG for verb in ("add", "change")]
         + ["lifecycle.delete_holiday", "lifecycle.delete_routingrule", "auth.view_user"]
     ),
     "Operations": (
         [f"lifecycle.view_{m}" for m in ("customer", "customeridentity", "order", "ordersourcestate", "timelineevent")]
+        + ["lifecycle.view_all_customers"]  # imports touch any customer
         + _BEAT
     ),
 }

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from lifecycle import selectors
+from lifecycle.selectors import routing as selectors
 from lifecycle.actors import Actor
 from lifecycle.models import Stage
 from lifecycle.services.ownership import ownership_route_to_stage_team

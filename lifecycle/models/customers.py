@@ -47,6 +47,7 @@ class Customer(ConcurrentTransitionMixin, models.Model):
             ("reassign_owner", "Can reassign a customer's owner"),
             ("move_stage", "Can move a customer's stage forward"),
             ("move_stage_backward", "Can move a customer's stage backward"),
+            ("view_all_customers", "Can see every customer, not only those of their own teams"),
         ]
 
     def __str__(self):

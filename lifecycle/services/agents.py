@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from django.db import transaction
 from django.utils import timezone
 
-from lifecycle import rules, selectors
+from lifecycle import rules
+from lifecycle.selectors import routing as selectors
 from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, ExceptionStatus, Team
 from lifecycle.services import timeline
 from lifecycle.services.errors import InvalidOwner, PermissionDenied

@@ -9,7 +9,8 @@ import functools
 
 from django.db import connection, transaction
 
-from lifecycle import rules, selectors
+from lifecycle import rules
+from lifecycle.selectors import routing as selectors
 from lifecycle.models import Agent, Customer, ExceptionKind, Team
 from lifecycle.services.errors import NoOwningTeam
 from lifecycle.services.exceptions import exception_raise

@@ -1,4 +1,4 @@
-"""Reads the services and the console need; each is a bounded number of queries."""
+"""Reads that routing and re-routing make; each is a bounded number of queries."""
 
 import functools
 import json
