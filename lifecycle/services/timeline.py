@@ -9,8 +9,8 @@ from django.utils import timezone
 from lifecycle.models import EventSource, TimelineEvent
 
 
-def _record(*, customer, kind, source, actor, summary, order=None, data=None, occurred_at=None):
-    return TimelineEvent.objects.create(
+def _event(*, customer, kind, source, actor, summary, order=None, data=None, occurred_at=None):
+    return TimelineEvent(
         customer=customer,
         order=order,
         kind=kind,
@@ -20,6 +20,12 @@ def _record(*, customer, kind, source, actor, summary, order=None, data=None, oc
         occurred_at=occurred_at or timezone.now(),
         **actor.as_fields(),
     )
+
+
+def _record(**fields):
+    event = _event(**fields)
+    event.save(force_insert=True)
+    return event
 
 
 def _source_for(actor):
@@ -49,11 +55,20 @@ def record_identity_linked(*, identity, actor, source=None):
 
 
 def record_handoff(*, handoff, actor, from_owner=None):
-    """`from_owner` is the previous owner's label when the caller already has it (saves three lookups)."""
+    event = handoff_event(handoff=handoff, actor=actor, from_owner=from_owner)
+    event.save(force_insert=True)
+    return event
+
+
+def handoff_event(*, handoff, actor, from_owner=None, to_owner=None):
+    """The handoff's event, unsaved: the ownership service writes it in the handoff's own statement.
+
+    `from_owner` and `to_owner` are the owners' labels when the caller has them (saves lookups).
+    """
     if from_owner is None:
         from_owner = f"{handoff.from_team} / {handoff.from_agent or 'unassigned'}" if handoff.from_team else "nobody"
-    to_owner = f"{handoff.to_team} / {handoff.to_agent or 'unassigned'}"
-    return _record(
+    to_owner = to_owner or f"{handoff.to_team} / {handoff.to_agent or 'unassigned'}"
+    return _event(
         customer=handoff.customer,
         kind="handoff",
         source=_source_for(actor),
