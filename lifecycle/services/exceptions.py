@@ -7,23 +7,34 @@ Where it goes, how urgent it is and when it is due come from the kind's Exceptio
 business calendar of the queue that owns it. Resolvers close their own kind when the condition clears.
 """
 
+import contextlib
+
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Ownership
-from lifecycle.services import sla, timeline
+from lifecycle.services import rows, sla, timeline
 
 
-def _queue_for(policy, customer, order):
-    """The owning team's id, or None for the managers' queue."""
-    if policy.route_to_owner_team:
-        customer_id = customer.pk if customer else (order.customer_id if order else None)
-        owner_team = (Ownership.objects.filter(customer_id=customer_id).values_list("team_id", flat=True).first()
-                      if customer_id else None)
-        if owner_team:
-            return owner_team
-    return policy.queue_id
+# What opening an exception needs to know first, in one round trip: the customer's owning team (for
+# kinds routed to it), whether this (kind, subject) has a closed record to reopen, and a reserved id
+# for the new row so it and its timeline event can be written as one statement (see rows.py).
+OPENING_FACTS = """
+    SELECT (SELECT team_id FROM {ownership} WHERE customer_id = %s),
+           EXISTS (SELECT 1 FROM {exception} WHERE kind = %s AND subject_key = %s AND status IN ({closed})),
+           {next_id}
+"""
+
+
+def _opening_facts(customer_id, kind, subject_key):
+    sql = OPENING_FACTS.format(
+        ownership=Ownership._meta.db_table, exception=ExceptionCase._meta.db_table,
+        closed=", ".join(["%s"] * len(CLOSED_STATUSES)), next_id=rows.next_id_sql(ExceptionCase),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [customer_id, kind, subject_key, *CLOSED_STATUSES])
+        return cursor.fetchone()
 
 
 def _locked_open(kind, subject_key):
@@ -61,7 +72,10 @@ def exception_raise(*, kind, subject_key, summary, actor, evidence=None, custome
     if current is not None:
         return current, False
     try:
-        with transaction.atomic():
+        # Outside a transaction on PostgreSQL the opening is one statement, atomic by itself; inside
+        # one, the savepoint keeps the caller's transaction usable when a concurrent raise wins.
+        single = connection.vendor == rows.ALLOCATES_IDS and not connection.in_atomic_block
+        with contextlib.nullcontext() if single else transaction.atomic():
             return _open(kind, subject_key, summary, evidence, customer, order, severity, actor), True
     except IntegrityError:
         # Another raise opened it between our look and our write (the one-open index refused ours,
@@ -74,23 +88,41 @@ def exception_raise(*, kind, subject_key, summary, actor, evidence=None, custome
 
 def _open(kind, subject_key, summary, evidence, customer, order, severity, actor):
     policy = sla.policy_for(kind)
-    queue_id = _queue_for(policy, customer, order)
+    customer_id = customer.pk if customer else (order.customer_id if order else None)
+    owner_team, has_closed, new_id = _opening_facts(customer_id if policy.route_to_owner_team else None,
+                                                    kind, subject_key)
+    queue_id = owner_team or policy.queue_id
     now = timezone.now()
     values = {
         "summary": summary, "evidence": evidence, "queue_id": queue_id, "severity": severity or policy.severity,
         "opened_at": now, "due_at": sla.due_at(policy, queue_id, now),
     }
-    # Only the id (and the row lock): a recurrence is the rare case, not worth loading a row for.
-    closed = (ExceptionCase.objects.select_for_update()
-              .filter(kind=kind, subject_key=subject_key, status__in=CLOSED_STATUSES)
-              .order_by(F("closed_at").desc(nulls_last=True), "-pk").values_list("pk", flat=True).first())
-    if closed is None:
-        exception = ExceptionCase.objects.create(kind=kind, subject_key=subject_key, customer=customer, order=order,
-                                                 **values)
-        if customer is not None:
-            timeline.record_exception_opened(exception=exception, actor=actor)
-        return exception
-    return _reopen(ExceptionCase.objects.get(pk=closed), values, customer, order, actor)
+    if has_closed:
+        return _reopen_last_closed(kind, subject_key, values, customer, order, actor)
+    exception = ExceptionCase(id=new_id, kind=kind, subject_key=subject_key, customer=customer, order=order,
+                              **values)
+    if new_id is None:
+        exception.save(force_insert=True)
+    writes = [] if new_id is None else [rows.insert_statement(exception)]
+    if customer is not None:
+        writes.append(rows.insert_statement(timeline.exception_opened_event(exception=exception, actor=actor)))
+    rows.execute_together(writes)
+    rows.mark_saved(exception)
+    return exception
+
+
+def _reopen_last_closed(kind, subject_key, values, customer, order, actor):
+    """A recurrence (the rare case): lock the last closed record and reopen it.
+
+    Raises IntegrityError, as a second open row would, when a concurrent raise reopened it first.
+    """
+    with transaction.atomic():
+        closed = (ExceptionCase.objects.select_for_update()
+                  .filter(kind=kind, subject_key=subject_key, status__in=CLOSED_STATUSES)
+                  .order_by(F("closed_at").desc(nulls_last=True), "-pk").first())
+        if closed is None:
+            raise IntegrityError(f"{kind} {subject_key} was reopened by a concurrent raise")
+        return _reopen(closed, values, customer, order, actor)
 
 
 def _reopen(exception, values, customer, order, actor):

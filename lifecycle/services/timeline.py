@@ -124,7 +124,14 @@ def record_order_state_changed(*, order, from_state, to_state, actor, source=Eve
 
 
 def record_exception_opened(*, exception, actor):
-    return _record(
+    event = exception_opened_event(exception=exception, actor=actor)
+    event.save(force_insert=True)
+    return event
+
+
+def exception_opened_event(*, exception, actor):
+    """Unsaved: exception_raise writes it in the same statement as the exception."""
+    return _event(
         customer=exception.customer,
         order=exception.order,
         kind="exception_opened",
