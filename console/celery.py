@@ -3,9 +3,25 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 app = Celery("aftercare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Celery's Django fixup closes the database connection before and after every task unless
+# CELERY_DB_REUSE_MAX is set, and reconnecting cost more than processing a webhook. Connections are
+# kept instead, and recycled around each task as Django does around each request: when older than
+# CONN_MAX_AGE, broken, or failing the health check (close_old_connections). The fixup still
+# reconnects after this many tasks, as a backstop.
+app.conf["CELERY_DB_REUSE_MAX"] = 1000
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_old_connections(sender=None, **kwargs):
+    if not getattr(sender.request, "is_eager", False):
+        close_old_connections()
