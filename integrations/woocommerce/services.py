@@ -6,10 +6,13 @@ or a late delivery); amounts and states are set to what the payload says, never 
 """
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from integrations.models import StatusMapping
 from integrations.woocommerce import mappers, statuses
 from integrations.woocommerce.customers import resolve_customer
+from lifecycle.config_cache import ConfigCache
 from lifecycle.models import ExceptionKind, Order, OrderSourceState, OrderState
 from lifecycle.models import System as OrderSystem
 from lifecycle.services import timeline
@@ -26,10 +29,23 @@ class Outcome:
     IGNORED = "ignored"
 
 
+# Read on every delivery, edited by a manager now and then: kept per process (see config_cache).
+_mappings = ConfigCache("status_map")
+
+
+@receiver([post_save, post_delete], sender=StatusMapping)
+def _mapping_changed(sender, **kwargs):
+    _mappings.changed()
+
+
 def store_status_map(store):
     """DOMAIN.md's defaults, overridden by the store's own mappings."""
+    return _mappings.get("status_map", store.pk, _load_status_map)
+
+
+def _load_status_map(store_id):
     mapping = dict(statuses.DEFAULT_STATUS_MAP)
-    mapping.update(StatusMapping.objects.filter(store=store).values_list("raw_status", "canonical"))
+    mapping.update(StatusMapping.objects.filter(store_id=store_id).values_list("raw_status", "canonical"))
     return mapping
 
 

@@ -100,16 +100,20 @@ def _stage_move_for(customer, *, paid, all_dead):
 
 def order_observe_source(*, order, system, raw_status, observed_at, event_ref=""):
     """Record what `system` says about the order now; False (and nothing written) when it is older
-    than what is stored, so a late, out-of-order delivery never overwrites newer truth."""
+    than what is stored, so a late, out-of-order delivery never overwrites newer truth.
+
+    The common case (a newer status of a known order) is one conditional UPDATE; the row lock it
+    takes, like the order lock callers hold, keeps two deliveries from both winning.
+    """
+    fields = {"raw_status": raw_status, "observed_at": observed_at, "event_ref": event_ref[:200],
+              "received_at": timezone.now()}
+    states = OrderSourceState.objects.filter(order=order, system=system)
+    if states.filter(observed_at__lt=observed_at).update(**fields):
+        return True
     with transaction.atomic():
-        current = OrderSourceState.objects.select_for_update().filter(order=order, system=system).first()
-        if current and current.observed_at >= observed_at:
-            return False
-        OrderSourceState.objects.update_or_create(
-            order=order, system=system,
-            defaults={"raw_status": raw_status, "observed_at": observed_at, "event_ref": event_ref[:200],
-                      "received_at": timezone.now()},
-        )
+        if states.select_for_update().exists():
+            return False  # stored is as new or newer
+        OrderSourceState.objects.create(order=order, system=system, **fields)
     return True
 
 

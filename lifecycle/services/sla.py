@@ -5,11 +5,10 @@ it keeps a team's default hours (Team's field defaults: Monday–Friday 09:00–
 TIME_ZONE setting, with the company-wide holidays.
 
 Policies and calendars are read on every raise and almost never change, so each process keeps
-them (see _ConfigCache): an edit saved in this process applies at once, one saved in another
+them (see lifecycle/config_cache.py): an edit saved in this process applies at once, one saved in another
 process (the admin's, seen by a worker) within CACHE_SECONDS.
 """
 
-import threading
 import time
 from collections import namedtuple
 from datetime import timedelta
@@ -23,6 +22,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from lifecycle import sla
+from lifecycle.config_cache import CACHE_SECONDS, ConfigCache  # noqa: F401  (CACHE_SECONDS: tests)
 from lifecycle.actors import Actor
 from lifecycle.defaults import EXCEPTION_POLICIES
 from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionPolicy, Holiday, Severity, Team, TimelineEvent
@@ -30,54 +30,11 @@ from lifecycle.services import timeline
 
 # Events per INSERT on the portable path: few statements, and far below SQLite's variable limit.
 EVENT_BATCH = 500
-# How stale another process's view of a policy, calendar or holiday may be. Also the delay for
-# edits made without signals (QuerySet.update, bulk_create).
-CACHE_SECONDS = 60.0
 CALENDAR_FIELDS = {"time_zone", "work_days", "day_starts", "day_ends"}
 
 
-class _ConfigCache:
-    """Policies by kind and calendars by team id, for this process.
-
-    Never filled or read by a transaction that has itself saved a policy, team or holiday: those
-    rows are not committed yet, and a rollback sends no signal that would drop them again.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.clear()
-
-    def clear(self):
-        with self._lock:
-            self.generation = getattr(self, "generation", 0) + 1
-            self.tables, self.loaded_at = {"policy": {}, "calendar": {}}, time.monotonic()
-
-    def get(self, table, key, load):
-        if _edited_in_this_transaction():
-            return load(key)
-        if time.monotonic() - self.loaded_at > CACHE_SECONDS:
-            self.clear()
-        generation, entries = self.generation, self.tables[table]
-        if key not in entries:
-            value = load(key)
-            with self._lock:
-                if generation == self.generation:  # not cleared while loading: the value is current
-                    entries[key] = value
-            return value
-        return entries[key]
-
-
-_cache = _ConfigCache()
-
-
-def _edited_in_this_transaction():
-    marker = getattr(connection, "_aftercare_config_edited_in", None)
-    if marker is None:
-        return False
-    if connection.in_atomic_block and connection.atomic_blocks and connection.atomic_blocks[0] is marker:
-        return True
-    connection._aftercare_config_edited_in = None  # that transaction has ended, committed or not
-    return False
+# Read through time.monotonic here, so a test can move this module's clock.
+_cache = ConfigCache("policy", "calendar", clock=lambda: time.monotonic())
 
 
 @receiver([post_save, post_delete], sender=ExceptionPolicy)
@@ -86,11 +43,7 @@ def _edited_in_this_transaction():
 def _config_changed(sender, update_fields=None, **kwargs):
     if sender is Team and update_fields and not CALENDAR_FIELDS & set(update_fields):
         return  # a round-robin counter or a name: no calendar changed
-    _cache.clear()
-    if connection.in_atomic_block:
-        connection._aftercare_config_edited_in = connection.atomic_blocks[0]
-        # Another thread may cache the old rows until this commits: drop them then.
-        transaction.on_commit(_cache.clear)
+    _cache.changed()
 
 
 def policy_for(kind):
