@@ -60,7 +60,9 @@ INSTALLED_APPS = [
     "simple_history",
     "import_export",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's JS and CSS served locally: the docs page needs no CDN
     "lifecycle",
     "integrations",
     "console",
@@ -145,6 +147,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "console:home"  # the agent home is where work starts
 
 LOGGING = {
     "version": 1,
@@ -205,10 +208,36 @@ from console.unfold_config import UNFOLD  # noqa: E402  (kept in its own module:
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token` (DRF takes the
+    # header from the first class; with session auth first it would answer 403).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Aftercare API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Aftercare API",
+    "DESCRIPTION": (
+        "Read API for helpdesk sidebars and scripts: who owns a customer, its stage, orders as each system "
+        "reports them, open exceptions and the timeline. Authenticate with `Authorization: Token <key>` "
+        "(tokens: admin › Auth Token, or `manage.py create_api_token USERNAME`); a token acts with its user's "
+        "permissions. Customers you may not see answer 404."
+    ),
+    "VERSION": "1.0.0",
+    # The schema documents data shapes: reading it needs a login like the data does.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Two choice sets share the field name "kind" (exception kinds, actor kinds): name them apart.
+    "ENUM_NAME_OVERRIDES": {
+        "ExceptionKindEnum": "lifecycle.models.exceptions.ExceptionKind",
+        "ActorKindEnum": "lifecycle.actors.ActorKind.choices",
+    },
+    # From drf-spectacular-sidecar (static files), not a CDN: production hosts may have no way out.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
 
 # --- Domain defaults ------------------------------------------------------------------------
 # Agents carry this many open items unless a manager sets their own capacity.

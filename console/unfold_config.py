@@ -28,6 +28,26 @@ UNFOLD = {
         "show_all_applications": True,
         "navigation": [
             {
+                "title": _("Console"),
+                "items": [
+                    {
+                        "title": _("Home"),
+                        "icon": "home",
+                        "link": reverse_lazy("console:home"),
+                        # Every console page starts with the home's path: only the home itself is "here".
+                        "active": lambda request: request.path == str(reverse_lazy("console:home")),
+                    },
+                    {
+                        "title": _("Dashboard"),
+                        "icon": "monitoring",
+                        "link": reverse_lazy("console:dashboard"),
+                        "permission": lambda request: request.user.has_perms(
+                            ["lifecycle.view_all_customers", "lifecycle.assign_exceptioncase"]
+                        ),
+                    },
+                ],
+            },
+            {
                 "title": _("Queues"),
                 "items": [
                     _link("My queue", "inbox", "lifecycle.exceptioncase", "?view=mine"),

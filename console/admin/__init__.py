@@ -1,6 +1,6 @@
 """The console's admin. Django's autodiscovery imports this package (the `console` app); importing
-the modules registers every ModelAdmin. `auth` comes last: it replaces admins that the apps listed
-before `console` in INSTALLED_APPS registered first."""
+the modules registers every ModelAdmin. `auth` and `tokens` come last: they replace admins that
+the apps listed before `console` in INSTALLED_APPS registered first."""
 
 from console.admin import config, customers, exceptions, orders, ownership, teams, timeline  # noqa: F401
-from console.admin import auth  # noqa: F401, E402
+from console.admin import auth, tokens  # noqa: F401, E402

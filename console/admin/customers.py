@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
@@ -20,6 +22,7 @@ from console.admin.orders import OrderInline
 from console.admin.ownership import HandoffInline
 from console.admin.timeline import TimelineInline
 from lifecycle.models import Customer, CustomerIdentity, IdentityKind, Stage
+from lifecycle.selectors.search import PHONE_MIN_DIGITS
 from lifecycle.services.customers import normalize_phone
 
 STAGE_COLORS = {
@@ -31,10 +34,19 @@ STAGE_COLORS = {
     Stage.LOYAL: "success",
     Stage.CHURNED: "warning",
 }
-# Fewer digits than this is more likely part of a name, an order number or an id than a phone.
-PHONE_MIN_DIGITS = 6
 OWNER_COLUMNS = {"owner_team", "owner_agent"}
 OWNER_FILTERS = {AssignmentFilter, TeamFilter, AgentFilter}
+
+
+def customer_screen_url(customer_id):
+    """The console's customer screen: where anything naming a customer should lead."""
+    return reverse("console:customer", args=[customer_id])
+
+
+def customer_link(customer):
+    """The customer's name, linking to its customer screen (for admin columns)."""
+    return format_html('<a href="{}" class="font-semibold text-primary-600 dark:text-primary-500">{}</a>',
+                       customer_screen_url(customer.pk), customer)
 
 
 class CustomerIdentityInline(ViewOnlyMixin, TabularInline):
@@ -47,7 +59,11 @@ class CustomerIdentityInline(ViewOnlyMixin, TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(AftercareAdmin):
-    list_display = ["name", "email", "stage_label", "owner_team", "owner_agent", "first_order_at", "created_at"]
+    list_display = ["name", "email", "stage_label", "owner_team", "owner_agent", "first_order_at", "created_at",
+                    "record"]
+    # The name opens the customer screen; the admin record stays one click away in the last column.
+    list_display_links = None
+    change_form_before_template = "console/customer/admin_banner.html"
     list_filter = [
         ("stage", ChoicesDropdownFilter), AssignmentFilter, TeamFilter, AgentFilter, "country",
     ]
@@ -111,7 +127,14 @@ class CustomerAdmin(AftercareAdmin):
     # --- columns ----------------------------------------------------------------------------
     @display(description=_("name"), ordering="display_name")
     def name(self, obj):
-        return str(obj)
+        return customer_link(obj)
+
+    @display(description=_("record"))
+    def record(self, obj):
+        return format_html(
+            '<a href="{}" title="{}" class="material-symbols-outlined text-base-400">edit_note</a>',
+            reverse("admin:lifecycle_customer_change", args=[obj.pk]), _("Admin record"),
+        )
 
     @display(description=_("stage"), ordering="stage", label=STAGE_COLORS)
     def stage_label(self, obj):
@@ -141,7 +164,11 @@ class CustomerAdmin(AftercareAdmin):
             raise Http404(_("No such customer."))
         return customer
 
-    def _back_to(self, customer):
+    def _back_to(self, request, customer):
+        # Opened from the customer screen (?next=), the action returns there; else to this page.
+        back = request.GET.get("next", "")
+        if back == customer_screen_url(customer.pk) and url_has_allowed_host_and_scheme(back, None):
+            return redirect(back)
         return redirect(reverse("admin:lifecycle_customer_change", args=[customer.pk]))
 
     @action(description=_("Reassign owner"), url_path="reassign-owner", icon="swap_horiz",
@@ -149,13 +176,13 @@ class CustomerAdmin(AftercareAdmin):
     def reassign_owner_detail(self, request, object_id):
         customer = self._customer_or_404(request, object_id)
         page = reassign_page(self, request, [customer], submitted=request.method == "POST")
-        return page or self._back_to(customer)
+        return page or self._back_to(request, customer)
 
     @action(description=_("Move stage"), url_path="move-stage", icon="flag", permissions=["move_stage"])
     def move_stage_detail(self, request, object_id):
         customer = self._customer_or_404(request, object_id)
         page = move_stage_page(self, request, [customer], submitted=request.method == "POST")
-        return page or self._back_to(customer)
+        return page or self._back_to(request, customer)
 
 
 @admin.register(CustomerIdentity)

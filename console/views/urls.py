@@ -2,9 +2,23 @@
 
 from django.urls import path  # noqa: F401
 
+from console.views import dashboard, home  # agent home and manager dashboard
+from console.views import customers, search  # customer screen and search
+
 app_name = "console"
 
 urlpatterns = [
     # --- customer screen and search ---
+    path("customers/<int:customer_id>/", customers.screen_view, name="customer"),
+    path("customers/<int:customer_id>/stage/", customers.move_stage_view, name="customer_move_stage"),
+    path("customers/<int:customer_id>/exceptions/<int:exception_id>/", customers.exception_view,
+         name="customer_exception"),
+    path("search/", search.search_view, name="search"),
     # --- agent home and manager dashboard ---
+    path("", home.home_view, name="home"),
+    path("home/queue/", home.home_queue, name="home_queue"),
+    path("home/claim-next/", home.claim_next_view, name="home_claim_next"),
+    path("dashboard/", dashboard.dashboard_view, name="dashboard"),
+    path("dashboard/rebalance/", dashboard.rebalance_view, name="dashboard_rebalance"),
+    path("dashboard/reassign/", dashboard.reassign_view, name="dashboard_reassign"),
 ]

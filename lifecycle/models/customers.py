@@ -37,7 +37,8 @@ class Customer(ConcurrentTransitionMixin, models.Model):
     tags = models.JSONField(default=list, blank=True, help_text="Free labels routing rules can match (e.g. vip).")
     stage = FSMField(default=S.PROSPECT, choices=Stage.choices, protected=True, db_index=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
-    first_order_at = models.DateTimeField(null=True, blank=True)
+    # Indexed for the dashboard's windows over first purchases (time to owner, weekly cohorts).
+    first_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -110,6 +110,18 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
             # The SLA sweep's scan: open, not yet breached, by due time.
             models.Index(fields=["due_at"], name="exception_due_open_idx",
                          condition=Q(status__in=OPEN_STATUSES, breached_at__isnull=True)),
+            # The dashboard counts every open exception by kind, queue and age in one scan of this
+            # (index-only on PostgreSQL: the INCLUDE columns are what it counts).
+            models.Index(fields=["kind", "queue", "opened_at"], include=["assignee", "due_at", "breached_at"],
+                         name="exception_open_breakdown_idx", condition=Q(status__in=OPEN_STATUSES)),
+            # An agent's open items, oldest first (agent home), and who holds what (dashboard, routing loads).
+            models.Index(fields=["assignee", "opened_at"], include=["queue", "due_at"],
+                         name="exception_assignee_open_idx", condition=Q(status__in=OPEN_STATUSES)),
+            # Unclaimed open exceptions by customer: "which of my customers wait for someone" (agent home).
+            models.Index(fields=["customer", "opened_at"], name="exception_unclaimed_idx",
+                         condition=Q(status=X.OPEN, assignee__isnull=True)),
+            # The SLA breach rate: every exception that fell due in a window, closed ones included.
+            models.Index(fields=["due_at"], include=["breached_at", "closed_at"], name="exception_due_idx"),
         ]
 
     def __str__(self):

@@ -1,0 +1,192 @@
+"""What the read API returns. Output only: each serializer reads attributes the selectors in
+lifecycle/selectors/api.py loaded, so serializing never queries the database."""
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from lifecycle.actors import ActorKind
+from lifecycle.models import (
+    EventSource,
+    ExceptionKind,
+    ExceptionStatus,
+    OrderState,
+    Severity,
+    Stage,
+    System,
+)
+from lifecycle.selectors.api import MANAGERS_QUEUE
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+SEVERITY_NAMES = {s.value: s.name.lower() for s in Severity}
+
+
+@extend_schema_field({"type": "string", "enum": list(SEVERITY_NAMES.values())})
+class SeverityField(serializers.Field):
+    """Severity by name ("high"), not by its stored rank: scripts should not depend on the numbers."""
+
+    def to_representation(self, value):
+        return SEVERITY_NAMES[value]
+
+
+class TeamSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+
+
+class AgentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField(source="user.username")
+    name = serializers.CharField(source="__str__", help_text="Full name, or the username when none is set.")
+
+
+class OwnerSerializer(serializers.Serializer):
+    team = TeamSerializer()
+    agent = AgentSerializer(allow_null=True, help_text="Null until an agent of the team is assigned.")
+    since = serializers.DateTimeField()
+
+
+class HealthSerializer(serializers.Serializer):
+    score = serializers.IntegerField(min_value=0, max_value=100)
+    band = serializers.ChoiceField(choices=["intervene", "optimize", "expand"])
+
+
+class SourceStateSerializer(serializers.Serializer):
+    system = serializers.ChoiceField(choices=System.choices)
+    status = serializers.CharField(source="raw_status", help_text="The status exactly as the system reports it.")
+    seen_at = serializers.DateTimeField(source="observed_at", help_text="When the system reported it (its clock).")
+
+
+class OrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    state = serializers.ChoiceField(choices=OrderState.choices, help_text="Canonical state, derived from the sources.")
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField(help_text="ISO 4217 code.")
+    placed_at = serializers.DateTimeField()
+    sources = SourceStateSerializer(source="source_states", many=True,
+                                    help_text="Per system: the raw status and when it was seen.")
+
+
+class ExceptionBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=ExceptionKind.choices)
+    summary = serializers.CharField()
+    status = serializers.ChoiceField(choices=ExceptionStatus.choices)
+    severity = SeverityField()
+    queue = TeamSerializer(allow_null=True, help_text="The owning team's queue; null is the managers' queue.")
+    assignee = AgentSerializer(allow_null=True)
+    order = serializers.CharField(source="order.number", allow_null=True,
+                                  help_text="Number of the order it is about, if any.")
+    due_at = serializers.DateTimeField(allow_null=True, help_text="SLA due time.")
+    opened_at = serializers.DateTimeField()
+
+
+class CustomerRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="__str__")
+
+
+class ExceptionSerializer(ExceptionBriefSerializer):
+    customer = CustomerRefSerializer(allow_null=True)
+    breached_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class CustomerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="display_name")
+    email = serializers.CharField()
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    owner = serializers.SerializerMethodField(
+        help_text="Null when the customer has no owner yet, or when your role may not see owners (operations)."
+    )
+    health = serializers.SerializerMethodField(help_text="Null until health scores are computed.")
+    orders = OrderSerializer(source="recent_orders", many=True,
+                             help_text="The latest orders, newest first (at most 20; see orders_total).")
+    orders_total = serializers.IntegerField(help_text="How many orders the customer has in all.")
+    open_exceptions = serializers.SerializerMethodField(
+        help_text="Open and in-progress exceptions, most urgent first (at most 20). "
+        "Null when your role may not see exceptions."
+    )
+    open_exceptions_total = serializers.SerializerMethodField()
+
+    @extend_schema_field(OwnerSerializer(allow_null=True))
+    def get_owner(self, customer):
+        ownership = getattr(customer, "ownership", None) if customer.show_owner else None
+        return OwnerSerializer(ownership).data if ownership else None
+
+    @extend_schema_field(HealthSerializer(allow_null=True))
+    def get_health(self, customer):
+        return None
+
+    @extend_schema_field(ExceptionBriefSerializer(many=True, allow_null=True))
+    def get_open_exceptions(self, customer):
+        if not customer.show_exceptions:
+            return None
+        return ExceptionBriefSerializer(customer.recent_open_exceptions, many=True).data
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_open_exceptions_total(self, customer):
+        return customer.open_exceptions_total if customer.show_exceptions else None
+
+
+class ActorSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(source="actor_kind", choices=ActorKind.choices)
+    ref = serializers.CharField(source="actor_ref", help_text="Username, task name, delivery or import reference.")
+
+
+class TimelineEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    source = serializers.ChoiceField(choices=EventSource.choices)
+    summary = serializers.CharField()
+    data = serializers.DictField(help_text="Event details; their keys depend on the kind.")
+    order = serializers.CharField(source="order.number", allow_null=True)
+    actor = ActorSerializer(source="*")
+    occurred_at = serializers.DateTimeField()
+
+
+# --- Query parameters (validated: a bad value answers 400, never a guess) ----------------------
+class _GivenWhenPresent:
+    def get_value(self, dictionary):
+        # DRF reads `?email=` in a query string as "not given": a sidebar sending an empty email
+        # would then list every customer. A parameter that is present is validated, empty or not.
+        if self.field_name in dictionary:
+            return dictionary[self.field_name]
+        return super().get_value(dictionary)
+
+
+class LookupField(_GivenWhenPresent, serializers.CharField):
+    """A lookup value as sent: blanks around it are the selector's to strip (a value that is only
+    blanks matches nothing rather than everything). A NUL character is refused (no stored value
+    has one, and PostgreSQL rejects it); the pattern puts that rule in the schema."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, trim_whitespace=False, **kwargs)
+        self.validators.append(RegexValidator(r"^[^\x00]*$", message="Null characters are not allowed."))
+
+
+class FilterChoiceField(_GivenWhenPresent, serializers.ChoiceField):
+    def __init__(self, choices, **kwargs):
+        super().__init__(choices, required=False, **kwargs)
+
+
+class CustomerQuerySerializer(serializers.Serializer):
+    email = LookupField(max_length=254, help_text="Trimmed and case-insensitive; primary email or any linked email.")
+    order_number = LookupField(max_length=64, help_text='An order number as customers see it ("1042" or "#1042").')
+    external_id = LookupField(max_length=254, help_text="Any identity the customer has in any system: WooCommerce "
+                              "customer id, CRM contact id, ERP customer code, email or phone as stored.")
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    source = FilterChoiceField(EventSource.choices)
+
+
+class ExceptionQuerySerializer(serializers.Serializer):
+    queue = LookupField(max_length=40, help_text=f'A team slug, or "{MANAGERS_QUEUE}" for the managers\' queue.')
+    status = FilterChoiceField(ExceptionStatus.choices)
+    kind = FilterChoiceField(ExceptionKind.choices)

@@ -1,0 +1,259 @@
+"""The customer screen: one page per customer inside the admin layout, one section per selector.
+
+Each section is a template include fed by one selector function (lifecycle/selectors/customers.py);
+a later issue adds a section by adding one entry to SECTIONS. Writes are POSTs to the two views at
+the bottom, which call the stage and queue services and come back here with a message.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
+from django_fsm import ConcurrentTransition
+
+from console.admin.customers import STAGE_COLORS
+from console.admin.exceptions import countdown
+from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
+from integrations.models import StatusMapping
+from integrations.woocommerce import statuses
+from lifecycle.actors import Actor
+from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Severity, System
+from lifecycle.selectors import customers as screen
+from lifecycle.selectors.pages import decode_cursor
+from lifecycle.selectors.visibility import exceptions_visible_to
+from lifecycle.services.errors import ServiceError
+from lifecycle.services.queues import exception_assign, exception_claim, exception_close, exception_release
+from lifecycle.services.stages import customer_move_stage
+
+TEMPLATE = "console/customer/screen.html"
+REFUSED = (ServiceError, PermissionDenied, ConcurrentTransition)
+WIDE = "lg:col-span-3"
+SEVERITY_COLORS = {Severity.LOW: "info", Severity.NORMAL: "info", Severity.HIGH: "warning", Severity.CRITICAL: "danger"}
+# unfold's label (unfold/helpers/label.html), inlined for the per-row labels: an include per row
+# costs more than the rest of the row.
+LABEL_BASE = "inline-block font-semibold h-6 leading-6 px-2 rounded-default text-[11px] uppercase whitespace-nowrap"
+LABEL_CLASSES = {
+    "info": "bg-blue-100 text-blue-700 dark:bg-blue-500/20 dark:text-blue-400",
+    "danger": "bg-red-100 text-red-700 dark:bg-red-500/20 dark:text-red-400",
+    "warning": "bg-orange-100 text-orange-700 dark:bg-orange-500/20 dark:text-orange-400",
+    "success": "bg-green-100 text-green-700 dark:bg-green-500/20 dark:text-green-400",
+    "primary": "bg-primary-100 text-primary-700 dark:bg-primary-500/20 dark:text-primary-400",
+}
+LABEL_DEFAULT = "bg-base-500/8 text-base-700 dark:bg-base-500/20 dark:text-base-200"
+EXCEPTION_HEADERS = ["Exception", "Queue", "Assignee", "Severity", "SLA", "Status", "Actions"]
+
+
+# --- sections ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Section:
+    key: str  # the anchor (#key) and the include's name: console/customer/<key>.html
+    title: str
+    icon: str  # a Material Symbols name, as unfold's sidebar uses
+    load: Any  # (request, customer) → the data the include renders, as `data`
+    permission: str | None = None  # a section the user may not read is left out, not emptied
+    wide: bool = False
+
+    @property
+    def template(self):
+        return f"console/customer/{self.key}.html"
+
+
+def _cursors(request, prefix):
+    return {"after": decode_cursor(request.GET.get(f"{prefix}_after")),
+            "before": decode_cursor(request.GET.get(f"{prefix}_before"))}
+
+
+def woocommerce_meanings(pairs):
+    """A StatusInterpreter: what each WooCommerce raw status means under its store's mapping.
+
+    One query for the stores on the page; ERP and CRM statuses are unknown (None) until their
+    mappings exist.
+    """
+    stores = {order.namespace for order, state in pairs if state.system == System.WOOCOMMERCE}
+    custom = {}
+    for slug, raw, canonical in StatusMapping.objects.filter(store__slug__in=stores).values_list(
+        "store__slug", "raw_status", "canonical"
+    ):
+        custom.setdefault(slug, {})[raw] = canonical
+    meanings = []
+    for order, state in pairs:
+        if state.system != System.WOOCOMMERCE:
+            meanings.append(None)
+            continue
+        mapping = {**statuses.DEFAULT_STATUS_MAP, **custom.get(order.namespace, {})}
+        result = statuses.map_status(state.raw_status, mapping)
+        meanings.append(result.state if result.outcome == statuses.CANONICAL
+                        else screen.UNMAPPED if result.outcome == statuses.UNMAPPED else None)
+    return meanings
+
+
+def _page_links(request, page, prefix):
+    """Newer/older/newest links that keep the rest of the query (the other list's page, the filter)."""
+    reset = {f"{prefix}_after": None, f"{prefix}_before": None}
+    page.newer_url = query_with(request, **{**reset, f"{prefix}_before": page.newer}) if page.newer else None
+    page.older_url = query_with(request, **{**reset, f"{prefix}_after": page.older}) if page.older else None
+    page.newest_url = query_with(request, **reset) if page.newer else None
+    return page
+
+
+def _orders(request, customer):
+    page = screen.customer_orders(customer, interpret=woocommerce_meanings, **_cursors(request, "orders"))
+    connected = [system_connected for _, _, system_connected in page.systems]
+    for row in page.rows:
+        row.label_classes = LABEL_CLASSES.get(ORDER_STATE_COLORS.get(row.order.state), LABEL_DEFAULT)
+        row.admin_url = reverse("admin:lifecycle_order_change", args=[row.order.pk])
+        row.columns = [{"cell": cell, "connected": on} for cell, on in zip(row.cells, connected, strict=True)]
+    return _page_links(request, page, "orders")
+
+
+def _exceptions(request, customer):
+    section = screen.customer_exceptions(customer, request.user)
+    for row in section.open:
+        row.severity_variant = SEVERITY_COLORS.get(row.exception.severity)
+        row.sla = None if row.due_in is None else (
+            f"overdue {countdown(row.due_in)}" if row.overdue else f"due in {countdown(row.due_in)}"
+        )
+    return section
+
+
+def _timeline(request, customer):
+    source = request.GET.get("source") or None
+    page = screen.customer_timeline(customer, source=source, **_cursors(request, "events"))
+    page.source = source if source in dict(screen.TIMELINE_SOURCES) else None
+    reset = {"events_after": None, "events_before": None}
+    page.filters = [(None, "All", query_with(request, **reset, source=None))] + [
+        (value, label, query_with(request, **reset, source=value)) for value, label in screen.TIMELINE_SOURCES
+    ]
+    return _page_links(request, page, "events")
+
+
+SECTIONS = [
+    Section("owner", "Owner", "person_pin", lambda request, c: screen.customer_owner(c),
+            permission="lifecycle.view_ownership"),
+    Section("stage", "Stage", "flag", lambda request, c: screen.customer_stage(c, request.user)),
+    Section("health", "Health", "monitor_heart", lambda request, c: screen.customer_health(c)),
+    Section("orders", "Orders", "receipt_long", _orders, permission="lifecycle.view_order", wide=True),
+    Section("exceptions", "Exceptions", "report", _exceptions, permission="lifecycle.view_exceptioncase",
+            wide=True),
+    Section("journey", "30-day journey", "route", lambda request, c: screen.customer_journey(c), wide=True),
+    Section("timeline", "Timeline", "timeline", _timeline, permission="lifecycle.view_timelineevent", wide=True),
+]
+
+
+# --- the page ---------------------------------------------------------------------------------
+def _customer_or_404(request, customer_id):
+    customer = screen.customer_for_screen(request.user, customer_id)
+    if customer is None:
+        raise Http404("No such customer.")
+    return customer
+
+
+def screen_url(customer_id, anchor=""):
+    return reverse("console:customer", args=[customer_id]) + (f"#{anchor}" if anchor else "")
+
+
+def query_with(request, **changes):
+    """The current query string with `changes` applied (None removes a key), for page links."""
+    params = request.GET.copy()
+    for key, value in changes.items():
+        params.pop(key, None)
+        if value is not None:
+            params[key] = value
+    return f"?{params.urlencode()}" if params else "?"
+
+
+def customer_screen(request, customer_id):
+    customer = _customer_or_404(request, customer_id)
+    user = request.user
+    sections = []
+    for section in SECTIONS:
+        if section.permission and not user.has_perm(section.permission):
+            continue
+        sections.append({"key": section.key, "title": section.title, "icon": section.icon,
+                         "template": section.template, "width": WIDE if section.wide else "",
+                         "data": section.load(request, customer)})
+    context = {
+        **admin.site.each_context(request),
+        "title": str(customer),
+        "opts": Customer._meta,
+        "original": customer,
+        "customer": customer,
+        "sections": sections,
+        "is_fullwidth": "1",
+        "admin_url": reverse("admin:lifecycle_customer_change", args=[customer.pk]),
+        "can_reassign": user.has_perm("lifecycle.reassign_owner"),
+        "reassign_url": reverse("admin:lifecycle_customer_reassign_owner_detail", args=[customer.pk])
+        + "?" + urlencode({"next": screen_url(customer.pk)}),
+        "handoffs_url": reverse("admin:lifecycle_handoff_changelist") + f"?customer__id__exact={customer.pk}",
+        "exceptions_url": reverse("admin:lifecycle_exceptioncase_changelist")
+        + f"?view=closed&customer__id__exact={customer.pk}",
+        "exception_headers": EXCEPTION_HEADERS,
+        "label_base": LABEL_BASE,
+        "stage_variant": STAGE_COLORS.get(customer.stage),
+    }
+    return TemplateResponse(request, TEMPLATE, context)
+
+
+# --- writes -----------------------------------------------------------------------------------
+@require_POST
+def move_customer_stage(request, customer_id):
+    customer = _customer_or_404(request, customer_id)
+    transition = request.POST.get("transition", "")
+    try:
+        customer_move_stage(customer=customer, transition=transition, actor=Actor.for_user(request.user),
+                            reason=request.POST.get("reason", ""))
+    except REFUSED as error:
+        messages.error(request, str(error) or "You may not make this stage move.")
+    else:
+        label = STAGE_TRANSITIONS[transition].custom["label"]
+        messages.success(request, f"{label}: {customer} is now {customer.get_stage_display()}.")
+    return redirect(screen_url(customer.pk, "stage"))
+
+
+EXCEPTION_ACTIONS = {"claim", "release", "resolve", "dismiss", "assign"}
+
+
+@require_POST
+def customer_exception(request, customer_id, exception_id):
+    customer = _customer_or_404(request, customer_id)
+    queryset = ExceptionCase.objects.filter(pk=exception_id, customer=customer)
+    exception = exceptions_visible_to(request.user, queryset).first()
+    action = request.POST.get("action", "")
+    if exception is None or action not in EXCEPTION_ACTIONS:
+        raise Http404("No such exception.")
+    actor = Actor.for_user(request.user)
+    reason = request.POST.get("reason", "")
+    try:
+        if action == "claim":
+            exception_claim(exception=exception, actor=actor)
+            done = "Claimed"
+        elif action == "release":
+            exception_release(exception=exception, actor=actor)
+            done = "Released back to the queue"
+        elif action in ("resolve", "dismiss"):
+            exception_close(exception=exception, actor=actor, reason=reason, dismiss=action == "dismiss")
+            done = "Dismissed" if action == "dismiss" else "Resolved"
+        else:
+            agent_id = request.POST.get("agent", "")
+            agent = Agent.objects.select_related("user").filter(pk=agent_id).first() if agent_id.isdigit() else None
+            if agent is None:
+                raise ServiceError("Pick the agent to assign it to.")
+            exception_assign(exception=exception, agent=agent, actor=actor)
+            done = f"Assigned to {agent}"
+    except REFUSED as error:
+        messages.error(request, f"{exception.get_kind_display()}: {error or 'you may not do this.'}")
+    else:
+        messages.success(request, f"{done}: {exception}")
+    return redirect(screen_url(customer.pk, "exceptions"))
+
+
+screen_view = admin.site.admin_view(customer_screen)
+move_stage_view = admin.site.admin_view(move_customer_stage)
+exception_view = admin.site.admin_view(customer_exception)

@@ -1,0 +1,195 @@
+"""The manager dashboard: ownership gaps, open exceptions, SLA, time to owner, repeat purchases; and
+per team, rebalancing its queue and moving one agent's items to another (through the queue services).
+
+Managers only (see everything + assign). The figures are one snapshot from
+lifecycle.selectors.metrics, cached CACHE_SECONDS: some are scans over every open exception or a
+20-week slice of customers, and a manager gains nothing from recomputing them on every load. A
+rebalance or reassignment from here drops the snapshot, so the page shows its effect at once.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.cache import cache
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+from unfold.widgets import UnfoldAdminSelectWidget
+
+from console.admin.exception_actions import MAX_BATCH
+from console.admin.exceptions import countdown
+from lifecycle.actors import Actor
+from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, Team
+from lifecycle.selectors import metrics
+from lifecycle.selectors.visibility import SEE_ALL
+from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.services.queues import ASSIGN, exceptions_reassign, queue_rebalance
+
+MANAGER_PERMS = (SEE_ALL, ASSIGN)
+CACHE_KEY = "console:dashboard:snapshot"
+CACHE_SECONDS = 60  # figures a minute old are fresh for a dashboard; the slowest ones cost ~scans
+PRIMARY, LIGHT, PALE = "var(--color-primary-600)", "var(--color-primary-400)", "var(--color-primary-200)"
+
+
+def _require_manager(request):
+    if not request.user.has_perms(MANAGER_PERMS):
+        raise PermissionDenied("The dashboard is for managers.")
+
+
+def snapshot(refresh=False):
+    if refresh:
+        cache.delete(CACHE_KEY)
+    return cache.get_or_set(CACHE_KEY, lambda: metrics.dashboard(timezone.now()), CACHE_SECONDS)
+
+
+class ReassignForm(forms.Form):
+    team = forms.IntegerField(widget=forms.HiddenInput)
+    from_agent = forms.TypedChoiceField(coerce=int, label=_("Move the open items of"), widget=UnfoldAdminSelectWidget)
+    to_agent = forms.TypedChoiceField(coerce=int, label=_("To"), widget=UnfoldAdminSelectWidget)
+
+    def __init__(self, *args, agents, **kwargs):
+        """`agents`: [(id, label)], the team's agents (from the snapshot to render, the database to check)."""
+        super().__init__(*args, **kwargs)
+        self.fields["from_agent"].choices = agents
+        self.fields["to_agent"].choices = agents
+
+    def clean(self):
+        data = super().clean()
+        if data.get("from_agent") and data.get("from_agent") == data.get("to_agent"):
+            raise forms.ValidationError(_("Pick two different agents."))
+        return data
+
+
+def _duration(delta):
+    if delta is None:
+        return "—"
+    if abs(delta.total_seconds()) < 60:
+        return f"{int(delta.total_seconds())} s"
+    return ("-" if delta.total_seconds() < 0 else "") + countdown(delta)
+
+
+def _percent(rate):
+    return None if rate is None else round(100 * rate, 1)
+
+
+def _chart(labels, *datasets):
+    return json.dumps({"labels": [str(label) for label in labels], "datasets": list(datasets)})
+
+
+def _dataset(label, data, color):
+    # Unfold draws bars 4 px wide and overlapping (datasets on top of each other, the first in
+    # front): wider here, and callers list the smaller series first so both stay visible.
+    return {"label": str(label), "data": data, "backgroundColor": color, "borderColor": color, "maxBarThickness": 24}
+
+
+def _charts(data):
+    by_kind = [item for item in data.open.by_kind if item["count"]] or data.open.by_kind
+    queues, cohorts = data.open.by_queue, data.cohorts
+    return {
+        "kinds": _chart([i["label"] for i in by_kind], _dataset(_("Open"), [i["count"] for i in by_kind], PRIMARY)),
+        "queues": _chart([q["label"] for q in queues],
+                         _dataset(_("Unassigned"), [q["unassigned"] for q in queues], PRIMARY),
+                         _dataset(_("Open"), [q["count"] for q in queues], PALE)),
+        "ages": _chart([a["label"] for a in data.open.by_age],
+                       _dataset(_("Open"), [a["count"] for a in data.open.by_age], PRIMARY)),
+        "cohorts": _chart([c["week"].isoformat() for c in cohorts],
+                          *[_dataset(_("%(n)d days") % {"n": n}, [_percent(c["rates"][n]) for c in cohorts], color)
+                            for n, color in zip(metrics.REPEAT_WINDOWS, (PRIMARY, LIGHT, PALE), strict=False)]),
+    }
+
+
+def _team_blocks(data):
+    blocks = []
+    for team in data.teams:
+        agents = [(a["id"], f"{a['name']} ({a['in_queue']} in queue)") for a in team["agents"]]
+        initial = {"team": team["id"], "to_agent": agents[1][0] if len(agents) > 1 else None}
+        form = ReassignForm(agents=agents, initial=initial, auto_id=f"id_team{team['id']}_%s")
+        blocks.append({**team, "form": form})
+    return blocks
+
+
+def dashboard(request):
+    _require_manager(request)
+    data = snapshot(refresh=request.GET.get("refresh") == "1")
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Dashboard"),
+        "data": data,
+        "charts": _charts(data),
+        "breach_percent": _percent(data.breach["rate"]),
+        "to_team": _duration(data.time_to_owner["to_team"]),
+        "to_agent": _duration(data.time_to_owner["to_agent"]),
+        "cohort_rows": [{**c, "rates": [_percent(c["rates"][n]) for n in metrics.REPEAT_WINDOWS]}
+                        for c in data.cohorts],
+        "windows": metrics.REPEAT_WINDOWS,
+        "team_blocks": _team_blocks(data),
+        "cache_seconds": CACHE_SECONDS,
+        "age_seconds": int((timezone.now() - data.computed_at).total_seconds()),
+        "exceptions_url": reverse("admin:lifecycle_exceptioncase_changelist"),
+    }
+    return TemplateResponse(request, "console/dashboard.html", context)
+
+
+def _team(request):
+    try:
+        return get_object_or_404(Team, pk=int(request.POST.get("team", "")))
+    except ValueError:
+        raise Http404("No such team.") from None
+
+
+def _back(team_id=None):
+    return redirect(reverse("console:dashboard") + (f"#team-{team_id}" if team_id else ""))
+
+
+@require_POST
+def rebalance(request):
+    _require_manager(request)
+    team = _team(request)
+    try:
+        given = queue_rebalance(team=team, actor=Actor.for_user(request.user))
+    except (ServiceError, PermissionDenied) as error:
+        messages.error(request, f"{team}: {error}")
+    else:
+        moved = sum(given.values())
+        messages.success(request, _("%(team)s: queue rebalanced, %(n)d exception(s) moved across %(agents)d agent(s).")
+                         % {"team": team, "n": moved, "agents": len(given)})
+        cache.delete(CACHE_KEY)
+    return _back(team.pk)
+
+
+@require_POST
+def reassign(request):
+    _require_manager(request)
+    team = _team(request)
+    agents = {a.pk: a for a in Agent.objects.filter(teams=team).select_related("user")}
+    form = ReassignForm(request.POST, agents=[(pk, str(a)) for pk, a in agents.items()])
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, f"{team}: {' '.join(errors)}")
+        return _back(team.pk)
+    source, target = agents[form.cleaned_data["from_agent"]], agents[form.cleaned_data["to_agent"]]
+    held = ExceptionCase.objects.filter(queue=team, assignee=source, status__in=OPEN_STATUSES)
+    batch = list(held.order_by("opened_at", "id")[:MAX_BATCH])  # one transaction each: keep the request short
+    assigned, refused = exceptions_reassign(exceptions=batch, agent=target, actor=Actor.for_user(request.user))
+    if assigned:
+        messages.success(request, _("%(team)s: moved %(n)d exception(s) from %(source)s to %(target)s.")
+                         % {"team": team, "n": len(assigned), "source": source, "target": target})
+    elif not refused:
+        messages.info(request, _("%(source)s holds no open exception in the %(team)s queue.")
+                      % {"source": source, "team": team})
+    for pk, reason in list(refused.items())[:5]:
+        messages.warning(request, f"#{pk}: {reason}")
+    if len(batch) == MAX_BATCH and held.exclude(pk__in=list(refused)).exists():
+        messages.info(request, _("More remain: submit again to move the next %(n)d.") % {"n": MAX_BATCH})
+    cache.delete(CACHE_KEY)
+    return _back(team.pk)
+
+
+dashboard_view = admin.site.admin_view(dashboard)
+rebalance_view = admin.site.admin_view(rebalance)
+reassign_view = admin.site.admin_view(reassign)

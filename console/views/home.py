@@ -1,0 +1,109 @@
+"""The agent home: my queue, oldest first, with SLA countdowns and "claim next".
+
+The queue block refreshes itself: htmx (loaded by unfold's layout) polls `home_queue` every
+POLL_SECONDS and swaps the block in place. That partial answers 401/403 rather than a login page,
+so an expired session never pastes a login form into the page.
+"""
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from console.admin.exceptions import countdown
+from lifecycle.actors import Actor
+from lifecycle.selectors.queues import agent_queue
+from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.services.queues import exception_claim_next
+
+POLL_SECONDS = 30  # fresh enough for a queue whose SLAs run in hours, light on the server
+EXCEPTION_HEADERS = [_("Open for"), _("SLA"), _("Exception"), _("Customer"), _("Queue"), _("Severity")]
+CUSTOMER_HEADERS = [_("Waiting for"), _("Customer"), _("Stage"), _("Why")]
+
+
+def sla_label(due_at, now):
+    """("due in 3h 05m" | "overdue 2h 10m" | "—", overdue?) with the admin queue's countdown format."""
+    if due_at is None:
+        return "—", False
+    delta = due_at - now
+    if delta.total_seconds() < 0:
+        return f"overdue {countdown(delta)}", True
+    return f"due in {countdown(delta)}", False
+
+
+def customer_url(customer_id):
+    """The customer screen when it is installed, else the admin's customer page."""
+    try:
+        return reverse("console:customer", args=[customer_id])
+    except NoReverseMatch:
+        return reverse("admin:lifecycle_customer_change", args=[customer_id])
+
+
+def _rows(queue, now):
+    exceptions = []
+    for item in queue.exceptions:
+        label, overdue = sla_label(item.due_at, now)
+        exceptions.append({
+            "item": item, "sla": label, "overdue": overdue, "age": countdown(now - item.opened_at),
+            "url": reverse("admin:lifecycle_exceptioncase_change", args=[item.pk]),
+            "customer_url": customer_url(item.customer_id) if item.customer_id else None,
+        })
+    customers = []
+    for customer in queue.customers:
+        since = customer.oldest_unclaimed or customer.stage_changed_at
+        customers.append({
+            "customer": customer, "url": customer_url(customer.pk),
+            "waiting": countdown(now - since) if since else "—",
+            "reason": _("Unclaimed exception") if customer.oldest_unclaimed else _("At risk"),
+        })
+    return exceptions, customers
+
+
+def _queue_context(request):
+    now = timezone.now()
+    queue = agent_queue(request.user, now)
+    exceptions, customers = _rows(queue, now)
+    return {"queue": queue, "exception_rows": exceptions, "customer_rows": customers, "now": now,
+            "poll_seconds": POLL_SECONDS, "exception_headers": EXCEPTION_HEADERS, "customer_headers": CUSTOMER_HEADERS}
+
+
+def home(request):
+    context = {
+        **admin.site.each_context(request),
+        "title": _("My queue"),
+        "dashboard_url": reverse("console:dashboard"),
+        **_queue_context(request),
+    }
+    return TemplateResponse(request, "console/home.html", context)
+
+
+@never_cache
+def home_queue(request):
+    """The refreshing block alone (polled by htmx); checked like the page it belongs to."""
+    if not request.user.is_authenticated:
+        return HttpResponse(status=401)
+    if not (request.user.is_active and request.user.is_staff):
+        return HttpResponse(status=403)
+    return TemplateResponse(request, "console/home_queue.html", _queue_context(request))
+
+
+@require_POST
+def claim_next(request):
+    try:
+        item = exception_claim_next(actor=Actor.for_user(request.user))
+    except (ServiceError, PermissionDenied) as error:
+        messages.warning(request, str(error))
+    else:
+        url = reverse("admin:lifecycle_exceptioncase_change", args=[item.pk])
+        messages.success(request, format_html('{} <a class="underline" href="{}">{}</a>', _("Claimed:"), url, item))
+    return redirect("console:home")
+
+
+home_view = admin.site.admin_view(home)
+claim_next_view = admin.site.admin_view(claim_next)

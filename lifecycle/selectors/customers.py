@@ -1,0 +1,315 @@
+"""Reads of the customer screen: one function per section, each a fixed number of queries.
+
+The screen is benchmarked with 500 orders and 5,000 timeline events per customer: orders and
+the timeline are read one page at a time with keyset cursors (no OFFSET, no COUNT over the
+history), and per-row details are loaded for that page only. Sections whose data model does
+not exist yet (health, journey) return None and the screen says "not connected yet".
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from lifecycle.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    Agent,
+    Customer,
+    EventSource,
+    ExceptionCase,
+    ExceptionKind,
+    ExceptionStatus,
+    Handoff,
+    Order,
+    OrderSourceState,
+    OrderState,
+    Stage,
+    System,
+    TimelineEvent,
+)
+from lifecycle.selectors.pages import Page, keyset_page
+from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to
+
+HANDOFFS_SHOWN = 5  # the latest few; the full list is one link away
+ORDERS_PER_PAGE = 20
+EVENTS_PER_PAGE = 30
+CLOSED_EXCEPTIONS_SHOWN = 10  # the exception history's latest entries; the queue admin has the rest
+# Permissions the queue services check (lifecycle/services/queues.py); repeated here only to
+# decide which buttons to show. The services decide.
+ASSIGN = "lifecycle.assign_exceptioncase"
+DISMISS = "lifecycle.dismiss_exceptioncase"
+WORK = "lifecycle.change_exceptioncase"
+# A status interpreter's answer for a raw status its system has no mapping for.
+UNMAPPED = "unmapped"
+# WooCommerce keeps "processing"/"completed" after a partial refund (integrations/woocommerce/mappers.py):
+# a source reading one of these beside a partially refunded order agrees with it.
+_PARTIAL_REFUND_FROM = frozenset({OrderState.PAID, OrderState.FULFILLING, OrderState.SHIPPED,
+                                  OrderState.DELIVERED, OrderState.COMPLETED})
+
+
+# --- the customer --------------------------------------------------------------------------------
+def customer_for_screen(user, customer_id):
+    """The customer if the user may see it, with its owner loaded; None otherwise (one query)."""
+    queryset = Customer.objects.filter(pk=customer_id).select_related(
+        "ownership__team", "ownership__agent__user", "ownership__last_handoff"
+    )
+    return customers_visible_to(user, queryset).first()
+
+
+# --- owner and handoffs ---------------------------------------------------------------------------
+@dataclass
+class OwnerSection:
+    ownership: object  # Ownership or None
+    handoffs: list
+    more_handoffs: bool
+
+
+def customer_owner(customer, *, limit=HANDOFFS_SHOWN):
+    """The owner (team, agent, since, the handoff that made it) and the latest handoffs (one query)."""
+    try:
+        ownership = customer.ownership
+    except Customer.ownership.RelatedObjectDoesNotExist:
+        ownership = None
+    handoffs = list(
+        Handoff.objects.filter(customer=customer)
+        .select_related("from_team", "from_agent__user", "to_team", "to_agent__user")
+        .order_by("-created_at", "-id")[: limit + 1]
+    )
+    return OwnerSection(ownership, handoffs[:limit], len(handoffs) > limit)
+
+
+# --- stage ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageMove:
+    name: str
+    label: str
+    target: str
+    target_label: str
+    backward: bool
+
+
+@dataclass
+class StageSection:
+    stage: str
+    label: str
+    changed_at: datetime | None
+    moves: list
+
+
+def customer_stage(customer, user):
+    """The stage and the moves this user may take from it (permissions come cached with the user)."""
+    moves = [
+        StageMove(t.name, t.custom["label"], t.target, Stage(t.target).label, t.custom.get("backward", False))
+        for t in customer.get_available_user_stage_transitions(user)
+    ]
+    return StageSection(customer.stage, customer.get_stage_display(), customer.stage_changed_at,
+                        sorted(moves, key=lambda move: move.backward))
+
+
+# --- orders ---------------------------------------------------------------------------------------
+# A status interpreter says what canonical state each (order, source state) pair means: a state,
+# UNMAPPED, or None when it cannot tell. Mappings live with the integrations (lifecycle never
+# imports them), so the caller passes one in; it may make one query for the whole page.
+StatusInterpreter = Callable[[list[tuple[Order, OrderSourceState]]], list[str | None]]
+
+
+@dataclass
+class SourceCell:
+    system: str
+    raw_status: str
+    observed_at: datetime
+    mapped: str | None = None  # the canonical state it means, UNMAPPED, or None (unknown)
+    disagrees: bool = False
+
+
+@dataclass
+class OrderRow:
+    order: Order
+    cells: list  # one per system in System order: a SourceCell, or None when that system said nothing
+    disagreements: list = field(default_factory=list)  # why the row is highlighted, in words
+
+
+@dataclass
+class OrdersPage(Page):
+    systems: list = field(default_factory=list)  # (value, label, connected) per system, in System order
+
+
+def _agrees(mapped, canonical):
+    return mapped == canonical or (canonical == OrderState.PARTIALLY_REFUNDED and mapped in _PARTIAL_REFUND_FROM)
+
+
+def _label(state):
+    return OrderState(state).label if state in OrderState.values else state
+
+
+def _compare(row, labels):
+    mapped_states = set()
+    for cell in row.cells:
+        if cell is None or cell.mapped is None:
+            continue
+        if cell.mapped == UNMAPPED:
+            cell.disagrees = True
+            row.disagreements.append(f"{labels[cell.system]} status “{cell.raw_status}” has no mapping")
+            continue
+        mapped_states.add(cell.mapped)
+        if not _agrees(cell.mapped, row.order.state):
+            cell.disagrees = True
+            row.disagreements.append(
+                f"{labels[cell.system]} says {_label(cell.mapped)}, canonical is {row.order.get_state_display()}"
+            )
+    if len(mapped_states) > 1 and not row.disagreements:
+        row.disagreements.append("The systems disagree: " + ", ".join(sorted(_label(s) for s in mapped_states)))
+    if row.order.mismatch_open:
+        row.disagreements.append("A state mismatch exception is open")
+
+
+def customer_orders(customer, *, after=None, before=None, limit=ORDERS_PER_PAGE, interpret=None):
+    """One page of orders, newest first, each with every system's raw status beside the canonical state.
+
+    Two queries (the page with an open-mismatch flag, then the page's source states), one more for
+    the systems not seen on the page, plus what `interpret` needs (a StatusInterpreter).
+    """
+    mismatch = ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
+                                            status__in=OPEN_STATUSES)
+    orders = Order.objects.filter(customer=customer).annotate(mismatch_open=Exists(mismatch))
+    page = keyset_page(orders, field_name="placed_at", after=after, before=before, limit=limit)
+    by_order = {}
+    if page.rows:
+        for state in OrderSourceState.objects.filter(order_id__in=[o.pk for o in page.rows]).order_by("system"):
+            by_order.setdefault(state.order_id, {})[state.system] = state
+    pairs = [(order, state) for order in page.rows for state in by_order.get(order.pk, {}).values()]
+    meanings = interpret(pairs) if interpret and pairs else [None] * len(pairs)
+    mapped = {id(state): meaning for (_, state), meaning in zip(pairs, meanings, strict=True)}
+    systems = list(System)
+    labels = dict(System.choices)
+    reporting = _reporting_systems(customer, {state.system for _, state in pairs})
+    rows = []
+    for order in page.rows:
+        states = by_order.get(order.pk, {})
+        cells = [
+            SourceCell(s, states[s].raw_status, states[s].observed_at, mapped[id(states[s])]) if s in states else None
+            for s in systems
+        ]
+        row = OrderRow(order, cells)
+        _compare(row, labels)
+        rows.append(row)
+    return OrdersPage(rows, page.newer, page.older,
+                      systems=[(s.value, s.label, s in reporting) for s in systems])
+
+
+def _reporting_systems(customer, seen):
+    """Systems that reported on any of the customer's orders; WooCommerce is always connected.
+
+    ERP and CRM show "not connected yet" until one of their source states exists for this customer.
+    Asks the database (one query) only about the systems the page did not show.
+    """
+    unseen = {System.ERP, System.CRM} - seen
+    found = set()
+    if unseen:
+        found = set(
+            OrderSourceState.objects.filter(order__customer=customer, system__in=unseen)
+            .values_list("system", flat=True).distinct()
+        )
+    return {System.WOOCOMMERCE} | seen | found
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+@dataclass
+class ExceptionRow:
+    exception: ExceptionCase
+    actions: frozenset  # of "claim", "release", "resolve", "dismiss", "assign": what this user may do
+    agents: list = field(default_factory=list)  # (agent id, label) an assigner may pick
+    due_in: timedelta | None = None  # negative when overdue
+
+    @property
+    def overdue(self):
+        return self.due_in is not None and self.due_in.total_seconds() < 0
+
+
+@dataclass
+class ExceptionsSection:
+    open: list
+    closed: list
+    more_closed: bool
+
+
+def _assignable_agents():
+    """Every active agent as (agent id, user id, label, team id or None), one query over memberships."""
+    rows = Agent.objects.filter(user__is_active=True).order_by("user__username").values_list(
+        "pk", "user_id", "user__username", "user__first_name", "user__last_name", "teams"
+    )
+    return [(pk, user_id, f"{first} {last}".strip() or username, team_id)
+            for pk, user_id, username, first, last, team_id in rows]
+
+
+def customer_exceptions(customer, user, *, history=CLOSED_EXCEPTIONS_SHOWN):
+    """Open exceptions (oldest due first) with the actions this user may take, and the latest closed.
+
+    Two queries, plus one for the active agents when the user may assign (it also tells whether the
+    user is one of them), else one for the user's agent. Whether an exception sits in one of the
+    agent's teams' queues comes with the open exceptions. The queue services re-check it all on POST.
+    """
+    can_assign, can_dismiss, can_work = (user.has_perm(p) for p in (ASSIGN, DISMISS, WORK))
+    memberships = _assignable_agents() if can_assign else []
+    if can_assign:
+        agent_id = next((pk for pk, user_id, *_ in memberships if user_id == user.pk), None)
+    else:
+        agent = agent_of(user) if can_work else None
+        agent_id = agent.pk if agent else None
+    base = exceptions_visible_to(user, ExceptionCase.objects.filter(customer=customer)).select_related(
+        "queue", "assignee__user", "order"
+    )
+    in_my_team = Agent.teams.through.objects.filter(agent_id=agent_id, team_id=OuterRef("queue_id"))
+    open_items = list(base.filter(status__in=OPEN_STATUSES).annotate(in_my_team=Exists(in_my_team))
+                      .order_by("due_at", "opened_at", "id"))
+    closed = list(base.filter(status__in=CLOSED_STATUSES).order_by("-closed_at", "-id")[: history + 1])
+    everyone = list({pk: (pk, label) for pk, _, label, _ in memberships}.values())
+    by_team = {}
+    for pk, _, label, team_id in memberships:
+        if team_id is not None:
+            by_team.setdefault(team_id, []).append((pk, label))
+    now = timezone.now()
+    rows = []
+    for item in open_items:
+        mine = agent_id is not None and (item.assignee_id == agent_id or item.in_my_team)
+        may_work = can_assign or mine
+        actions = set()
+        if can_work and may_work:
+            if agent_id and item.status == ExceptionStatus.OPEN and item.assignee_id in (None, agent_id):
+                actions.add("claim")
+            if item.status == ExceptionStatus.IN_PROGRESS:
+                actions.add("release")
+            actions.add("resolve")
+        if can_dismiss and may_work:
+            actions.add("dismiss")
+        if can_assign:
+            actions.add("assign")
+        agents = (by_team.get(item.queue_id, []) if item.queue_id else everyone) if can_assign else []
+        rows.append(ExceptionRow(item, frozenset(actions), agents, item.due_at - now if item.due_at else None))
+    return ExceptionsSection(rows, closed[:history], len(closed) > history)
+
+
+# --- timeline -------------------------------------------------------------------------------------
+TIMELINE_SOURCES = EventSource.choices
+
+
+def customer_timeline(customer, *, source=None, after=None, before=None, limit=EVENTS_PER_PAGE):
+    """One page of the customer's timeline, newest first, optionally of one source (one query)."""
+    events = TimelineEvent.objects.filter(customer=customer).select_related("order")
+    if source in EventSource.values:
+        events = events.filter(source=source)
+    return keyset_page(events, field_name="occurred_at", after=after, before=before, limit=limit)
+
+
+# --- sections whose data do not exist yet ---------------------------------------------------------
+def customer_health(customer):
+    """Health score with components and trend: None until health scores exist ("not connected yet")."""
+    return None
+
+
+def customer_journey(customer):
+    """The 30-day journey strip: None until journeys exist ("not connected yet")."""
+    return None

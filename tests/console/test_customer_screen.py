@@ -1,0 +1,432 @@
+"""The customer screen: one page per customer with owner, stage, orders, exceptions and timeline;
+stage moves and exception work from the page go through the services; visibility decides who sees it."""
+
+import datetime
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from lifecycle.actors import Actor
+from lifecycle.models import (
+    ExceptionCase,
+    ExceptionKind,
+    ExceptionStatus,
+    Handoff,
+    Ownership,
+    Stage,
+    System,
+    TimelineEvent,
+)
+from lifecycle.selectors.customers import EVENTS_PER_PAGE, ORDERS_PER_PAGE
+from lifecycle.services import timeline
+from lifecycle.services.exceptions import exception_raise
+from lifecycle.services.orders import order_observe_source
+from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_owned_customer, make_user
+
+# Session, user, permissions, agent and teams, customer, handoffs, orders, source states, store
+# mappings, systems reporting, open and closed exceptions, assignable agents, timeline: 15 at most
+# (the issue's budget), whatever the number of orders and events.
+SCREEN_MAX_QUERIES = 15
+
+
+def screen(customer):
+    return reverse("console:customer", args=[customer.pk])
+
+
+def move(customer):
+    return reverse("console:customer_move_stage", args=[customer.pk])
+
+
+def act(exception):
+    return reverse("console:customer_exception", args=[exception.customer_id, exception.pk])
+
+
+def texts(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def section(response, key):
+    return next(s["data"] for s in response.context["sections"] if s["key"] == key)
+
+
+def section_keys(response):
+    return [s["key"] for s in response.context["sections"]]
+
+
+@pytest.fixture
+def client_for(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def onboarding_customer(support_agent):
+    """Paid first order (WooCommerce says processing): onboarding, owned by success (the agent's team)."""
+    customer = make_customer(name="Ada Lovelace", email="ada@example.com")
+    make_order(customer, state="paid", raw_status="processing", namespace="main")
+    customer.refresh_from_db()
+    assert customer.stage == Stage.ONBOARDING
+    return customer
+
+
+def payment_problem(customer, summary="Card declined twice"):
+    """Goes to the commerce queue (DOMAIN.md), one of the support_agent fixture's teams."""
+    order = customer.orders.first()
+    exception, _ = exception_raise(kind=ExceptionKind.PAYMENT_PROBLEM, subject_key=f"order:{order.pk}",
+                                   summary=summary, actor=SYSTEM, customer=customer, order=order)
+    return exception
+
+
+# --- what the page shows --------------------------------------------------------------------------
+def test_page_shows_owner_stage_orders_exceptions_and_timeline(client_for, support_agent, onboarding_customer):
+    # Given a customer with an owner, a paid order WooCommerce reported and an open exception
+    problem = payment_problem(onboarding_customer)
+    order = onboarding_customer.orders.get()
+
+    # When their owner team's agent opens the screen
+    response = client_for(support_agent).get(screen(onboarding_customer))
+
+    # Then every section is there, inside the admin layout
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert section_keys(response) == ["owner", "stage", "health", "orders", "exceptions", "journey", "timeline"]
+    assert response.context["sidebar_navigation"], "rendered inside unfold's layout, with the sidebar"
+    ownership = Ownership.objects.select_related("team").get(customer=onboarding_customer)
+    assert ownership.team.name in page
+    assert Handoff.objects.filter(customer=onboarding_customer).first().reason in page
+    assert "Onboarding" in page
+    assert f"#{order.number}" in page and "processing" in page
+    assert problem.summary in page and "due in" in page
+    assert "Customer Ada Lovelace created" in page
+    assert page.count("Not connected yet") == 2, "health and journey"
+    assert page.count("not connected yet") == 2, "ERP and CRM order columns"
+    assert 'id="customer-search"' in page, "the search box sits in the header"
+
+
+def test_owner_section_says_since_when_and_by_which_rule(client_for, manager, onboarding_customer):
+    response = client_for(manager).get(screen(onboarding_customer))
+
+    owner = section(response, "owner")
+    assert owner.ownership.team.slug == "success"
+    assert owner.ownership.last_handoff.rule in response.content.decode()
+    assert [h.pk for h in owner.handoffs] == list(
+        Handoff.objects.filter(customer=onboarding_customer).order_by("-created_at", "-id").values_list("pk", flat=True)
+    )
+
+
+def test_operations_see_orders_and_timeline_but_not_owners_or_exceptions(client_for, operations, onboarding_customer):
+    response = client_for(operations).get(screen(onboarding_customer))
+
+    assert response.status_code == 200
+    assert section_keys(response) == ["stage", "health", "orders", "journey", "timeline"]
+
+
+# --- who sees it ----------------------------------------------------------------------------------
+def test_agent_of_another_team_gets_404_for_the_page_and_its_actions(client_for, onboarding_customer):
+    problem = payment_problem(onboarding_customer)
+    outsider = make_user(group="Support agent")
+    make_agent(outsider, teams=["marketing"])
+    client = client_for(outsider)
+
+    assert client.get(screen(onboarding_customer)).status_code == 404
+    assert client.post(move(onboarding_customer), {"transition": "activate"}).status_code == 404
+    assert client.post(act(problem), {"action": "claim"}).status_code == 404
+    onboarding_customer.refresh_from_db()
+    assert onboarding_customer.stage == Stage.ONBOARDING
+    assert ExceptionCase.objects.get(pk=problem.pk).status == ExceptionStatus.OPEN
+
+
+def test_manager_sees_every_customer(client_for, manager):
+    customer = make_owned_customer(paid=True)  # owned by success; the manager is in no team
+    assert client_for(manager).get(screen(customer)).status_code == 200
+
+
+def test_anonymous_user_is_sent_to_the_login_page(client, onboarding_customer):
+    response = client.get(screen(onboarding_customer))
+    assert response.status_code == 302 and response.url.startswith(reverse("admin:login"))
+
+
+def test_unknown_customer_is_404(client_for, manager):
+    assert client_for(manager).get(reverse("console:customer", args=[999999])).status_code == 404
+
+
+# --- stage moves ----------------------------------------------------------------------------------
+def moves(response):
+    return {m.name: m.backward for m in section(response, "stage").moves}
+
+
+def test_agent_is_offered_only_forward_moves_and_manager_also_backward(client_for, support_agent, manager,
+                                                                        onboarding_customer):
+    agent_moves = moves(client_for(support_agent).get(screen(onboarding_customer)))
+    manager_moves = moves(client_for(manager).get(screen(onboarding_customer)))
+
+    assert agent_moves == {"activate": False, "flag_at_risk": False, "churn": False}
+    assert manager_moves == {**agent_moves, "back_to_purchased": True}
+
+
+def test_forward_move_from_the_screen_calls_the_service(client_for, support_agent, onboarding_customer):
+    response = client_for(support_agent).post(move(onboarding_customer), {"transition": "activate"})
+
+    assert response.status_code == 302 and response.url == screen(onboarding_customer) + "#stage"
+    onboarding_customer.refresh_from_db()
+    assert onboarding_customer.stage == Stage.ACTIVE
+    assert TimelineEvent.objects.filter(customer=onboarding_customer, kind="stage_changed").exists()
+    assert any("Activate" in m for m in texts(response))
+
+
+def test_refused_move_shows_the_reason_and_changes_nothing(client_for, support_agent, onboarding_customer):
+    events = TimelineEvent.objects.filter(customer=onboarding_customer).count()
+
+    response = client_for(support_agent).post(move(onboarding_customer),
+                                              {"transition": "back_to_purchased", "reason": "Paid by mistake"})
+
+    assert response.status_code == 302
+    assert any("needs a manager" in m for m in texts(response))
+    onboarding_customer.refresh_from_db()
+    assert onboarding_customer.stage == Stage.ONBOARDING
+    assert TimelineEvent.objects.filter(customer=onboarding_customer).count() == events
+
+
+def test_impossible_move_is_refused_with_a_message(client_for, support_agent, onboarding_customer):
+    response = client_for(support_agent).post(move(onboarding_customer), {"transition": "make_loyal"})
+
+    assert any("not possible from Onboarding" in m for m in texts(response))
+    onboarding_customer.refresh_from_db()
+    assert onboarding_customer.stage == Stage.ONBOARDING
+
+
+def test_manager_moves_back_only_with_a_reason(client_for, manager, onboarding_customer):
+    client = client_for(manager)
+
+    without = client.post(move(onboarding_customer), {"transition": "back_to_purchased", "reason": " "})
+    assert any("needs a reason" in m for m in texts(without))
+    onboarding_customer.refresh_from_db()
+    assert onboarding_customer.stage == Stage.ONBOARDING
+
+    client.post(move(onboarding_customer), {"transition": "back_to_purchased", "reason": "Payment reversed"})
+    onboarding_customer.refresh_from_db()
+    assert onboarding_customer.stage == Stage.PURCHASED
+
+
+def test_get_on_a_write_url_is_refused(client_for, manager, onboarding_customer):
+    assert client_for(manager).get(move(onboarding_customer)).status_code == 405
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+def open_row(response, exception):
+    return next(row for row in section(response, "exceptions").open if row.exception.pk == exception.pk)
+
+
+def test_agent_claims_then_resolves_from_the_screen(client_for, support_agent, onboarding_customer):
+    problem = payment_problem(onboarding_customer)
+    client = client_for(support_agent)
+    assert open_row(client.get(screen(onboarding_customer)), problem).actions == {"claim", "resolve"}
+
+    claimed = client.post(act(problem), {"action": "claim"})
+    assert claimed.url == screen(onboarding_customer) + "#exceptions"
+    problem.refresh_from_db()
+    assert problem.status == ExceptionStatus.IN_PROGRESS and problem.assignee.user == support_agent
+    assert open_row(client.get(screen(onboarding_customer)), problem).actions == {"release", "resolve"}
+
+    client.post(act(problem), {"action": "resolve", "reason": "Customer paid by bank transfer"})
+    problem.refresh_from_db()
+    assert problem.status == ExceptionStatus.RESOLVED
+    history = section(client.get(screen(onboarding_customer)), "exceptions")
+    assert history.open == [] and [x.pk for x in history.closed] == [problem.pk]
+
+
+def test_resolve_without_a_reason_is_refused(client_for, support_agent, onboarding_customer):
+    problem = payment_problem(onboarding_customer)
+
+    response = client_for(support_agent).post(act(problem), {"action": "resolve", "reason": ""})
+
+    assert any("needs a reason" in m for m in texts(response))
+    assert ExceptionCase.objects.get(pk=problem.pk).status == ExceptionStatus.OPEN
+
+
+def test_only_managers_dismiss_and_only_with_a_reason(client_for, support_agent, manager, onboarding_customer):
+    problem = payment_problem(onboarding_customer)
+
+    by_agent = client_for(support_agent).post(act(problem), {"action": "dismiss", "reason": "Noise"})
+    assert any("Only managers can dismiss" in m for m in texts(by_agent))
+    assert ExceptionCase.objects.get(pk=problem.pk).status == ExceptionStatus.OPEN
+
+    client = client_for(manager)
+    assert {"dismiss", "assign"} <= open_row(client.get(screen(onboarding_customer)), problem).actions
+    no_reason = client.post(act(problem), {"action": "dismiss"})
+    assert any("needs a reason" in m for m in texts(no_reason))
+    assert ExceptionCase.objects.get(pk=problem.pk).status == ExceptionStatus.OPEN
+
+    client.post(act(problem), {"action": "dismiss", "reason": "Test order from the shop owner"})
+    problem.refresh_from_db()
+    assert problem.status == ExceptionStatus.DISMISSED
+    assert problem.resolution_reason == "Test order from the shop owner"
+
+
+def test_manager_reassigns_and_an_agent_cannot(client_for, support_agent, manager, onboarding_customer):
+    problem = payment_problem(onboarding_customer)
+    colleague = make_agent(teams=["commerce"])
+
+    by_agent = client_for(support_agent).post(act(problem), {"action": "assign", "agent": colleague.pk})
+    assert any("Only managers can assign" in m for m in texts(by_agent))
+    assert ExceptionCase.objects.get(pk=problem.pk).assignee is None
+
+    client = client_for(manager)
+    row = open_row(client.get(screen(onboarding_customer)), problem)
+    assert colleague.pk in {agent_id for agent_id, _ in row.agents}, "agents of the commerce queue are offered"
+    assert "claim" not in row.actions, "a manager without an agent profile does not work queues"
+    client.post(act(problem), {"action": "assign", "agent": colleague.pk})
+    problem.refresh_from_db()
+    assert problem.assignee == colleague and problem.status == ExceptionStatus.IN_PROGRESS
+
+
+def test_overdue_exception_shows_overdue(client_for, manager, onboarding_customer):
+    problem = payment_problem(onboarding_customer)
+    ExceptionCase.objects.filter(pk=problem.pk).update(due_at=timezone.now() - datetime.timedelta(hours=3))
+
+    row = open_row(client_for(manager).get(screen(onboarding_customer)), problem)
+
+    assert row.overdue and row.sla.startswith(("overdue 2h", "overdue 3h"))
+    assert "font-semibold text-red-600" in client_for(manager).get(screen(onboarding_customer)).content.decode()
+
+
+# --- orders ---------------------------------------------------------------------------------------
+def order_rows(response):
+    return {row.order.number: row for row in section(response, "orders").rows}
+
+
+def test_disagreements_are_highlighted(client_for, manager, onboarding_customer):
+    # Given one order the shop reports in agreement, one it reports differently and one with a status nobody mapped
+    agreeing = onboarding_customer.orders.get()
+    differing = make_order(onboarding_customer, state="paid", raw_status="completed")
+    unmapped = make_order(onboarding_customer, state="paid", raw_status="ready-for-pickup")
+
+    response = client_for(manager).get(screen(onboarding_customer))
+
+    rows = order_rows(response)
+    assert rows[agreeing.number].disagreements == []
+    assert rows[differing.number].disagreements == ["WooCommerce says Completed, canonical is Paid"]
+    assert rows[unmapped.number].disagreements == ["WooCommerce status “ready-for-pickup” has no mapping"]
+    assert response.content.decode().count('data-disagrees="1"') == 2
+
+
+def test_erp_column_fills_once_the_erp_reports(client_for, manager, onboarding_customer):
+    order = onboarding_customer.orders.get()
+    order_observe_source(order=order, system=System.ERP, raw_status="To Deliver and Bill",
+                         observed_at=timezone.now())
+
+    response = client_for(manager).get(screen(onboarding_customer))
+
+    assert {value: connected for value, _, connected in section(response, "orders").systems} == {
+        "woocommerce": True, "erp": True, "crm": False}
+    assert "To Deliver and Bill" in response.content.decode()
+
+
+def test_orders_are_paginated_newest_first(client_for, manager, onboarding_customer):
+    start = timezone.now() - datetime.timedelta(days=100)
+    for day in range(ORDERS_PER_PAGE + 4):  # plus the fixture's order: one page and five more
+        make_order(onboarding_customer, placed_at=start + datetime.timedelta(days=day))
+    client = client_for(manager)
+
+    first = section(client.get(screen(onboarding_customer)), "orders")
+    assert len(first.rows) == ORDERS_PER_PAGE and first.newer is None and first.older
+    placed = [row.order.placed_at for row in first.rows]
+    assert placed == sorted(placed, reverse=True)
+
+    second = section(client.get(screen(onboarding_customer) + first.older_url), "orders")
+    assert len(second.rows) == 5 and second.older is None and second.newer
+    assert {r.order.pk for r in first.rows}.isdisjoint({r.order.pk for r in second.rows})
+
+    back = section(client.get(screen(onboarding_customer) + second.newer_url), "orders")
+    assert [r.order.pk for r in back.rows] == [r.order.pk for r in first.rows]
+
+
+# --- timeline -------------------------------------------------------------------------------------
+def test_timeline_filters_by_source_and_pages(client_for, manager, onboarding_customer):
+    client = client_for(manager)
+    client.post(move(onboarding_customer), {"transition": "activate"})  # a console event among system ones
+
+    console_only = section(client.get(screen(onboarding_customer) + "?source=console"), "timeline")
+    assert console_only.rows and {e.source for e in console_only.rows} == {"console"}
+    everything = section(client.get(screen(onboarding_customer)), "timeline")
+    assert {e.source for e in everything.rows} >= {"console", "system"}
+
+    for n in range(EVENTS_PER_PAGE):
+        timeline.record_customer_created(customer=onboarding_customer, actor=SYSTEM)
+    first = section(client.get(screen(onboarding_customer)), "timeline")
+    second = section(client.get(screen(onboarding_customer) + first.older_url), "timeline")
+    assert len(first.rows) == EVENTS_PER_PAGE and second.rows
+    assert {e.pk for e in first.rows}.isdisjoint({e.pk for e in second.rows})
+    assert "source" not in first.older_url
+
+
+# --- performance ------------------------------------------------------------------------------------
+def grow_history(customer, orders, events):
+    start = timezone.now() - datetime.timedelta(days=400)
+    for n in range(orders):
+        order = make_order(customer, state="paid", raw_status="processing", namespace="main",
+                           placed_at=start + datetime.timedelta(days=n))
+        order_observe_source(order=order, system=System.ERP, raw_status="Completed", observed_at=timezone.now())
+    for n in range(events):
+        timeline.record_customer_created(customer=customer, actor=Actor.system("bulk"))
+    for n in range(3):
+        exception_raise(kind=ExceptionKind.STATE_MISMATCH, subject_key=f"test:{customer.pk}:{n}", summary="Differs",
+                        actor=SYSTEM, customer=customer, order=customer.orders.first())
+
+
+@pytest.mark.parametrize("role", ["manager", "support_agent"])
+def test_query_count_does_not_grow_with_history(request, client_for, role):
+    user = request.getfixturevalue(role)
+    small, large = make_owned_customer(paid=True), make_owned_customer(paid=True)
+    grow_history(small, orders=5, events=5)
+    grow_history(large, orders=60, events=60)
+    client = client_for(user)
+    client.get(screen(small))  # warm the session and the content-type cache
+
+    counts = []
+    for customer in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(screen(customer)).status_code == 200
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= SCREEN_MAX_QUERIES, counts
+
+
+def test_bounded_queries_with_django_assert(client_for, manager, django_assert_max_num_queries):
+    customer = make_owned_customer(paid=True)
+    grow_history(customer, orders=60, events=60)
+    client = client_for(manager)
+    client.get(screen(customer))
+
+    with django_assert_max_num_queries(SCREEN_MAX_QUERIES):
+        client.get(screen(customer) + "?source=system")
+
+
+def test_a_prospect_without_orders_or_owner_renders(client_for, manager):
+    prospect = make_customer()
+
+    response = client_for(manager).get(screen(prospect))
+
+    assert response.status_code == 200
+    assert "Nobody owns this customer yet" in response.content.decode()
+    assert "No orders yet." in response.content.decode()
+
+
+def test_full_history_links_open_filtered_admin_lists(client_for, manager, onboarding_customer):
+    make_owned_customer(paid=True)  # another customer's handoffs must not show
+    client = client_for(manager)
+    context = client.get(screen(onboarding_customer)).context
+
+    for link in (context["handoffs_url"], context["exceptions_url"]):
+        response = client.get(link)
+        assert response.status_code == 200, link  # a refused lookup would redirect with ?e=1
+        shown = set(response.context["cl"].queryset.values_list("customer_id", flat=True))
+        assert shown <= {onboarding_customer.pk}, link
