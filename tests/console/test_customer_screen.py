@@ -382,7 +382,7 @@ def grow_history(customer, orders, events):
 
 
 @pytest.mark.parametrize("role", ["manager", "support_agent"])
-def test_query_count_does_not_grow_with_history(request, client_for, role):
+def test_query_count_does_not_grow_with_history(request, db, client_for, role):
     user = request.getfixturevalue(role)
     small, large = make_owned_customer(paid=True), make_owned_customer(paid=True)
     grow_history(small, orders=5, events=5)
