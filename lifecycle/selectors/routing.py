@@ -6,7 +6,10 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
+from lifecycle.config_cache import ConfigCache
 from lifecycle.models import (
     OPEN_STATUSES,
     Agent,
@@ -77,8 +80,22 @@ def _money(value):
     return None if value is None else Decimal(str(value))
 
 
+# Read by every routing decision, edited by managers now and then: kept per process (config_cache.py).
+_config = ConfigCache("routing")
+
+
+@receiver([post_save, post_delete], sender=RoutingRule)
+@receiver([post_save, post_delete], sender=StagePolicy)
+def _routing_changed(sender, **kwargs):
+    _config.changed()
+
+
 def routing_config(stage):
-    """(the stage's default team id or None, the active rules in the order they are tried), one query."""
+    """(the stage's default team id or None, the active rules in the order they are tried)."""
+    return _config.get("routing", stage, _load_routing_config)
+
+
+def _load_routing_config(stage):
     with connection.cursor() as cursor:
         cursor.execute(_config_sql(), [stage, True])
         rows = cursor.fetchall()
@@ -89,7 +106,7 @@ def routing_config(stage):
         for _, pk, team_id, priority, stage_, store, country, low, high, category, tag in rows
         if pk is not None
     ]
-    return (rows[0][0] if rows else None), rules
+    return (rows[0][0] if rows else None), tuple(rules)
 
 
 def agent_loads(team):
