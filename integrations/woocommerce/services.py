@@ -62,7 +62,7 @@ def order_apply(*, store, payload, actor, event_ref="", status_map=None, note_st
     data = mappers.map_order(payload, store_slug=store.slug, status_map=status_map or store_status_map(store))
     with transaction.atomic():
         order = (
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",)).select_related("customer")
             .filter(system=WOO, namespace=store.slug, external_id=data.external_id)
             .first()
         )
@@ -104,7 +104,8 @@ def _derive_state(store, order, data, actor):
     elif data.canonical_state and data.canonical_state != order.state:
         # `order` is locked by order_apply, so its state is current: an unchanged state needs no transition.
         try:
-            order_transition(order=order, to_state=data.canonical_state, actor=actor, raw_status=data.raw_status)
+            order_transition(order=order, to_state=data.canonical_state, actor=actor, raw_status=data.raw_status,
+                             locked=True)
         except OrderTransitionRefused as refused:
             # The shop moved somewhere our graph does not allow: keep our state, show the conflict.
             exception_raise(

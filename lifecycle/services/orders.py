@@ -1,8 +1,9 @@
 """Orders: creation, canonical state changes, and what they mean for the customer's stage."""
 
+import functools
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -38,34 +39,57 @@ def order_create(
     return order
 
 
-def order_transition(*, order, to_state, actor, raw_status="", source="shop"):
+def order_transition(*, order, to_state, actor, raw_status="", source="shop", locked=False):
     """Move the order's canonical state; True when it changed, False when already there.
 
-    A move the graph forbids raises OrderTransitionRefused and changes nothing.
+    A move the graph forbids raises OrderTransitionRefused and changes nothing. `locked=True`: the
+    caller holds the order's row lock in its transaction and `order` was read under it, so it is
+    moved in place without being read again (the webhook path).
     """
-    with transaction.atomic():
-        locked = Order.objects.select_for_update().select_related("customer").get(pk=order.pk)
-        from_state = locked.state
-        if from_state == to_state:
+    if locked:
+        if not connection.in_atomic_block:
+            raise RuntimeError("order_transition(locked=True) needs the caller's transaction")
+        # Checked before the block: a refusal leaves the caller's transaction usable.
+        method = _transition_for(order, to_state)
+        if method is None:
             return False
-        if from_state == OrderState.DELETED:
-            locked.restore(to_state)
-        else:
-            name = ORDER_TRANSITION_BY_TARGET.get(to_state)
-            method = getattr(locked, name, None) if name else None
-            if method is None or not can_proceed(method):
-                raise OrderTransitionRefused(f"Order #{locked.number} cannot go from {from_state} to {to_state}.")
-            method()
-        locked.state_changed_at = timezone.now()
-        if to_state in PAID_STATES and locked.paid_at is None:
-            locked.paid_at = locked.state_changed_at
-        locked.save()
-        timeline.record_order_state_changed(
-            order=locked, from_state=from_state, to_state=to_state, actor=actor, raw_status=raw_status, source=source
-        )
-        _follow_orders(customer_id=locked.customer_id, actor=actor)
+        with transaction.atomic(savepoint=False):
+            _apply_transition(order, method, to_state, actor, raw_status, source)
+        return True
+    with transaction.atomic():
+        current = Order.objects.select_for_update().select_related("customer").get(pk=order.pk)
+        method = _transition_for(current, to_state)
+        if method is None:
+            return False
+        _apply_transition(current, method, to_state, actor, raw_status, source)
     order.refresh_from_db()
     return True
+
+
+def _transition_for(order, to_state):
+    """The bound transition that takes `order` to `to_state`; None when it is there already."""
+    if order.state == to_state:
+        return None
+    if order.state == OrderState.DELETED:
+        return functools.partial(order.restore, to_state)
+    name = ORDER_TRANSITION_BY_TARGET.get(to_state)
+    method = getattr(order, name, None) if name else None
+    if method is None or not can_proceed(method):
+        raise OrderTransitionRefused(f"Order #{order.number} cannot go from {order.state} to {to_state}.")
+    return method
+
+
+def _apply_transition(order, method, to_state, actor, raw_status, source):
+    from_state = order.state
+    method()
+    order.state_changed_at = timezone.now()
+    if to_state in PAID_STATES and order.paid_at is None:
+        order.paid_at = order.state_changed_at
+    order.save()
+    timeline.record_order_state_changed(
+        order=order, from_state=from_state, to_state=to_state, actor=actor, raw_status=raw_status, source=source
+    )
+    _follow_orders(customer_id=order.customer_id, actor=actor)
 
 
 def _follow_orders(*, customer_id, actor, first_order_at=None):
