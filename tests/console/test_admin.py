@@ -50,15 +50,6 @@ def owner_of(customer):
 
 
 @pytest.fixture
-def client_for(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def superuser(db):
     return make_user("root", is_staff=True, is_superuser=True)
 

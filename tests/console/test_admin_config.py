@@ -19,15 +19,6 @@ def url(model, view, *args):
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 
 
-@pytest.fixture
-def client_for(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
 # --- teams, agents, stage owners --------------------------------------------------------------
 def test_agent_cannot_edit_teams(client_for, support_agent):
     client = client_for(support_agent)

@@ -58,15 +58,6 @@ def section_keys(response):
 
 
 @pytest.fixture
-def client_for(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def onboarding_customer(support_agent):
     """Paid first order (WooCommerce says processing): onboarding, owned by success (the agent's team)."""
     customer = make_customer(name="Ada Lovelace", email="ada@example.com")

@@ -18,15 +18,6 @@ def screen(customer):
 
 
 @pytest.fixture
-def client_for(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def grace(support_agent):
     """A paid customer owned by success (one of the support_agent fixture's teams)."""
     return make_owned_customer(paid=True, name="Grace Hopper", email="grace@example.com", phone="+1 (555) 555-0100")
