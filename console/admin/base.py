@@ -3,6 +3,8 @@
 from django.core.exceptions import ObjectDoesNotExist
 from unfold.admin import ModelAdmin
 
+from lifecycle.selectors.visibility import customers_visible_to, exceptions_visible_to, sees_everything
+
 OWNERSHIP_VIEW = "lifecycle.view_ownership"
 
 
@@ -10,6 +12,26 @@ class AftercareAdmin(ModelAdmin):
     # The dropdown filters of unfold only apply with a submit button.
     list_filter_submit = True
     list_per_page = 50
+
+
+class VisibleToUserMixin:
+    """Lists and change pages show only what the user may see (lifecycle/selectors/visibility.py):
+    a support agent, their teams' customers and what hangs off them; managers and operations, all.
+
+    `customer_path` leads from the row to its customer ("" for Customer itself).
+    """
+
+    customer_path = "customer"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if sees_everything(request.user):
+            return queryset
+        if queryset.model._meta.label == "lifecycle.ExceptionCase":
+            return exceptions_visible_to(request.user, queryset)
+        if not self.customer_path:
+            return customers_visible_to(request.user, queryset)
+        return queryset.filter(**{f"{self.customer_path}__in": customers_visible_to(request.user).values("pk")})
 
 
 class ViewOnlyMixin:

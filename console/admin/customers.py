@@ -16,7 +16,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 
 from console.admin.actions import move_stage, move_stage_page, reassign_owner, reassign_page
-from console.admin.base import AftercareAdmin, ViewOnlyMixin, can_see_owners, owner_of
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, can_see_owners, owner_of
 from console.admin.filters import AgentFilter, AssignmentFilter, TeamFilter
 from console.admin.orders import OrderInline
 from console.admin.ownership import HandoffInline
@@ -58,7 +58,8 @@ class CustomerIdentityInline(ViewOnlyMixin, TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(AftercareAdmin):
+class CustomerAdmin(VisibleToUserMixin, AftercareAdmin):
+    customer_path = ""
     list_display = ["name", "email", "stage_label", "owner_team", "owner_agent", "first_order_at", "created_at",
                     "record"]
     # The name opens the customer screen; the admin record stays one click away in the last column.
@@ -186,7 +187,7 @@ class CustomerAdmin(AftercareAdmin):
 
 
 @admin.register(CustomerIdentity)
-class CustomerIdentityAdmin(ViewOnlyMixin, AftercareAdmin):
+class CustomerIdentityAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     list_display = ["value", "kind", "namespace", "customer", "created_at"]
     list_filter = ["kind", "namespace"]
     search_fields = ["value", "customer__display_name", "customer__email"]

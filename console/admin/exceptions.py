@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action, display
 
 from console.admin import exception_actions
-from console.admin.base import AftercareAdmin
+from console.admin.base import AftercareAdmin, VisibleToUserMixin
 from lifecycle.actors import Actor
 from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Severity
 from lifecycle.services.errors import PermissionDenied, ServiceError
@@ -55,7 +55,7 @@ def countdown(delta):
 
 
 @admin.register(ExceptionCase)
-class ExceptionCaseAdmin(AftercareAdmin):
+class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
     list_display = ["kind_label", "summary", "customer", "queue_label", "assignee", "severity_label", "sla",
                     "status", "opened_at"]
     list_filter = [QueueView, "kind", "severity", "queue", "status"]

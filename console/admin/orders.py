@@ -7,7 +7,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
 from unfold.decorators import display
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
 from lifecycle.models import Order, OrderSourceState, OrderState
 
 O = OrderState
@@ -59,7 +59,7 @@ class OrderInline(ViewOnlyMixin, TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ViewOnlyMixin, AftercareAdmin):
+class OrderAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     list_display = ["number", "customer", "state_label", "total_display", "placed_at", "paid_at", "system", "namespace"]
     list_filter = [("state", ChoicesDropdownFilter), "system", ("placed_at", RangeDateTimeFilter)]
     search_fields = ["number", "external_id", "customer__display_name", "customer__email"]

@@ -9,7 +9,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import display
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
 from console.admin.filters import HandoffToAgentFilter, HandoffToTeamFilter, OwnershipAgentFilter, OwnershipTeamFilter
 from lifecycle.models import Handoff, Ownership, StagePolicy
 
@@ -51,7 +51,7 @@ class HandoffInline(ViewOnlyMixin, TabularInline):
 
 
 @admin.register(Ownership)
-class OwnershipAdmin(ViewOnlyMixin, AftercareAdmin):
+class OwnershipAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     list_display = ["customer", "team", "agent", "since", "last_reason"]
     list_filter = [OwnershipTeamFilter, OwnershipAgentFilter, ("agent", admin.EmptyFieldListFilter)]
     search_fields = ["customer__display_name", "customer__email", "team__name", "agent__user__username"]
@@ -65,7 +65,7 @@ class OwnershipAdmin(ViewOnlyMixin, AftercareAdmin):
 
 
 @admin.register(Handoff)
-class HandoffAdmin(ViewOnlyMixin, AftercareAdmin):
+class HandoffAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     list_display = ["created_at", "customer", "from_owner", "to_owner", "reason", "rule", "actor"]
     list_filter = [HandoffToTeamFilter, HandoffToAgentFilter, "actor_kind", ("created_at", RangeDateTimeFilter)]
     search_fields = ["customer__display_name", "customer__email", "reason", "rule"]

@@ -7,7 +7,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import display
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
 from lifecycle.models import TimelineEvent
 
 EVENT_FIELDS = ["occurred_at", "customer", "order", "kind", "source", "summary", "data", "actor", "actor_user"]
@@ -30,7 +30,7 @@ class TimelineInline(ViewOnlyMixin, TabularInline):
 
 
 @admin.register(TimelineEvent)
-class TimelineEventAdmin(ViewOnlyMixin, AftercareAdmin):
+class TimelineEventAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     list_display = ["occurred_at", "customer", "kind", "source", "summary", "order", "actor"]
     list_filter = [
         ("kind", admin.AllValuesFieldListFilter), "source", "actor_kind", ("occurred_at", RangeDateTimeFilter),

@@ -351,3 +351,36 @@ def test_customer_changelist_queries_do_not_grow_with_rows(client_for, manager, 
     assert shown == 30
     assert many == few
     assert Ownership.objects.filter(agent__isnull=False).count() >= 2  # the agent column is exercised
+
+
+# --- what each role sees ----------------------------------------------------------------------------
+def test_agents_see_only_their_teams_customers_and_what_hangs_off_them(client_for, support_agent, manager):
+    from lifecycle.services.ownership import ownership_transfer
+
+    # given a customer of one of the agent's teams and one owned by marketing, each with an order and an exception
+    mine, theirs = make_owned_customer(name="Mine Customer"), make_owned_customer(name="Theirs Customer")
+    ownership_transfer(customer=theirs, team=team("marketing"), reason="Loyal now", actor=Actor.system("test"))
+    for customer in (mine, theirs):
+        # at_risk goes to the owning team's queue (a payment problem would go to commerce for both)
+        exception_raise(kind="at_risk", subject_key=f"customer:{customer.pk}", summary="No reply in 10 days",
+                        customer=customer, actor=Actor.system("test"))
+    agent = client_for(support_agent)
+    # when the agent browses the lists, then only the own team's rows are there
+    listed = agent.get(CUSTOMERS).content.decode()
+    assert "Mine Customer" in listed and "Theirs Customer" not in listed
+    orders = agent.get(url(Order, "changelist")).context["cl"].result_list
+    assert {o.customer_id for o in orders} == {mine.pk}
+    handoffs = agent.get(url(Handoff, "changelist")).context["cl"].result_list
+    assert {h.customer_id for h in handoffs} == {mine.pk}
+    from lifecycle.models import ExceptionCase
+
+    exceptions = agent.get(url(ExceptionCase, "changelist")).context["cl"].result_list
+    assert {x.customer_id for x in exceptions} == {mine.pk}
+    # and another team's customer or exception does not open (the admin answers "does not exist")
+    assert agent.get(url(Customer, "change", theirs.pk)).status_code == 302
+    their_exception = ExceptionCase.objects.get(customer=theirs)
+    assert agent.get(url(ExceptionCase, "change", their_exception.pk)).status_code == 302
+    assert agent.get(url(Customer, "change", mine.pk)).status_code == 200
+    # while a manager sees both
+    managed = client_for(manager).get(CUSTOMERS).content.decode()
+    assert "Mine Customer" in managed and "Theirs Customer" in managed
