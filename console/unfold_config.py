@@ -5,14 +5,16 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 
-def _link(title, icon, model, query=""):
+def _link(title, icon, model, query="", perms=None):
+    """A changelist link, shown to who holds any of `perms` (default: the model's view permission)."""
     app, name = model.split(".")
     changelist = reverse_lazy(f"admin:{app}_{name}_changelist")
     return {
         "title": _(title),
         "icon": icon,
         "link": format_lazy("{}{}", changelist, query),
-        "permission": lambda request, perm=f"{app}.view_{name}": request.user.has_perm(perm),
+        "permission": lambda request, perms=perms or [f"{app}.view_{name}"]: any(
+            request.user.has_perm(perm) for perm in perms),
     }
 
 
@@ -75,6 +77,18 @@ UNFOLD = {
                     _link("Routing rules", "alt_route", "lifecycle.routingrule"),
                     _link("Exception policies", "policy", "lifecycle.exceptionpolicy"),
                     _link("Holidays", "event_busy", "lifecycle.holiday"),
+                ],
+            },
+            {
+                "title": _("Integrations"),
+                "items": [
+                    _link("Stores", "storefront", "integrations.storeconnection"),
+                    _link("Deliveries", "webhook", "integrations.inboundevent"),
+                    _link("Failed deliveries", "report", "integrations.inboundevent", "?attention=problems"),
+                    _link("Status mappings", "rule", "integrations.statusmapping"),
+                    # Sync runs have no permission of their own: who sees the stores sees them (console/admin).
+                    _link("Sync runs", "sync", "integrations.syncrun",
+                          perms=["integrations.view_syncrun", "integrations.view_storeconnection"]),
                 ],
             },
         ],

@@ -5,6 +5,7 @@ Nothing is edited in a form: every change is an action or a button that calls a 
 
 from django.contrib import admin, messages
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -123,6 +124,11 @@ class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
 
     @action(description=_("Claim next"), icon="playlist_add_check", permissions=["work"])
     def claim_next(self, request):
+        if request.method != "POST":
+            # A link must not change anything: GET asks, the button POSTs.
+            return TemplateResponse(request, "admin/lifecycle/exceptioncase/claim_next.html", {
+                **self.admin_site.each_context(request), "title": _("Claim the next item"), "opts": self.model._meta,
+            })
         try:
             item = exception_claim_next(actor=Actor.for_user(request.user))
         except (ServiceError, PermissionDenied) as error:

@@ -31,7 +31,8 @@ class TeamAdmin(SimpleHistoryAdmin, AftercareAdmin):
         (_("Routing"), {"fields": ["routing_mode"]}),
         (_("Business hours (SLA clock)"), {"fields": ["time_zone", "work_days", "day_starts", "day_ends"]}),
     ]
-    prepopulated_fields = {"slug": ["name"]}
+    # Only when adding: the slug is read-only afterwards (and simple_history's history view reads this attribute).
+    prepopulated_fields = {}
     actions = ["rebalance_queue"]
     autocomplete_fields = ["manager"]
 
@@ -60,7 +61,7 @@ class TeamAdmin(SimpleHistoryAdmin, AftercareAdmin):
         return ["slug"] if obj else []
 
     def get_prepopulated_fields(self, request, obj=None):
-        return {} if obj else self.prepopulated_fields
+        return {} if obj else {"slug": ["name"]}
 
     @display(description=_("agents"), ordering="agent_total")
     def agent_count(self, obj):

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from lifecycle.models import STAGE_TRANSITIONS, Customer
+from lifecycle.selectors.visibility import customer_visible_to
 from lifecycle.services import timeline
 from lifecycle.services.errors import PermissionDenied, StageMoveRefused
 from lifecycle.services.ownership import ownership_route_to_stage_team
@@ -38,6 +39,8 @@ def customer_move_stage(*, customer, transition, actor, reason=""):
         if actor.is_user and not has_transition_perm(method, actor.user):
             who = "a manager" if backward else "a user allowed to move stages"
             raise PermissionDenied(f"Moving a customer {'back' if backward else 'forward'} needs {who}.")
+        if actor.is_user and not customer_visible_to(actor.user, customer.pk):
+            raise PermissionDenied("You can only move customers of your own teams.")
         from_stage = locked.stage
         method()
         locked.stage_changed_at = timezone.now()

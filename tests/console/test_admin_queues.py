@@ -42,7 +42,10 @@ def test_claim_next_takes_the_oldest_item_and_opens_it(agent_client):
     oldest, newer = _exception(), _exception()
     ExceptionCase.objects.filter(pk=oldest.pk).update(due_at=timezone.now() + timedelta(hours=1))
     ExceptionCase.objects.filter(pk=newer.pk).update(due_at=timezone.now() + timedelta(hours=5))
-    response = client.get(reverse("admin:lifecycle_exceptioncase_claim_next"), follow=True)
+    # the list's link asks first and changes nothing
+    assert client.get(reverse("admin:lifecycle_exceptioncase_claim_next")).status_code == 200
+    assert ExceptionCase.objects.filter(assignee__isnull=False).count() == 0
+    response = client.post(reverse("admin:lifecycle_exceptioncase_claim_next"), follow=True)
     assert response.redirect_chain[-1][0] == reverse("admin:lifecycle_exceptioncase_change", args=[oldest.pk])
     oldest.refresh_from_db()
     assert (oldest.assignee, oldest.status) == (agent, "in_progress")
@@ -51,7 +54,7 @@ def test_claim_next_takes_the_oldest_item_and_opens_it(agent_client):
 def test_my_queue_shows_mine_and_breached_shows_overdue_with_countdown(agent_client):
     client, agent = agent_client
     mine = _exception()
-    client.get(reverse("admin:lifecycle_exceptioncase_claim_next"))
+    client.post(reverse("admin:lifecycle_exceptioncase_claim_next"))
     overdue = _exception(due_at=timezone.now() - timedelta(hours=2), breached_at=timezone.now())
     page = client.get(QUEUE, {"view": "mine"}).content.decode()
     assert f"/{mine.pk}/change/" in page and f"/{overdue.pk}/change/" not in page

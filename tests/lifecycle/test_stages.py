@@ -7,15 +7,18 @@ from lifecycle.models import STAGE_TRANSITIONS, Customer, Handoff, Ownership, St
 from lifecycle.services.errors import PermissionDenied, StageMoveRefused
 from lifecycle.services.stages import customer_move_stage
 from lifecycle.defaults import STAGE_TEAMS
-from tests.factories import SYSTEM, make_customer
+from lifecycle.services.ownership import ownership_transfer
+from tests.factories import SYSTEM, make_customer, team
 
 pytestmark = pytest.mark.django_db
 
 ALL_STAGES = [s.value for s in Stage]
 
 
-def _customer_in(stage):
+def _customer_in(stage, *, team_slug=None):
     customer = make_customer()
+    if team_slug:  # an owner, so that agents of that team may act on it
+        ownership_transfer(customer=customer, team=team(team_slug), reason="Arrange", actor=SYSTEM)
     Customer.objects.filter(pk=customer.pk).update(stage=stage)  # arrange only: place it in the stage
     customer.refresh_from_db()
     return customer
@@ -88,7 +91,7 @@ def test_manager_moves_backward_with_reason_recorded_on_timeline_and_handoff(man
 
 
 def test_agent_moves_forward(support_agent):
-    customer = _customer_in(Stage.ONBOARDING)
+    customer = _customer_in(Stage.ONBOARDING, team_slug="success")
     customer_move_stage(customer=customer, transition="activate", actor=Actor.for_user(support_agent))
     customer.refresh_from_db()
     assert customer.stage == Stage.ACTIVE
@@ -106,3 +109,13 @@ def test_move_within_the_same_team_keeps_the_owner_and_writes_no_handoff(manager
     handoffs = Handoff.objects.filter(customer=customer).count()
     customer_move_stage(customer=customer, transition="activate", actor=Actor.for_user(manager))  # success → success
     assert Handoff.objects.filter(customer=customer).count() == handoffs
+
+
+def test_an_agent_cannot_move_a_customer_of_another_team(support_agent):
+    # given a customer owned by marketing, a team the agent is not in
+    customer = _customer_in(Stage.ONBOARDING, team_slug="marketing")
+    # when the agent tries a forward move, then it is refused and nothing changes
+    with pytest.raises(PermissionDenied, match="your own teams"):
+        customer_move_stage(customer=customer, transition="activate", actor=Actor.for_user(support_agent))
+    customer.refresh_from_db()
+    assert customer.stage == Stage.ONBOARDING

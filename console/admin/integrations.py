@@ -1,0 +1,323 @@
+"""The WooCommerce connections: stores (secrets write-only), status mappings (through their service,
+with history), and the REST backfill's runs and cursors (read-only). Deliveries: deliveries.py.
+
+Who does what (integrations/defaults.py): operations connect and operate stores, managers map
+statuses, both read everything here; support agents only read the status mappings.
+"""
+
+from functools import partial
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.db.models import CharField, Value
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
+from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminPasswordWidget
+
+from console.admin.base import AftercareAdmin, ViewOnlyMixin
+from integrations.crypto import mask
+from integrations.models import StatusMapping, StoreConnection, SyncCursor, SyncRun
+from integrations.stores import store_connect
+from integrations.woocommerce import statuses
+from integrations.woocommerce.mapping import status_mapping_set
+from integrations.woocommerce.tasks import backfill_store
+from lifecycle.actors import Actor
+
+SECRETS = ("consumer_key", "consumer_secret", "webhook_secret")
+# Rows that only show a store's name never decrypt its secrets (one Fernet decryption each).
+STORE_SECRETS = tuple(f"store__{name}" for name in SECRETS)
+# Operating a store (sync now, replaying its deliveries) is for who may change its connection.
+OPERATE = "integrations.change_storeconnection"
+STORE_VIEW = "integrations.view_storeconnection"
+
+
+def hx_redirect(request, url):
+    """Where a finished action goes: unfold's dialogs post with htmx, which follows HX-Redirect."""
+    if request.headers.get("HX-Request"):
+        return HttpResponse(headers={"HX-Redirect": url})
+    return redirect(url)
+
+
+# --- stores -------------------------------------------------------------------------------------
+class SecretInput(UnfoldAdminPasswordWidget):
+    """Never renders a value: the stored secret is shown masked in the field's help text only."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"autocomplete": "new-password", **(attrs or {})}, render_value=False)
+
+
+class StoreConnectionForm(forms.ModelForm):
+    consumer_key = forms.CharField(label=_("consumer key"), widget=SecretInput, required=False)
+    consumer_secret = forms.CharField(label=_("consumer secret"), widget=SecretInput, required=False)
+    webhook_secret = forms.CharField(label=_("webhook secret"), widget=SecretInput, required=False,
+                                     help_text=_("The secret entered in WooCommerce for each webhook."))
+
+    class Meta:
+        model = StoreConnection
+        fields = ["name", "slug", "base_url", *SECRETS, "query_string_auth", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in SECRETS:
+            self.initial.pop(name, None)  # the plaintext never reaches the page, not even as "initial"
+            field = self.fields[name]
+            if self.instance.pk is None:
+                field.required = True
+            else:
+                field.help_text = _("Stored: %(masked)s. Leave empty to keep it; type a new one to replace it.") % {
+                    "masked": mask(getattr(self.instance, name))}
+        if "slug" in self.fields:  # the add form: store_connect derives it from the name
+            self.fields["slug"].required = False
+            self.fields["slug"].help_text = _("Part of the webhook URL; defaults to the name. Fixed once created.")
+
+    def _secret(self, name):
+        value = self.cleaned_data.get(name, "")
+        return value or (getattr(self.instance, name) if self.instance.pk else "")
+
+    def clean_consumer_key(self):
+        return self._secret("consumer_key")
+
+    def clean_consumer_secret(self):
+        return self._secret("consumer_secret")
+
+    def clean_webhook_secret(self):
+        return self._secret("webhook_secret")
+
+    def clean_base_url(self):
+        return self.cleaned_data["base_url"].rstrip("/")
+
+    def clean(self):
+        data = super().clean()
+        if "slug" in self.fields:
+            # As store_connect derives it, so the model's unique check sees the slug that will be saved.
+            data["slug"] = slugify(data.get("slug") or data.get("name") or "")[:50]
+            if not data["slug"] and "name" in data:
+                self.add_error("name", _("A store needs a name with letters or digits."))
+        return data
+
+
+@admin.register(StoreConnection)
+class StoreConnectionAdmin(AftercareAdmin):
+    form = StoreConnectionForm
+    list_display = ["name", "slug", "base_url", "is_active", "webhook_url", "last_sync"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug", "base_url"]
+    list_select_related = ["sync_cursor"]
+    actions = ["sync_now"]
+    actions_detail = ["sync_now_detail"]
+
+    def get_queryset(self, request):
+        # The webhook URL to paste into WooCommerce is absolute, on the address the console is reached at.
+        root = request.build_absolute_uri("/").rstrip("/")
+        return super().get_queryset(request).annotate(console_root=Value(root, output_field=CharField()))
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["name", "slug", "base_url", "query_string_auth"]}),
+                    (_("Credentials (stored encrypted, never shown back)"), {"fields": list(SECRETS)})]
+        if self.has_change_permission(request, obj):
+            secrets = list(SECRETS)
+        else:  # read-only pages display fields as they are: show the masks instead
+            secrets = [f"{name}_masked" for name in SECRETS]
+        return [(None, {"fields": ["name", "slug", "base_url", "webhook_url", "query_string_auth", "is_active",
+                                   "created_at", "last_sync"]}),
+                (_("Credentials (stored encrypted, never shown back)"), {"fields": secrets})]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["slug", "webhook_url", "created_at", "last_sync", *(f"{name}_masked" for name in SECRETS)]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None and not self.has_change_permission(request, obj):
+            kwargs["form"] = forms.ModelForm  # nothing to edit: no secret fields at all
+        return super().get_form(request, obj, change, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders and deliveries refer to the store: deactivate it instead
+
+    def has_operate_permission(self, request, obj=None):
+        return request.user.has_perm(OPERATE)
+
+    # A new store goes through store_connect, like `manage.py connect_store`.
+    def save_form(self, request, form, change):
+        if change:
+            return super().save_form(request, form, change)
+        data = form.cleaned_data
+        return store_connect(
+            name=data["name"], slug=data["slug"], base_url=data["base_url"], consumer_key=data["consumer_key"],
+            consumer_secret=data["consumer_secret"], webhook_secret=data["webhook_secret"],
+            query_string_auth=data["query_string_auth"], actor=Actor.for_user(request.user),
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        messages.info(request, _("Webhook delivery URL to enter in WooCommerce: %(url)s") % {
+            "url": request.build_absolute_uri(obj.webhook_path())})
+        return super().response_add(request, obj, post_url_continue)
+
+    @display(description=_("webhook URL"))
+    def webhook_url(self, obj):
+        return f"{getattr(obj, 'console_root', '')}{obj.webhook_path()}"
+
+    @display(description=_("last sync"))
+    def last_sync(self, obj):
+        try:
+            cursor = obj.sync_cursor
+        except ObjectDoesNotExist:
+            return _("never")
+        if cursor.last_error:
+            return _("failed %(when)s") % {"when": cursor.last_run_at or "—"}
+        return cursor.last_success_at or cursor.last_run_at or _("never")
+
+    @display(description=_("consumer key"))
+    def consumer_key_masked(self, obj):
+        return mask(obj.consumer_key)
+
+    @display(description=_("consumer secret"))
+    def consumer_secret_masked(self, obj):
+        return mask(obj.consumer_secret)
+
+    @display(description=_("webhook secret"))
+    def webhook_secret_masked(self, obj):
+        return mask(obj.webhook_secret)
+
+    def _sync(self, request, stores):
+        queued = []
+        for store in stores:
+            if not store.is_active:
+                messages.warning(request, _("%(store)s is not active: not synced.") % {"store": store})
+                continue
+            transaction.on_commit(partial(backfill_store.delay, store.pk))
+            queued.append(store.name)
+        if queued:
+            messages.success(request, _("Sync queued for %(stores)s; see Sync runs for its progress.") % {
+                "stores": ", ".join(queued)})
+
+    @admin.action(description=_("Sync now (REST backfill from the cursor)"), permissions=["operate"])
+    def sync_now(self, request, queryset):
+        self._sync(request, queryset)
+
+    @action(description=_("Sync now"), url_path="sync-now", icon="sync", permissions=["operate"],
+            dialog={"title": _("Sync this store now?"),
+                    "description": _("Reads the shop's orders modified since the store's cursor, in the background.")})
+    def sync_now_detail(self, request, form, object_id):
+        store = get_object_or_404(self.get_queryset(request), pk=object_id)
+        self._sync(request, [store])
+        return hx_redirect(request, reverse("admin:integrations_storeconnection_change", args=[store.pk]))
+
+
+# --- status mappings ----------------------------------------------------------------------------
+class StatusMappingForm(forms.ModelForm):
+    class Meta:
+        model = StatusMapping
+        fields = ["store", "raw_status", "canonical"]
+
+    def clean_raw_status(self):
+        # As the service stores it ("wc-Shipped" → "shipped"), so the unique check sees the real key.
+        key = statuses.map_status(self.cleaned_data["raw_status"], {}).key
+        if not key:
+            raise forms.ValidationError(_("Enter the status as WooCommerce reports it."))
+        return key
+
+
+@admin.register(StatusMapping)
+class StatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
+    form = StatusMappingForm
+    list_display = ["store", "raw_status", "canonical_label"]
+    list_filter = ["store", "canonical"]
+    search_fields = ["raw_status"]
+    search_help_text = _("Raw WooCommerce status, e.g. shipped.")
+    fields = ["store", "raw_status", "canonical"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store").defer(*STORE_SECRETS)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["store", "raw_status"] if obj else []  # another status is another mapping
+
+    def has_add_permission(self, request):
+        # status_mapping_set asks for the change permission, whether the row exists or not.
+        return super().has_add_permission(request) and request.user.has_perm("integrations.change_statusmapping")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # map it to something else instead: deleting would bypass the service
+
+    def save_model(self, request, obj, form, change):
+        """Through status_mapping_set: history, the per-process cache, and the waiting orders follow."""
+        moved = status_mapping_set(store=obj.store, raw_status=obj.raw_status, canonical=obj.canonical,
+                                   actor=Actor.for_user(request.user))
+        saved = StatusMapping.objects.get(store=obj.store, raw_status=obj.raw_status)
+        obj.pk, obj._state.adding = saved.pk, False  # the admin redirects and logs with it
+        if moved:
+            messages.info(request, ngettext("%(n)d waiting order follows the new mapping.",
+                                            "%(n)d waiting orders follow the new mapping.", moved) % {"n": moved})
+
+    @display(description=_("maps to"), ordering="canonical")
+    def canonical_label(self, obj):
+        return obj.get_canonical_display()
+
+
+# --- REST backfill ------------------------------------------------------------------------------
+class StoreOperationsView:
+    """Whoever sees the stores sees their backfill (the groups grant no separate permission)."""
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or request.user.has_perm(STORE_VIEW)
+
+
+SYNC_COLORS = {SyncRun.Status.RUNNING: "info", SyncRun.Status.SUCCEEDED: "success",
+               SyncRun.Status.FAILED: "danger", SyncRun.Status.ABANDONED: "warning"}
+RUN_FIELDS = ["store", "status", "actor_ref", "started_from", "started_at", "updated_at", "finished_at", "pages",
+              "orders_seen", "applied", "stale", "ignored", "failed", "error", "webhooks"]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
+    list_display = ["started_at", "store", "status_label", "pages", "orders_seen", "applied", "stale", "failed",
+                    "finished_at", "error_short"]
+    list_filter = ["status", "store"]
+    date_hierarchy = "started_at"
+    fields = RUN_FIELDS
+    readonly_fields = RUN_FIELDS
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store").defer(*STORE_SECRETS)
+
+    @display(description=_("status"), ordering="status", label=SYNC_COLORS)
+    def status_label(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description=_("error"))
+    def error_short(self, obj):
+        return obj.error[:120]
+
+
+CURSOR_FIELDS = ["store", "modified_after", "page", "run", "last_run_at", "last_success_at", "last_error"]
+
+
+@admin.register(SyncCursor)
+class SyncCursorAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
+    list_display = ["store", "modified_after", "page", "run", "last_run_at", "last_success_at", "last_error"]
+    fields = CURSOR_FIELDS
+    readonly_fields = CURSOR_FIELDS
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store", "run__store").defer(
+            *STORE_SECRETS, *(f"run__{name}" for name in STORE_SECRETS))
