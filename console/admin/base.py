@@ -1,6 +1,8 @@
 """Pieces every Aftercare ModelAdmin shares."""
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from unfold.admin import ModelAdmin
 
 from lifecycle.selectors.visibility import customers_visible_to, exceptions_visible_to, sees_everything
@@ -8,10 +10,24 @@ from lifecycle.selectors.visibility import customers_visible_to, exceptions_visi
 OWNERSHIP_VIEW = "lifecycle.view_ownership"
 
 
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP rows: a worklist of 300,000 open items needs its first pages and
+    "1,000 or more", not a full count on every page view (it cost seconds at that size)."""
+
+    COUNT_CAP = 1_000
+
+    @cached_property
+    def count(self):
+        return self.object_list[: self.COUNT_CAP].count()
+
+
 class AftercareAdmin(ModelAdmin):
     # The dropdown filters of unfold only apply with a submit button.
     list_filter_submit = True
     list_per_page = 50
+    paginator = CappedPaginator
+    # "N of M" needs a second count over the unfiltered table: not worth it at production sizes.
+    show_full_result_count = False
 
 
 class VisibleToUserMixin:

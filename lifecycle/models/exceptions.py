@@ -117,6 +117,10 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
             # An agent's open items, oldest first (agent home), and who holds what (dashboard, routing loads).
             models.Index(fields=["assignee", "opened_at"], include=["queue", "due_at"],
                          name="exception_assignee_open_idx", condition=Q(status__in=OPEN_STATUSES)),
+            # The queue pages' order (most urgent first; the admin adds -pk): their first page is read
+            # off this index, whatever the queue's size.
+            models.Index(fields=["due_at", "opened_at", "-id"], name="exception_open_urgency_idx",
+                         condition=Q(status__in=OPEN_STATUSES)),
             # Unclaimed open exceptions by customer: "which of my customers wait for someone" (agent home).
             models.Index(fields=["customer", "opened_at"], name="exception_unclaimed_idx",
                          condition=Q(status=X.OPEN, assignee__isnull=True)),
