@@ -1,5 +1,6 @@
-"""Deliveries: every inbound WooCommerce event as it arrived (rejected, malformed and ignored ones too),
-for operators to inspect and replay. Only the receiver and the processing services write them."""
+"""What came in from the shops: every webhook delivery as it arrived (rejected, malformed and ignored
+ones too), for operators to inspect and replay, and the REST backfill's runs and cursors. Only the
+receiver, the processing services and the backfill write them: all read-only here."""
 
 import json
 import logging
@@ -15,8 +16,8 @@ from unfold.decorators import action, display
 from unfold.views import ChangeList
 
 from console.admin.base import AftercareAdmin, ViewOnlyMixin
-from console.admin.integrations import OPERATE, STORE_SECRETS, hx_redirect
-from integrations.models import InboundEvent
+from console.admin.integrations import OPERATE, STORE_SECRETS, STORE_VIEW, hx_redirect
+from integrations.models import InboundEvent, SyncCursor, SyncRun
 from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
 from integrations.woocommerce.webhooks import HANDLED_TOPICS
 
@@ -93,7 +94,6 @@ class InboundEventAdmin(ViewOnlyMixin, AftercareAdmin):
     list_filter = [AttentionFilter, "status", TopicFilter, "store", ("received_at", RangeDateTimeFilter)]
     search_fields = ["=resource_id", "=delivery_id"]
     search_help_text = _("WooCommerce order or customer id, or the delivery id (X-WC-Webhook-Delivery-ID).")
-    show_full_result_count = False  # a second COUNT(*) over every delivery ever kept
     fields = EVENT_FIELDS
     readonly_fields = EVENT_FIELDS
     actions = ["replay"]
@@ -172,3 +172,52 @@ class InboundEventAdmin(ViewOnlyMixin, AftercareAdmin):
         event = get_object_or_404(self.get_queryset(request).defer("body"), pk=object_id)
         self._replay(request, [event])
         return hx_redirect(request, reverse("admin:integrations_inboundevent_change", args=[event.pk]))
+
+
+# --- REST backfill ------------------------------------------------------------------------------
+class StoreOperationsView:
+    """Whoever sees the stores sees their backfill (the groups grant no separate permission)."""
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or request.user.has_perm(STORE_VIEW)
+
+
+SYNC_COLORS = {SyncRun.Status.RUNNING: "info", SyncRun.Status.SUCCEEDED: "success",
+               SyncRun.Status.FAILED: "danger", SyncRun.Status.ABANDONED: "warning"}
+RUN_FIELDS = ["store", "status", "actor_ref", "started_from", "started_at", "updated_at", "finished_at", "pages",
+              "orders_seen", "applied", "stale", "ignored", "failed", "error", "webhooks"]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
+    list_display = ["started_at", "store", "status_label", "pages", "orders_seen", "applied", "stale", "failed",
+                    "finished_at", "error_short"]
+    list_filter = ["status", "store"]
+    date_hierarchy = "started_at"
+    fields = RUN_FIELDS
+    readonly_fields = RUN_FIELDS
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store").defer(*STORE_SECRETS)
+
+    @display(description=_("status"), ordering="status", label=SYNC_COLORS)
+    def status_label(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description=_("error"))
+    def error_short(self, obj):
+        return obj.error[:120]
+
+
+CURSOR_FIELDS = ["store", "modified_after", "page", "run", "last_run_at", "last_success_at", "last_error"]
+
+
+@admin.register(SyncCursor)
+class SyncCursorAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
+    list_display = ["store", "modified_after", "page", "run", "last_run_at", "last_success_at", "last_error"]
+    fields = CURSOR_FIELDS
+    readonly_fields = CURSOR_FIELDS
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("store", "run__store").defer(
+            *STORE_SECRETS, *(f"run__{name}" for name in STORE_SECRETS))

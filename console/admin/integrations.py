@@ -1,5 +1,5 @@
-"""The WooCommerce connections: stores (secrets write-only), status mappings (through their service,
-with history), and the REST backfill's runs and cursors (read-only). Deliveries: deliveries.py.
+"""The WooCommerce connections: stores (secrets write-only) and status mappings (through their service,
+with history). What came in from the shops, deliveries and sync runs: deliveries.py.
 
 Who does what (integrations/defaults.py): operations connect and operate stores, managers map
 statuses, both read everything here; support agents only read the status mappings.
@@ -15,16 +15,18 @@ from django.db.models import CharField, Value
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.text import slugify
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.decorators import action, display
-from unfold.widgets import UnfoldAdminPasswordWidget
+from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminURLInputWidget
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin
+from console.admin.base import AftercareAdmin
 from integrations.crypto import mask
-from integrations.models import StatusMapping, StoreConnection, SyncCursor, SyncRun
+from integrations.models import StatusMapping, StoreConnection
 from integrations.stores import store_connect
 from integrations.woocommerce import statuses
 from integrations.woocommerce.mapping import status_mapping_set
@@ -55,6 +57,8 @@ class SecretInput(UnfoldAdminPasswordWidget):
 
 
 class StoreConnectionForm(forms.ModelForm):
+    base_url = forms.URLField(label=_("base URL"), assume_scheme="https", widget=UnfoldAdminURLInputWidget,
+                              help_text=StoreConnection._meta.get_field("base_url").help_text)
     consumer_key = forms.CharField(label=_("consumer key"), widget=SecretInput, required=False)
     consumer_secret = forms.CharField(label=_("consumer secret"), widget=SecretInput, required=False)
     webhook_secret = forms.CharField(label=_("webhook secret"), widget=SecretInput, required=False,
@@ -181,9 +185,9 @@ class StoreConnectionAdmin(AftercareAdmin):
             cursor = obj.sync_cursor
         except ObjectDoesNotExist:
             return _("never")
-        if cursor.last_error:
-            return _("failed %(when)s") % {"when": cursor.last_run_at or "—"}
-        return cursor.last_success_at or cursor.last_run_at or _("never")
+        when = cursor.last_success_at or cursor.last_run_at
+        when = date_format(localtime(when), "SHORT_DATETIME_FORMAT") if when else _("never")
+        return _("%(when)s (last attempt failed)") % {"when": when} if cursor.last_error else when
 
     @display(description=_("consumer key"))
     def consumer_key_masked(self, obj):
@@ -271,53 +275,3 @@ class StatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
     @display(description=_("maps to"), ordering="canonical")
     def canonical_label(self, obj):
         return obj.get_canonical_display()
-
-
-# --- REST backfill ------------------------------------------------------------------------------
-class StoreOperationsView:
-    """Whoever sees the stores sees their backfill (the groups grant no separate permission)."""
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or request.user.has_perm(STORE_VIEW)
-
-
-SYNC_COLORS = {SyncRun.Status.RUNNING: "info", SyncRun.Status.SUCCEEDED: "success",
-               SyncRun.Status.FAILED: "danger", SyncRun.Status.ABANDONED: "warning"}
-RUN_FIELDS = ["store", "status", "actor_ref", "started_from", "started_at", "updated_at", "finished_at", "pages",
-              "orders_seen", "applied", "stale", "ignored", "failed", "error", "webhooks"]
-
-
-@admin.register(SyncRun)
-class SyncRunAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["started_at", "store", "status_label", "pages", "orders_seen", "applied", "stale", "failed",
-                    "finished_at", "error_short"]
-    list_filter = ["status", "store"]
-    date_hierarchy = "started_at"
-    fields = RUN_FIELDS
-    readonly_fields = RUN_FIELDS
-    show_full_result_count = False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("store").defer(*STORE_SECRETS)
-
-    @display(description=_("status"), ordering="status", label=SYNC_COLORS)
-    def status_label(self, obj):
-        return obj.status, obj.get_status_display()
-
-    @display(description=_("error"))
-    def error_short(self, obj):
-        return obj.error[:120]
-
-
-CURSOR_FIELDS = ["store", "modified_after", "page", "run", "last_run_at", "last_success_at", "last_error"]
-
-
-@admin.register(SyncCursor)
-class SyncCursorAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["store", "modified_after", "page", "run", "last_run_at", "last_success_at", "last_error"]
-    fields = CURSOR_FIELDS
-    readonly_fields = CURSOR_FIELDS
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("store", "run__store").defer(
-            *STORE_SECRETS, *(f"run__{name}" for name in STORE_SECRETS))

@@ -112,7 +112,9 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
                          condition=Q(status__in=OPEN_STATUSES, breached_at__isnull=True)),
             # The dashboard counts every open exception by kind, queue and age in one scan of this
             # (index-only on PostgreSQL: the INCLUDE columns are what it counts).
-            models.Index(fields=["kind", "queue", "opened_at"], include=["assignee", "due_at", "breached_at"],
+            # Not led by kind: a raise's lookup by (kind, subject) must find only the one-open index
+            # to lead with kind, or the planner may walk every open exception of the kind here.
+            models.Index(fields=["queue", "kind", "opened_at"], include=["assignee", "due_at", "breached_at"],
                          name="exception_open_breakdown_idx", condition=Q(status__in=OPEN_STATUSES)),
             # An agent's open items, oldest first (agent home), and who holds what (dashboard, routing loads).
             models.Index(fields=["assignee", "opened_at"], include=["queue", "due_at"],

@@ -48,7 +48,7 @@ from django_celery_beat.models import (
 from rest_framework.authtoken.models import Token
 from simple_history.admin import SimpleHistoryAdmin
 
-from integrations.models import InboundEvent
+from integrations.models import InboundEvent, StatusMapping, SyncCursor, SyncRun
 from integrations.stores import store_connect
 from lifecycle.models import Customer, ExceptionKind, Holiday, RoutingRule, Stage
 from lifecycle.services.exceptions import exception_raise
@@ -165,6 +165,11 @@ ADMIN = {
     "django_celery_beat.intervalschedule": ("",   "",       "va"),
     "django_celery_beat.clockedschedule": ("",    "",       ""),
     "django_celery_beat.solarschedule":  ("",     "",       ""),
+    "integrations.storeconnection":      ("",     "v",      "va"),
+    "integrations.inboundevent":         ("",     "v",      "v"),
+    "integrations.statusmapping":        ("v",    "va",     "v"),
+    "integrations.syncrun":              ("",     "v",      "v"),
+    "integrations.synccursor":           ("",     "v",      "v"),
 }
 # The admins' own views (unfold actions and the like).     agent   manager  operations
 ADMIN_VIEWS = {
@@ -172,6 +177,8 @@ ADMIN_VIEWS = {
     "admin:lifecycle_customer_move_stage_detail":            (200,    200,     403),
     "admin:lifecycle_exceptioncase_claim_next":              (200,    200,     403),  # GET asks, POST claims
     "admin:auth_user_password_change":                       (403,    403,     403),
+    "admin:integrations_storeconnection_sync_now_detail":    (403,    403,     200),  # GET asks, POST syncs
+    "admin:integrations_inboundevent_replay_detail":         (403,    403,     200),  # GET asks, POST replays
 }
 # Models whose rows belong to one customer: their object pages are walked with each team's row, and
 # the agent of team A must not open team B's.
@@ -383,6 +390,8 @@ def seed_world():
                           consumer_secret="cs_w", webhook_secret="whsec-walk", actor=SYSTEM)
     InboundEvent.objects.create(store=store, topic="order.updated", body=b"{}", body_sha256="0" * 64,
                                 status=InboundEvent.Status.IGNORED)
+    StatusMapping.objects.create(store=store, raw_status="shipped", canonical="shipped")
+    SyncCursor.objects.create(store=store, run=SyncRun.objects.create(store=store))
     # configuration, after the customers were routed (a rule would have routed them)
     RoutingRule.objects.create(name="Walk rule", is_active=False, team=commerce)
     Holiday.objects.create(team=commerce, date=date(2099, 12, 25), name="Walk holiday")
