@@ -12,7 +12,8 @@ Database (dropped and recreated): BENCH_DATABASE_URL, else DATABASE_URL's server
 It never drops a database it did not name.
 
     .venv/bin/python benchmarks/bench_exception_raise.py [--calls 50000] [--repeat-share 0.2]
-        [--closed N]                  # N closed exceptions of other subjects first: a table with history
+        [--closed 100000] [--open 20000]  # exceptions of other subjects first: a live table's history
+                                          # and backlog (0 and 0: an empty table)
         [--synchronous-commit off]    # diagnostic: the bench database stops waiting for the disk on commit
 
 Each raise commits once (a repeat is one UPDATE in autocommit), so the disk's flush time is a floor
@@ -74,17 +75,21 @@ def setup_data():
     return customers
 
 
-def seed_closed(cursor, n):
-    """n resolved exceptions of subjects the benchmark never raises: the history a live table has."""
+def seed_history(cursor, closed, still_open):
+    """Exceptions of subjects the benchmark never raises, `closed` resolved and `still_open` open:
+    the history and the backlog a live table has, analysed, so the planner plans as in production
+    (on an empty table's statistics it sees no open rows and may pick any open-only index)."""
     cursor.execute(
         """INSERT INTO lifecycle_exceptioncase
                (kind, subject_key, severity, status, summary, evidence, occurrences, due_at, opened_at, updated_at,
                 reopened_count, closed_at, resolution_reason)
-           SELECT (%(kinds)s::text[])[g %% 6 + 1], 'history:' || g, 2, 'resolved', 'Old problem', '{}', 1,
-                  now() - interval '30 days', now() - interval '31 days', now() - interval '30 days', 0,
-                  now() - interval '30 days', 'fixed'
+           SELECT (%(kinds)s::text[])[g %% 6 + 1], 'history:' || g, 2,
+                  CASE WHEN g <= %(open)s THEN 'open' ELSE 'resolved' END, 'Old problem', '{}', 1,
+                  now() + (g %% 97) * interval '1 hour', now() - interval '31 days', now() - interval '30 days', 0,
+                  CASE WHEN g <= %(open)s THEN NULL ELSE now() - interval '30 days' END,
+                  CASE WHEN g <= %(open)s THEN '' ELSE 'fixed' END
              FROM generate_series(1, %(n)s) g""",
-        {"kinds": CUSTOMER_KINDS, "n": n},
+        {"kinds": CUSTOMER_KINDS, "n": closed + still_open, "open": still_open},
     )
     cursor.execute("VACUUM ANALYZE lifecycle_exceptioncase")
 
@@ -134,7 +139,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50_000)
     parser.add_argument("--repeat-share", type=float, default=0.2)
-    parser.add_argument("--closed", type=int, default=0)
+    parser.add_argument("--closed", type=int, default=100_000)
+    parser.add_argument("--open", type=int, default=20_000)
     parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on")
     args = parser.parse_args(argv)
 
@@ -163,16 +169,16 @@ def main(argv=None):
         return 1
     call_command("migrate", verbosity=0)
     customers = setup_data()
-    if args.closed:
+    if args.closed or args.open:
         with connection.cursor() as cursor:
-            seed_closed(cursor, args.closed)
+            seed_history(cursor, args.closed, args.open)
     calls, n_new = plan_calls(customers, args.calls, args.repeat_share, random.Random(4))
     setup = time.perf_counter() - started
     where = urlsplit(url)
     print(f"database: {where.hostname}:{where.port or 5432}{where.path} (PostgreSQL {connection.pg_version // 10000}), "
           f"DEBUG {'on' if settings.DEBUG else 'off'}, one process")
     print(f"setup (create db, migrate, {CUSTOMERS:,} owned customers in {len(CALENDARS)} time zones, holidays, "
-          f"{args.closed:,} closed exceptions): {setup:.1f} s (not counted)")
+          f"history of {args.closed:,} closed and {args.open:,} open exceptions): {setup:.1f} s (not counted)")
     round_trip, commit = measure_floors(connection)
     print(f"this machine: a query's round trip {round_trip:.0f} us, a committed one-row INSERT {commit:.0f} us "
           f"(synchronous_commit {args.synchronous_commit}): at most {1e6 / commit:,.0f} commits/s in one process")
