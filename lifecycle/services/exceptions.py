@@ -8,6 +8,7 @@ business calendar of the queue that owns it. Resolvers close their own kind when
 """
 
 import contextlib
+from collections import namedtuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -17,24 +18,28 @@ from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Owne
 from lifecycle.services import rows, sla, timeline
 
 
-# What opening an exception needs to know first, in one round trip: the customer's owning team (for
-# kinds routed to it), whether this (kind, subject) has a closed record to reopen, and a reserved id
-# for the new row so it and its timeline event can be written as one statement (see rows.py).
-OPENING_FACTS = """
-    SELECT (SELECT team_id FROM {ownership} WHERE customer_id = %s),
+# What a raise needs to know first, in one round trip: whether the (kind, subject) is open already
+# (then the raise only refreshes it), the customer's owning team (for kinds routed to it), whether
+# there is a closed record to reopen, and a reserved id for a new row so it and its timeline event
+# can be written as one statement (see rows.py; a refresh leaves that id unused, a harmless gap).
+RAISE_FACTS = """
+    SELECT EXISTS (SELECT 1 FROM {exception} WHERE kind = %s AND subject_key = %s AND status IN ({open})),
+           (SELECT team_id FROM {ownership} WHERE customer_id = %s),
            EXISTS (SELECT 1 FROM {exception} WHERE kind = %s AND subject_key = %s AND status IN ({closed})),
            {next_id}
 """
+Facts = namedtuple("Facts", "is_open owner_team has_closed new_id")
 
 
-def _opening_facts(customer_id, kind, subject_key):
-    sql = OPENING_FACTS.format(
-        ownership=Ownership._meta.db_table, exception=ExceptionCase._meta.db_table,
+def _raise_facts(kind, subject_key, customer_id):
+    marks = ", ".join(["%s"] * len(OPEN_STATUSES))
+    sql = RAISE_FACTS.format(
+        ownership=Ownership._meta.db_table, exception=ExceptionCase._meta.db_table, open=marks,
         closed=", ".join(["%s"] * len(CLOSED_STATUSES)), next_id=rows.next_id_sql(ExceptionCase),
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [customer_id, kind, subject_key, *CLOSED_STATUSES])
-        return cursor.fetchone()
+        cursor.execute(sql, [kind, subject_key, *OPEN_STATUSES, customer_id, kind, subject_key, *CLOSED_STATUSES])
+        return Facts(*cursor.fetchone())
 
 
 def _locked_open(kind, subject_key):
@@ -68,15 +73,20 @@ def exception_raise(*, kind, subject_key, summary, actor, evidence=None, custome
     refreshed the open one. `severity` overrides the policy's default; on a repeat it can only raise it.
     """
     evidence, summary = evidence or {}, summary[:300]
-    current = _refresh_open(kind, subject_key, summary, evidence, severity)
-    if current is not None:
-        return current, False
+    policy = sla.policy_for(kind)
+    customer_id = customer.pk if customer else (order.customer_id if order else None)
+    facts = _raise_facts(kind, subject_key, customer_id if policy.route_to_owner_team else None)
+    if facts.is_open:
+        current = _refresh_open(kind, subject_key, summary, evidence, severity)
+        if current is not None:
+            return current, False
+        # Closed since we looked: open it again below.
     try:
         # Outside a transaction on PostgreSQL the opening is one statement, atomic by itself; inside
         # one, the savepoint keeps the caller's transaction usable when a concurrent raise wins.
         single = connection.vendor == rows.ALLOCATES_IDS and not connection.in_atomic_block
         with contextlib.nullcontext() if single else transaction.atomic():
-            return _open(kind, subject_key, summary, evidence, customer, order, severity, actor), True
+            return _open(kind, subject_key, summary, evidence, customer, order, severity, actor, policy, facts), True
     except IntegrityError:
         # Another raise opened it between our look and our write (the one-open index refused ours,
         # and rolled back everything this call wrote): count this raise on that one instead.
@@ -86,19 +96,16 @@ def exception_raise(*, kind, subject_key, summary, actor, evidence=None, custome
         return current, False
 
 
-def _open(kind, subject_key, summary, evidence, customer, order, severity, actor):
-    policy = sla.policy_for(kind)
-    customer_id = customer.pk if customer else (order.customer_id if order else None)
-    owner_team, has_closed, new_id = _opening_facts(customer_id if policy.route_to_owner_team else None,
-                                                    kind, subject_key)
-    queue_id = owner_team or policy.queue_id
+def _open(kind, subject_key, summary, evidence, customer, order, severity, actor, policy, facts):
+    queue_id = facts.owner_team or policy.queue_id
     now = timezone.now()
     values = {
         "summary": summary, "evidence": evidence, "queue_id": queue_id, "severity": severity or policy.severity,
         "opened_at": now, "due_at": sla.due_at(policy, queue_id, now),
     }
-    if has_closed:
+    if facts.has_closed:
         return _reopen_last_closed(kind, subject_key, values, customer, order, actor)
+    new_id = facts.new_id
     exception = ExceptionCase(id=new_id, kind=kind, subject_key=subject_key, customer=customer, order=order,
                               **values)
     if new_id is None:

@@ -81,7 +81,8 @@ class Plan:
         # An order may already have moved the customer there (e.g. a second paid order activates).
         if self.stage() == STAGE_TRANSITIONS[transition].target:
             return
-        actor = {"system": SYSTEM, "manager": self.seeder.manager_actor}.get(by) or self.seeder.agent_actor(self.rng)
+        actor = ({"system": SYSTEM, "manager": self.seeder.manager_actor}.get(by)
+                 or self.seeder.agent_actor(self.rng, self.customer))
         customer_move_stage(customer=self.customer, transition=transition, actor=actor, reason=reason)
 
 
@@ -144,12 +145,15 @@ class Command(BaseCommand):
             self.user(username, first, last, "Operations", password, created_users)
             logins.append((username, "Operations"))
         self.agent_teams = {a.pk: set(a.teams.values_list("pk", flat=True)) for a in self.agents.values()}
-        self.agent_actors = [Actor.for_user(a.user) for a in self.agents.values() if a.is_available]
+        self.agent_actors = [(a.pk, Actor.for_user(a.user)) for a in self.agents.values() if a.is_available]
         self.created_users = created_users
         return logins
 
-    def agent_actor(self, rng):
-        return rng.choice(self.agent_actors)
+    def agent_actor(self, rng, customer):
+        """An available agent of the customer's owning team (agents act on their teams' customers only)."""
+        team_id = Ownership.objects.filter(customer=customer).values_list("team_id", flat=True).first()
+        actors = [actor for agent_id, actor in self.agent_actors if team_id in self.agent_teams[agent_id]]
+        return rng.choice(actors) if actors else self.manager_actor
 
     # --- customers -----------------------------------------------------------------------------
     def create_customer(self, person):
