@@ -21,7 +21,7 @@ run: install
 	scripts/demo-env
 	set -a && . var/demo.env && $(PY) manage.py connect_demo_store
 	@echo ""
-	@echo "Aftercare console: http://127.0.0.1:$(PORT)/admin/   (web, worker, beat and the sandbox shop start below; Ctrl-C stops all)"
+	@echo "Aftercare console: http://127.0.0.1:$(WEB_PORT)/   (web, worker, beat and the sandbox shop start below; Ctrl-C stops all)"
 	@echo "Demo logins (password: $${AFTERCARE_DEMO_PASSWORD:-aftercare-demo}): manager, agent, ops"
 	@echo ""
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile -e var/demo.env
