@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from unfold.admin import ModelAdmin
 
-from lifecycle.selectors.visibility import customers_visible_to, exceptions_visible_to, sees_everything
+from lifecycle.selectors.visibility import customers_visible_to, sees_everything
 
 OWNERSHIP_VIEW = "lifecycle.view_ownership"
 
@@ -41,13 +41,12 @@ class VisibleToUserMixin:
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        if sees_everything(request.user):
-            return queryset
-        if queryset.model._meta.label == "lifecycle.ExceptionCase":
-            return exceptions_visible_to(request.user, queryset)
+        return queryset if sees_everything(request.user) else self.visible_to(request.user, queryset)
+
+    def visible_to(self, user, queryset):
         if not self.customer_path:
-            return customers_visible_to(request.user, queryset)
-        return queryset.filter(**{f"{self.customer_path}__in": customers_visible_to(request.user).values("pk")})
+            return customers_visible_to(user, queryset)
+        return queryset.filter(**{f"{self.customer_path}__in": customers_visible_to(user).values("pk")})
 
 
 class ViewOnlyMixin:

@@ -16,6 +16,7 @@ from console.admin import exception_actions
 from console.admin.base import AftercareAdmin, VisibleToUserMixin
 from lifecycle.actors import Actor
 from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, Agent, ExceptionCase, Severity
+from lifecycle.selectors.visibility import exceptions_visible_to
 from lifecycle.services.errors import PermissionDenied, ServiceError
 from lifecycle.services.queues import ASSIGN, DISMISS, exception_claim_next
 
@@ -72,6 +73,10 @@ class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
                        "status", "due_at", "breached_at", "escalated_from", "opened_at", "claimed_at", "closed_at",
                        "occurrences", "reopened_count", "resolution_reason", "evidence_pretty"]
     exclude = ["evidence"]
+
+    def visible_to(self, user, queryset):
+        # An exception is seen through its queue and assignee as well as its customer.
+        return exceptions_visible_to(user, queryset)
 
     def has_add_permission(self, request):
         return False  # raised by the systems that detect the problem, never typed in
