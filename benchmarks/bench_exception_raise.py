@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import bench_url, recreate_database
+from benchdb import migrated_bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -144,19 +144,9 @@ def main(argv=None):
     parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on")
     args = parser.parse_args(argv)
 
-    url = bench_url("bench_sla_raise")
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-    os.environ.setdefault("DEBUG", "0")  # as deployed; with DEBUG on Django keeps every query's SQL
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-
     started = time.perf_counter()
-    recreate_database(url, args.synchronous_commit)
-    import django
-
-    django.setup()
+    url = migrated_bench_database("bench_sla_raise", "exception raise", args.synchronous_commit)
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
     from django.db.models import Count, Sum
 
@@ -164,10 +154,6 @@ def main(argv=None):
     from lifecycle.models import OPEN_STATUSES, ExceptionCase, TimelineEvent
     from lifecycle.services.exceptions import exception_raise
 
-    if connection.vendor != "postgresql":
-        print(f"ERROR: the exception raise figure needs PostgreSQL, got {connection.vendor}")
-        return 1
-    call_command("migrate", verbosity=0)
     customers = setup_data()
     if args.closed or args.open:
         with connection.cursor() as cursor:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import bench_url, recreate_database
+from benchdb import migrated_bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,20 +76,9 @@ def plan_calls(customers, owners):
 
 
 def main():
-    url = bench_url("bench")
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-    # Measured as deployed: DEBUG off (with it on, Django keeps every query's SQL in memory).
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-
     started = time.perf_counter()
-    recreate_database(url)
-    import django
-
-    django.setup()
+    url = migrated_bench_database("bench", "handoff")
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
     from django.db.models import Count
 
@@ -97,10 +86,6 @@ def main():
     from lifecycle.models import Customer, Handoff, Ownership
     from lifecycle.services.ownership import ownership_transfer
 
-    if connection.vendor != "postgresql":
-        print(f"ERROR: the handoff figure needs PostgreSQL, got {connection.vendor}")
-        return 1
-    call_command("migrate", verbosity=0)
     customers, owners = setup_data()
     calls = plan_calls(customers, owners)
     setup = time.perf_counter() - started

@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import bench_url, recreate_database
+from benchdb import migrated_bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -124,29 +124,15 @@ def percentiles(samples_ms):
 
 
 def main():
-    url = bench_url("bench_routing")
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-    os.environ.setdefault("DEBUG", "0")  # with DEBUG on, Django keeps every query's SQL in memory
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-
     started = time.perf_counter()
-    recreate_database(url)
-    import django
-
-    django.setup()
+    url = migrated_bench_database("bench_routing", "routing")
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection, transaction
 
     from lifecycle.actors import Actor
     from lifecycle.models import Customer, Ownership
     from lifecycle.services.routing import decide_route, route_customer
 
-    if connection.vendor != "postgresql":
-        print(f"ERROR: the routing figure needs PostgreSQL, got {connection.vendor}")
-        return 1
-    call_command("migrate", verbosity=0)
     rng = random.Random(20261123)
     customers = seed(rng)
     with connection.cursor() as cursor:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import bench_url, recreate_database
+from benchdb import migrated_bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -82,29 +82,15 @@ def main(argv=None):
     parser.add_argument("--due", type=int, default=100_000)
     args = parser.parse_args(argv)
 
-    url = bench_url("bench_sla")
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-    os.environ.setdefault("DEBUG", "0")  # as deployed; with DEBUG on Django keeps every query's SQL
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-
     started = time.perf_counter()
-    recreate_database(url)
-    import django
-
-    django.setup()
+    url = migrated_bench_database("bench_sla", "SLA sweep")
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
     from lifecycle.models import OPEN_STATUSES, ExceptionCase, TimelineEvent
     from lifecycle.services.sla import sla_sweep
 
-    if connection.vendor != "postgresql":
-        print(f"ERROR: the SLA sweep figure needs PostgreSQL, got {connection.vendor}")
-        return 1
-    call_command("migrate", verbosity=0)
     migrated = time.perf_counter()
     now = timezone.now()
     with connection.cursor() as cursor:

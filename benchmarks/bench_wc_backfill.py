@@ -16,13 +16,12 @@ orders do not match the sandbox's afterwards (missing, duplicated or in the wron
     .venv/bin/python benchmarks/bench_wc_backfill.py [orders]
 """
 
-import os
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import bench_url, recreate_database
+from benchdb import migrated_bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -86,29 +85,14 @@ def check_integrity(sandbox):
 
 
 def main(orders=ORDERS):
-    url = bench_url("bench_backfill")
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-    # Measured as deployed: DEBUG off (with it on, Django keeps every query's SQL in memory).
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-
     started = time.perf_counter()
-    recreate_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    url = migrated_bench_database("bench_backfill", "backfill")
     from django.db import connection
 
     from integrations.stores import store_connect
     from integrations.woocommerce.sandbox import SandboxStore
     from lifecycle.actors import Actor
 
-    if connection.vendor != "postgresql":
-        print(f"ERROR: the backfill figure needs PostgreSQL, got {connection.vendor}")
-        return 1
-    call_command("migrate", verbosity=0)
     setup_agents()
     generated = time.perf_counter()
     sandbox = SandboxStore(seed=1, orders=orders, consumer_key="ck_bench", consumer_secret="cs_bench",

@@ -36,3 +36,25 @@ def recreate_database(url, synchronous_commit="on"):
         if synchronous_commit != "on":
             conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = {}").format(
                 ident, sql.Literal(synchronous_commit)))
+
+
+def migrated_bench_database(suffix, figure, synchronous_commit="on"):
+    """Point Django at a fresh, migrated bench database, as deployed (DEBUG off: with it on, Django keeps
+    every query's SQL in memory); return its URL. Exits with status 1 when it is not PostgreSQL."""
+    url = bench_url(suffix)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    recreate_database(url, synchronous_commit)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        print(f"ERROR: the {figure} figure needs PostgreSQL, got {connection.vendor}")
+        raise SystemExit(1)
+    call_command("migrate", verbosity=0)
+    return url

@@ -18,7 +18,7 @@ from unfold.views import ChangeList
 from console.admin.base import AftercareAdmin, ViewOnlyMixin
 from console.admin.integrations import OPERATE, STORE_SECRETS, STORE_VIEW, hx_redirect
 from integrations.models import InboundEvent, SyncCursor, SyncRun
-from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
+from integrations.woocommerce.processing import WAITING, ReplayRefused, inbound_event_replay
 from integrations.woocommerce.webhooks import HANDLED_TOPICS
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,6 @@ S = InboundEvent.Status
 STATUS_COLORS = {S.RECEIVED: "info", S.PROCESSED: "success", S.DUPLICATE: "primary", S.STALE: "warning",
                  S.IGNORED: "default", S.REJECTED: "danger", S.MALFORMED: "danger", S.FAILED: "danger"}
 PROBLEMS = (S.FAILED, S.REJECTED, S.MALFORMED)
-WAITING = (S.RECEIVED, S.FAILED)  # not processed yet: a replay processes them for real
-# Never replayed: nothing proves a rejected body came from the shop, and a malformed one cannot be read.
-NOT_REPLAYABLE = {S.REJECTED: _("its signature was never verified"), S.MALFORMED: _("its body is not JSON")}
 MAX_REPLAY = 100  # one transaction each, in the request
 BODY_LIMIT = 64 * 1024  # bytes shown of a body; WooCommerce orders are a few KB, a runaway body is not
 EVENT_FIELDS = ["store", "topic", "status_label", "reason", "received_at", "processed_at", "attempts", "resource",
@@ -132,21 +129,16 @@ class InboundEventAdmin(ViewOnlyMixin, AftercareAdmin):
 
     # --- replay ----------------------------------------------------------------------------------
     def _replay(self, request, events):
-        """Each event through inbound_event_process: waiting ones are processed, finished ones replayed
-        (the same idempotent path, which changes nothing and says why)."""
+        """Each event through inbound_event_replay; the operator sees every outcome."""
         outcomes = Counter()
         for event in events:
-            if event.status in NOT_REPLAYABLE or event.store_id is None:
-                why = NOT_REPLAYABLE.get(event.status, _("its store was removed"))
-                messages.warning(request, _("%(event)s not replayed: %(why)s.") % {"event": event, "why": why})
-                continue
-            waiting = event.status in WAITING
             try:
-                outcome = inbound_event_process(event_id=event.pk, replay=not waiting)
+                outcome = inbound_event_replay(event_id=event.pk)
+            except ReplayRefused as refused:
+                messages.warning(request, _("%(event)s not replayed: %(why)s.") % {"event": event, "why": refused})
+                continue
             except Exception as error:  # noqa: BLE001 -- the operator sees it; the event keeps it as its reason
                 log.exception("replay of inbound event %s failed", event.pk)
-                if waiting:
-                    inbound_event_fail(event_id=event.pk, error=error, final=False)
                 messages.error(request, _("%(event)s failed again: %(error)s") % {"event": event, "error": error})
                 continue
             label = S(outcome).label

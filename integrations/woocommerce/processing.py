@@ -14,6 +14,13 @@ from lifecycle.services.exceptions import exception_raise
 
 S = InboundEvent.Status
 FINISHED = {S.PROCESSED, S.DUPLICATE, S.STALE, S.IGNORED, S.REJECTED, S.MALFORMED}
+WAITING = {S.RECEIVED, S.FAILED}  # not processed yet: a replay processes them for real
+# Never applied, whoever asks: nothing vouches for these bodies, or there is no JSON to apply.
+NOT_REPLAYABLE = {S.REJECTED: "its signature was never verified", S.MALFORMED: "its body is not JSON"}
+
+
+class ReplayRefused(Exception):
+    pass
 _OUTCOME_STATUS = {services.Outcome.APPLIED: S.PROCESSED, services.Outcome.STALE: S.STALE,
                    services.Outcome.IGNORED: S.IGNORED}
 
@@ -75,3 +82,23 @@ def inbound_event_fail(*, event_id, error, final):
                     f"({event.topic}) failed: {error}"[:300],
             evidence={"event_id": event_id, "topic": event.topic, "error": str(error)[:2000]},
         )
+
+
+def inbound_event_replay(*, event_id):
+    """An operator's replay: a waiting or failed delivery is processed now, a finished one runs the
+    same idempotent path again (which changes nothing and says why); returns the outcome status.
+
+    Refused (ReplayRefused) for deliveries nothing may apply. When processing a waiting delivery
+    fails, the failure is recorded as its reason (not final: the task's retries still own it), and
+    the error is raised for the operator to see.
+    """
+    event = InboundEvent.objects.only("status", "store_id").get(pk=event_id)
+    if event.status in NOT_REPLAYABLE or event.store_id is None:
+        raise ReplayRefused(NOT_REPLAYABLE.get(event.status, "its store was removed"))
+    waiting = event.status in WAITING
+    try:
+        return inbound_event_process(event_id=event_id, replay=not waiting)
+    except Exception as error:
+        if waiting:
+            inbound_event_fail(event_id=event_id, error=error, final=False)
+        raise

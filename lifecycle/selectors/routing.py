@@ -13,7 +13,6 @@ from lifecycle.config_cache import ConfigCache
 from lifecycle.models import (
     OPEN_STATUSES,
     Agent,
-    CustomerIdentity,
     ExceptionCase,
     Handoff,
     Order,
@@ -22,11 +21,6 @@ from lifecycle.models import (
     StagePolicy,
 )
 from lifecycle.rules import AgentLoad, CustomerFacts, Rule, folded
-
-
-def team_for_stage(stage):
-    policy = StagePolicy.objects.select_related("team").filter(stage=stage).first()
-    return policy.team if policy else None
 
 
 # The reads every routing decision makes are written as SQL: the ORM took longer to build them
@@ -206,17 +200,6 @@ def agent_open_work(agent):
         ExceptionCase.objects.filter(assignee=agent, status__in=OPEN_STATUSES).select_related("queue").order_by("pk")
     )
     return customers, exceptions
-
-
-def current_owner(customer):
-    return Ownership.objects.select_related("team", "agent__user").filter(customer=customer).first()
-
-
-def customer_by_identity(kind, value, namespace=""):
-    identity = CustomerIdentity.objects.select_related("customer").filter(
-        kind=kind, namespace=namespace, value=value
-    ).first()
-    return identity.customer if identity else None
 
 
 def customers_with_orders_and_no_owner():

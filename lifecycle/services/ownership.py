@@ -85,10 +85,6 @@ def _lock_owner(customer):
     return OwnerRow(*row[:5]), row[5]
 
 
-def _agent_label(agent):
-    return str(agent) if agent else "unassigned"
-
-
 def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", detail=None, expected=UNCHECKED):
     """Make (team, agent) the customer's owner; return the Handoff, or None when nothing changes.
 
@@ -141,10 +137,7 @@ def _write_handoff(customer, handoff, current, actor):
         owner = Ownership(customer=customer, team_id=handoff.to_team_id, agent_id=handoff.to_agent_id,
                           since=handoff.created_at, last_handoff_id=handoff.pk)
         writes.append(rows.insert_statement(owner))
-    event = timeline.handoff_event(
-        handoff=handoff, actor=actor, from_owner=current.label if current else "nobody",
-        to_owner=f"{handoff.to_team} / {_agent_label(handoff.to_agent)}",
-    )
+    event = timeline.handoff_event(handoff=handoff, actor=actor, from_owner=current.label if current else "nobody")
     writes.append(rows.insert_statement(event))
     try:
         rows.execute_together(writes)

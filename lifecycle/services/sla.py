@@ -22,7 +22,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from lifecycle import sla
-from lifecycle.config_cache import CACHE_SECONDS, ConfigCache  # noqa: F401  (CACHE_SECONDS: tests)
+from lifecycle.config_cache import ConfigCache
 from lifecycle.actors import Actor
 from lifecycle.defaults import EXCEPTION_POLICIES
 from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionPolicy, Holiday, Severity, Team, TimelineEvent

@@ -54,20 +54,13 @@ def record_identity_linked(*, identity, actor, source=None):
     )
 
 
-def record_handoff(*, handoff, actor, from_owner=None):
-    event = handoff_event(handoff=handoff, actor=actor, from_owner=from_owner)
-    event.save(force_insert=True)
-    return event
-
-
-def handoff_event(*, handoff, actor, from_owner=None, to_owner=None):
+def handoff_event(*, handoff, actor, from_owner):
     """The handoff's event, unsaved: the ownership service writes it in the handoff's own statement.
 
-    `from_owner` and `to_owner` are the owners' labels when the caller has them (saves lookups).
+    `from_owner` is the previous owner's label ("nobody" for a first owner), which the service read
+    with its lock; the new owner's comes from the handoff.
     """
-    if from_owner is None:
-        from_owner = f"{handoff.from_team} / {handoff.from_agent or 'unassigned'}" if handoff.from_team else "nobody"
-    to_owner = to_owner or f"{handoff.to_team} / {handoff.to_agent or 'unassigned'}"
+    to_owner = f"{handoff.to_team} / {handoff.to_agent or 'unassigned'}"
     return _event(
         customer=handoff.customer,
         kind="handoff",
@@ -121,12 +114,6 @@ def record_order_state_changed(*, order, from_state, to_state, actor, source=Eve
         summary=f"Order #{order.number} {from_state} → {to_state}" + (f" (raw: {raw_status})" if raw_status else ""),
         data={"order_id": order.pk, "from": from_state, "to": to_state, "raw_status": raw_status},
     )
-
-
-def record_exception_opened(*, exception, actor):
-    event = exception_opened_event(exception=exception, actor=actor)
-    event.save(force_insert=True)
-    return event
 
 
 def exception_opened_event(*, exception, actor):

@@ -260,7 +260,7 @@ def test_replaying_a_processed_delivery_changes_nothing(client_for, operations, 
     assert event.status == S.PROCESSED
     client = client_for(operations)
 
-    with mock.patch("console.admin.deliveries.inbound_event_process", wraps=inbound_event_process) as service:
+    with mock.patch("integrations.woocommerce.processing.inbound_event_process", wraps=inbound_event_process) as service:
         response = client.post(url(InboundEvent, "replay_detail", event.pk), DIALOG, follow=True)
 
     service.assert_called_once_with(event_id=event.pk, replay=True)
@@ -286,7 +286,7 @@ def test_replaying_a_failed_delivery_processes_it(client_for, operations, store,
 
 def test_a_failing_replay_keeps_the_delivery_failed_with_the_new_reason(client_for, operations, store):
     event = _event(store, S.FAILED, topic="order.updated", body=b'{"id": "not-a-number", "status": 5}')
-    with mock.patch("console.admin.deliveries.inbound_event_process", side_effect=RuntimeError("still broken")):
+    with mock.patch("integrations.woocommerce.processing.inbound_event_process", side_effect=RuntimeError("still broken")):
         response = client_for(operations).post(url(InboundEvent, "replay_detail", event.pk), DIALOG, follow=True)
     event.refresh_from_db()
     assert event.status == S.FAILED and event.reason == "still broken" and event.attempts == 1
@@ -296,7 +296,7 @@ def test_a_failing_replay_keeps_the_delivery_failed_with_the_new_reason(client_f
 @pytest.mark.parametrize("status", [S.REJECTED, S.MALFORMED])
 def test_rejected_and_malformed_deliveries_are_never_replayed(client_for, operations, store, status):
     event = _event(store, status)
-    with mock.patch("console.admin.deliveries.inbound_event_process") as service:
+    with mock.patch("integrations.woocommerce.processing.inbound_event_process") as service:
         response = client_for(operations).post(url(InboundEvent, "replay_detail", event.pk), DIALOG, follow=True)
     service.assert_not_called()
     assert any("not replayed" in m for m in _messages(response))
@@ -304,7 +304,7 @@ def test_rejected_and_malformed_deliveries_are_never_replayed(client_for, operat
 
 def test_managers_and_agents_cannot_replay(client_for, manager, support_agent, store):
     event = _event(store, S.FAILED)
-    with mock.patch("console.admin.deliveries.inbound_event_process") as service:
+    with mock.patch("integrations.woocommerce.processing.inbound_event_process") as service:
         assert client_for(manager).post(url(InboundEvent, "replay_detail", event.pk), DIALOG).status_code == 403
         client_for(manager).post(url(InboundEvent, "changelist"),
                                  {"action": "replay", ACTION_CHECKBOX_NAME: [event.pk], "index": 0})

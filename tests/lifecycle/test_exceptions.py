@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from lifecycle.models import ExceptionCase, ExceptionKind, TimelineEvent
 from lifecycle.services.exceptions import exception_raise, exception_resolve
 from tests.factories import SYSTEM, make_owned_customer
-from tests.lifecycle.test_ownership import _race
+from tests.concurrency import race
 from tests.lifecycle.test_sla import utc
 from tests.lifecycle.test_sla_sweep import freeze
 
@@ -75,7 +75,7 @@ def test_a_reopened_customer_exception_is_on_the_timeline():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_raises_leave_one_open_exception():
-    results = _race(4, lambda i: exception_raise(
+    results, _ = race(4, lambda i: exception_raise(
         kind=K.SYNC_FAILURE, subject_key="store:race", summary=f"attempt {i}", actor=SYSTEM))
     assert all(isinstance(r, tuple) for r in results), results
     assert sum(opened for _, opened in results) == 1
@@ -90,7 +90,7 @@ def test_concurrent_recurrences_reopen_the_closed_exception_once():
     exception_raise(kind=K.SYNC_FAILURE, subject_key="store:flaky", summary="timeout", actor=SYSTEM)
     exception_resolve(kind=K.SYNC_FAILURE, subject_key="store:flaky", reason="recovered", actor=SYSTEM)
     # when four workers see it fail again at the same instant
-    results = _race(4, lambda i: exception_raise(
+    results, _ = race(4, lambda i: exception_raise(
         kind=K.SYNC_FAILURE, subject_key="store:flaky", summary=f"timeout {i}", actor=SYSTEM))
     # then one of them reopened it and the others refreshed it: still one row, reopened once
     assert all(isinstance(r, tuple) for r in results), results

@@ -1,16 +1,16 @@
 """Invariant 1 (one owner, enforced by the database) and 2 (every change is one handoff)."""
 
-import threading
 from unittest import mock
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from lifecycle.actors import Actor
 from lifecycle.models import Handoff, Ownership, TimelineEvent
 from lifecycle.models.base import AppendOnlyError
 from lifecycle.services.errors import InvalidOwner, OwnershipChanged, PermissionDenied
 from lifecycle.services.ownership import owner_reassign, ownership_transfer
+from tests.concurrency import race
 from tests.factories import SYSTEM, make_agent, make_customer, make_owned_customer, team
 
 pytestmark = pytest.mark.django_db
@@ -112,27 +112,6 @@ def test_handoffs_are_append_only():
         handoff.delete()
 
 
-def _race(n, work):
-    """Run `work(i)` in n threads released at the same instant; return their results or errors."""
-    barrier, results = threading.Barrier(n), [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
-            results[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_handoffs_of_one_customer_end_with_one_owner_and_one_loser():
@@ -143,7 +122,7 @@ def test_concurrent_handoffs_of_one_customer_end_with_one_owner_and_one_loser():
     handoffs_before = Handoff.objects.filter(customer=customer).count()
 
     # when both hand it off at the same instant on two connections
-    results = _race(2, lambda i: ownership_transfer(
+    results, _ = race(2, lambda i: ownership_transfer(
         customer=customer, team=targets[i], reason=f"race {i}", actor=SYSTEM, expected=seen))
 
     # then exactly one wins, the other gets a clear error, and there is one owner row
@@ -160,7 +139,7 @@ def test_concurrent_handoffs_of_one_customer_end_with_one_owner_and_one_loser():
 def test_concurrent_first_owners_never_make_two_rows():
     customer = make_customer()  # no order yet: no owner
     targets = [team("commerce"), team("support"), team("sales"), team("success")]
-    results = _race(4, lambda i: ownership_transfer(
+    results, _ = race(4, lambda i: ownership_transfer(
         customer=customer, team=targets[i], reason="first", actor=SYSTEM, expected=None))
     assert sum(isinstance(r, Handoff) for r in results) == 1, results
     assert sum(isinstance(r, OwnershipChanged) for r in results) == 3, results

@@ -17,7 +17,7 @@ from lifecycle.services.queues import (
     queue_rebalance,
 )
 from tests.factories import SYSTEM, make_agent, make_owned_customer, make_user, team
-from tests.lifecycle.test_ownership import _race
+from tests.concurrency import race
 
 pytestmark = pytest.mark.django_db
 K = ExceptionKind
@@ -153,6 +153,6 @@ def test_claiming_an_unassigned_customer_makes_the_claimer_its_agent():
 def test_two_agents_claiming_next_at_once_get_different_items():
     _in_queue("commerce", 2)
     actors = [_agent("commerce")[1] for _ in range(2)]
-    results = _race(2, lambda i: exception_claim_next(actor=actors[i]))
+    results, _ = race(2, lambda i: exception_claim_next(actor=actors[i]))
     assert all(isinstance(r, ExceptionCase) for r in results), results
     assert results[0].pk != results[1].pk

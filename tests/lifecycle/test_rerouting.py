@@ -20,7 +20,7 @@ from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.ownership import ownership_transfer
 from lifecycle.services.routing import route_customer
 from tests.factories import SYSTEM, make_agent, make_customer, make_user, team
-from tests.lifecycle.test_routing import _race
+from tests.concurrency import race
 
 pytestmark = pytest.mark.django_db
 K = ExceptionKind
@@ -150,7 +150,7 @@ def test_no_routing_running_at_the_same_moment_leaves_a_customer_with_the_deacti
             route_customer(customer=customer, stage="onboarding", reason="new", actor=SYSTEM)
         return "routed"
 
-    results, _ = _race(2, work)
+    results, _ = race(2, work)
     assert not any(isinstance(r, Exception) or r is None for r in results), results
     # then whatever the interleaving, nothing is left with the deactivated agent: all went to the other
     assert not Ownership.objects.filter(agent=leaving).exists()

@@ -2,8 +2,6 @@
 explained on the handoff, and `unassigned_customer` when nobody can take the customer."""
 
 import itertools
-import threading
-import time
 from collections import Counter
 from decimal import Decimal
 
@@ -29,6 +27,7 @@ from lifecycle.models import (
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.ownership import owner_reassign, ownership_transfer
 from lifecycle.services.routing import route_customer
+from tests.concurrency import race
 from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_user, team
 
 pytestmark = pytest.mark.django_db
@@ -80,31 +79,6 @@ def _load(agent, *, customers=0, exceptions=0):
 
 def _unassigned(customer):
     return ExceptionCase.objects.filter(kind=ExceptionKind.UNASSIGNED_CUSTOMER, subject_key=f"customer:{customer.pk}")
-
-
-def _race(n, work, timeout=600):
-    """Run `work(i)` in n threads released at the same instant; (their results or errors, seconds).
-
-    Like test_ownership's helper, with room for long runs on a busy machine: a thread still
-    running at the deadline shows up as None instead of failing the run silently."""
-    barrier, results = threading.Barrier(n), [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
-            results[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(0.0, timeout - (time.monotonic() - started)))
-    return results, time.monotonic() - started
 
 
 # --- the team --------------------------------------------------------------------------------------
@@ -216,7 +190,7 @@ def test_round_robin_is_fair_under_concurrent_routing():
             _route(customer)
         return "done"
 
-    results, seconds = _race(2, work)
+    results, seconds = race(2, work)
     print(f"2 x 500 concurrent routings: {seconds:.1f} s")
     assert results == ["done", "done"], results
 
