@@ -21,8 +21,8 @@ from django_fsm import ConcurrentTransition
 from console.admin.customers import STAGE_COLORS
 from console.admin.exceptions import countdown
 from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
-from integrations.models import StatusMapping
 from integrations.woocommerce import statuses
+from integrations.woocommerce.services import status_map_for_store
 from lifecycle.actors import Actor
 from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Severity, System
 from lifecycle.selectors import customers as screen
@@ -71,24 +71,15 @@ def _cursors(request, prefix):
 
 
 def woocommerce_meanings(pairs):
-    """A StatusInterpreter: what each WooCommerce raw status means under its store's mapping.
-
-    One query for the stores on the page; ERP and CRM statuses are unknown (None) until their
-    mappings exist.
-    """
-    stores = {order.namespace for order, state in pairs if state.system == System.WOOCOMMERCE}
-    custom = {}
-    for slug, raw, canonical in StatusMapping.objects.filter(store__slug__in=stores).values_list(
-        "store__slug", "raw_status", "canonical"
-    ):
-        custom.setdefault(slug, {})[raw] = canonical
+    """A StatusInterpreter: what each WooCommerce raw status means under its store's mapping (the
+    mappings the webhooks apply, cached per process). ERP and CRM statuses are unknown (None) until
+    their mappings exist."""
     meanings = []
     for order, state in pairs:
         if state.system != System.WOOCOMMERCE:
             meanings.append(None)
             continue
-        mapping = {**statuses.DEFAULT_STATUS_MAP, **custom.get(order.namespace, {})}
-        result = statuses.map_status(state.raw_status, mapping)
+        result = statuses.map_status(state.raw_status, status_map_for_store(order.namespace))
         meanings.append(result.state if result.outcome == statuses.CANONICAL
                         else screen.UNMAPPED if result.outcome == statuses.UNMAPPED else None)
     return meanings

@@ -40,12 +40,17 @@ def _mapping_changed(sender, **kwargs):
 
 def store_status_map(store):
     """DOMAIN.md's defaults, overridden by the store's own mappings."""
-    return _mappings.get("status_map", store.pk, _load_status_map)
+    return status_map_for_store(store.slug)
 
 
-def _load_status_map(store_id):
+def status_map_for_store(store_slug):
+    """store_status_map by the store's slug (an order's namespace); slugs never change."""
+    return _mappings.get("status_map", store_slug, _load_status_map)
+
+
+def _load_status_map(store_slug):
     mapping = dict(statuses.DEFAULT_STATUS_MAP)
-    mapping.update(StatusMapping.objects.filter(store_id=store_id).values_list("raw_status", "canonical"))
+    mapping.update(StatusMapping.objects.filter(store__slug=store_slug).values_list("raw_status", "canonical"))
     return mapping
 
 

@@ -150,6 +150,7 @@ def test_reassign_opened_from_the_screen_returns_to_it(client_for, manager, grac
     detail = reverse("admin:lifecycle_customer_reassign_owner_detail", args=[grace.pk])
     response = client_for(manager).post(f"{detail}?next={screen(grace)}", reassign_form(grace))
     assert response.status_code == 302 and response.url == screen(grace)
+    assert Ownership.objects.get(customer=grace).team.slug == "support"  # and the reassignment was made
 
 
 def test_reassign_ignores_a_foreign_next(client_for, manager, grace):
