@@ -1,7 +1,8 @@
 """REST backfill and repair: every order the shop changed since the store's cursor, through order_apply.
 
-Same mapping and idempotency as webhooks: each order goes through services.order_apply, so an
-order the console already has in that version changes nothing (stale), and a rerun is a no-op.
+Same mapping and idempotency as webhooks: a page goes through batch.orders_apply_many, which ends
+each order exactly as services.order_apply would, so an order the console already has in that
+version changes nothing (stale), and a rerun is a no-op.
 
 Paging is by date, not by page number. Each request asks for page 1 of
 `modified_after=<cursor>&orderby=modified&order=asc`; after the page is committed the cursor moves to
@@ -30,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import SyncCursor, SyncRun
-from integrations.woocommerce import services
+from integrations.woocommerce import batch, services
 from integrations.woocommerce.client import StoreClient, StoreError, wc_datetime
 from integrations.woocommerce.fields import PayloadError, as_utc, parse_gmt
 from lifecycle.models import ExceptionKind, OrderSourceState
@@ -155,16 +156,13 @@ def _apply_page(store, payloads, actor, ref):
     status_map = services.store_status_map(store)
     unchanged = _unchanged(store, payloads)
     counts = Counter()
-    for payload in payloads:
-        if _external_id(payload) in unchanged:
-            counts[services.Outcome.STALE] += 1
-            continue
-        try:
-            outcome = services.order_apply(store=store, payload=payload, actor=actor, event_ref=ref,
-                                           status_map=status_map)
-        except PayloadError as error:
+    counts[services.Outcome.STALE] += sum(1 for p in payloads if _external_id(p) in unchanged)
+    todo = [p for p in payloads if _external_id(p) not in unchanged]
+    items = [batch.Item(payload=p, actor=actor, event_ref=ref) for p in todo]
+    for payload, outcome in zip(todo, batch.orders_apply_many(store=store, items=items, status_map=status_map)):
+        if isinstance(outcome, PayloadError):
             # The order itself is wrong: a person must look at it; the others go on.
-            _raise_bad_order(store, payload, error, actor)
+            _raise_bad_order(store, payload, outcome, actor)
             outcome = FAILED
         counts[outcome] += 1
     return counts

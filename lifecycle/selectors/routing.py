@@ -145,6 +145,11 @@ def routing_facts(*, customer, stage, order=None):
     with connection.cursor() as cursor:
         cursor.execute(_orders_sql(), [customer.pk])
         rows = cursor.fetchall()
+    return facts_from_orders(customer, stage, rows, order_total=order.total if order is not None else None)
+
+
+def facts_from_orders(customer, stage, rows, order_total=None):
+    """CustomerFacts from the customer's (namespace, total, product_categories) rows, newest first."""
     categories = set()
     for _, _, product_categories in rows:
         categories.update(_json_list(product_categories))
@@ -154,7 +159,7 @@ def routing_facts(*, customer, stage, order=None):
         tags=folded(customer.tags if isinstance(customer.tags, list) else []),
         stores=frozenset(namespace for namespace, _, _ in rows if namespace),
         categories=folded(categories),
-        order_total=order.total if order is not None else (_money(rows[0][1]) if rows else None),
+        order_total=order_total if order_total is not None else (_money(rows[0][1]) if rows else None),
     )
 
 

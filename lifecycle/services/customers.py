@@ -77,3 +77,49 @@ def customer_link_identity(*, customer, kind, value, actor, namespace=""):
         raise IdentityTaken(f"{kind} {value!r} already belongs to customer #{owner_id}") from None
     timeline.record_identity_linked(identity=identity, actor=actor)
     return identity
+
+
+def customers_create_many(new, events):
+    """customer_create for many at once: `new` holds (unsaved Customer, identities, actor) triples.
+
+    The customers and their identities are inserted in one statement each; their timeline events
+    are appended to `events` for the caller to insert with the rest of its batch. Email and phone
+    are normalised and linked as customer_create links them; a phone another customer (or an
+    earlier one of this batch) already has stays on the record but is not linked. A concurrent
+    writer linking the same email or id first makes the insert fail (IntegrityError): the caller's
+    transaction rolls back and its retry resolves to that customer instead.
+    """
+    for customer, _, _ in new:
+        customer.email, customer.phone = normalize_email(customer.email), normalize_phone(customer.phone)
+        customer.display_name, customer.country = customer.display_name.strip(), customer.country.upper()[:2]
+    Customer.objects.bulk_create([customer for customer, _, _ in new])
+    phones = {c.phone for c, _, _ in new if c.phone}
+    taken = set(CustomerIdentity.objects.filter(kind=IdentityKind.PHONE, namespace="", value__in=phones)
+                .values_list("value", flat=True)) if phones else set()
+    identities = []
+    for customer, extra, actor in new:
+        events.append(timeline.customer_created_event(customer=customer, actor=actor))
+        wanted = [(kind, namespace, normalize_identity(kind, value)) for kind, namespace, value in extra]
+        if customer.email:
+            wanted.append((IdentityKind.EMAIL, "", customer.email))
+        if customer.phone and customer.phone not in taken:
+            taken.add(customer.phone)
+            wanted.append((IdentityKind.PHONE, "", customer.phone))
+        for kind, namespace, value in wanted:
+            identity = CustomerIdentity(customer=customer, kind=kind, namespace=namespace, value=value)
+            identities.append(identity)
+            events.append(timeline.identity_linked_event(identity=identity, actor=actor))
+    CustomerIdentity.objects.bulk_create(identities)
+    return [customer for customer, _, _ in new]
+
+
+def identities_link_many(links, events):
+    """Link (customer, kind, namespace, value, actor) identities nobody has yet, in one insert;
+    their events go to `events`. The caller has checked they are free (a race fails the insert)."""
+    identities = []
+    for customer, kind, namespace, value, actor in links:
+        identity = CustomerIdentity(customer=customer, kind=kind, namespace=namespace,
+                                    value=normalize_identity(kind, value))
+        identities.append(identity)
+        events.append(timeline.identity_linked_event(identity=identity, actor=actor))
+    CustomerIdentity.objects.bulk_create(identities)

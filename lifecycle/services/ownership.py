@@ -29,15 +29,15 @@ def _sql(template):
 # round trip. The row is locked (FOR UPDATE OF the owner row only), carries the previous owner's
 # label for the timeline, as Agent.__str__ and Team.__str__ would write it, and reserves the id of
 # the Handoff about to be written (where ids can be reserved; see rows.py).
-LOCK_OWNER = """
+OWNER_ROW = """
     SELECT o.id, o.team_id, o.agent_id, t.name,
-           COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username), {next_handoff_id}
+           COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username), {extra}
     FROM {ownership} o
     JOIN {team} t ON t.id = o.team_id
     LEFT JOIN {agent} a ON a.id = o.agent_id
     LEFT JOIN {user} u ON u.id = a.user_id
-    WHERE o.customer_id = %s
 """
+LOCK_OWNER = OWNER_ROW.replace("{extra}", "{next_handoff_id}") + " WHERE o.customer_id = %s"
 LOCK_CUSTOMER = "SELECT {next_handoff_id} FROM {customer} WHERE id = %s"
 MOVE_OWNER = "UPDATE {ownership} SET team_id = %s, agent_id = %s, since = %s, last_handoff_id = %s WHERE id = %s"
 

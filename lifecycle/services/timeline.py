@@ -28,12 +28,24 @@ def _record(**fields):
     return event
 
 
+def _recorded(build):
+    """record_<kind> from <kind>_event: build the event and save it now. The batch paths call the
+    builder and insert what they collected in one statement."""
+
+    def record(**kwargs):
+        event = build(**kwargs)
+        event.save(force_insert=True)
+        return event
+
+    return record
+
+
 def _source_for(actor):
     return EventSource.CONSOLE if actor.is_user else EventSource.SYSTEM
 
 
-def record_customer_created(*, customer, actor, source=None):
-    return _record(
+def customer_created_event(*, customer, actor, source=None):
+    return _event(
         customer=customer,
         kind="customer_created",
         source=source or _source_for(actor),
@@ -43,8 +55,11 @@ def record_customer_created(*, customer, actor, source=None):
     )
 
 
-def record_identity_linked(*, identity, actor, source=None):
-    return _record(
+record_customer_created = _recorded(customer_created_event)
+
+
+def identity_linked_event(*, identity, actor, source=None):
+    return _event(
         customer=identity.customer,
         kind="identity_linked",
         source=source or _source_for(actor),
@@ -52,6 +67,9 @@ def record_identity_linked(*, identity, actor, source=None):
         summary=f"Linked {identity}",
         data={"kind": identity.kind, "namespace": identity.namespace, "value": identity.value},
     )
+
+
+record_identity_linked = _recorded(identity_linked_event)
 
 
 def handoff_event(*, handoff, actor, from_owner):
@@ -79,9 +97,9 @@ def handoff_event(*, handoff, actor, from_owner):
     )
 
 
-def record_stage_changed(*, customer, from_stage, to_stage, transition, reason, actor):
+def stage_changed_event(*, customer, from_stage, to_stage, transition, reason, actor):
     summary = f"Stage {from_stage} → {to_stage}" + (f": {reason}" if reason else "")
-    return _record(
+    return _event(
         customer=customer,
         kind="stage_changed",
         source=_source_for(actor),
@@ -91,8 +109,11 @@ def record_stage_changed(*, customer, from_stage, to_stage, transition, reason, 
     )
 
 
-def record_order_created(*, order, actor, source=EventSource.SHOP):
-    return _record(
+record_stage_changed = _recorded(stage_changed_event)
+
+
+def order_created_event(*, order, actor, source=EventSource.SHOP):
+    return _event(
         customer=order.customer,
         order=order,
         kind="order_created",
@@ -104,8 +125,11 @@ def record_order_created(*, order, actor, source=EventSource.SHOP):
     )
 
 
-def record_order_state_changed(*, order, from_state, to_state, actor, source=EventSource.SHOP, raw_status=""):
-    return _record(
+record_order_created = _recorded(order_created_event)
+
+
+def order_state_changed_event(*, order, from_state, to_state, actor, source=EventSource.SHOP, raw_status=""):
+    return _event(
         customer=order.customer,
         order=order,
         kind="order_state_changed",
@@ -114,6 +138,9 @@ def record_order_state_changed(*, order, from_state, to_state, actor, source=Eve
         summary=f"Order #{order.number} {from_state} → {to_state}" + (f" (raw: {raw_status})" if raw_status else ""),
         data={"order_id": order.pk, "from": from_state, "to": to_state, "raw_status": raw_status},
     )
+
+
+record_order_state_changed = _recorded(order_state_changed_event)
 
 
 def exception_opened_event(*, exception, actor):
@@ -141,8 +168,8 @@ def record_exception_resolved(*, exception, actor):
     )
 
 
-def record_stale_event(*, order, actor, observed_at, stored_at):
-    return _record(
+def stale_event(*, order, actor, observed_at, stored_at):
+    return _event(
         customer=order.customer,
         order=order,
         kind="stale_event",
@@ -153,8 +180,11 @@ def record_stale_event(*, order, actor, observed_at, stored_at):
     )
 
 
-def record_unmapped_status(*, order, raw_status, actor):
-    return _record(
+record_stale_event = _recorded(stale_event)
+
+
+def unmapped_status_event(*, order, raw_status, actor):
+    return _event(
         customer=order.customer,
         order=order,
         kind="unmapped_status",
@@ -163,6 +193,9 @@ def record_unmapped_status(*, order, raw_status, actor):
         summary=f"Order #{order.number}: shop status “{raw_status}” has no mapping; state kept at {order.state}",
         data={"order_id": order.pk, "raw_status": raw_status, "kept_state": order.state},
     )
+
+
+record_unmapped_status = _recorded(unmapped_status_event)
 
 
 def _exception_event(kind, verb, exception, actor, **data):

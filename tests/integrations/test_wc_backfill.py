@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from integrations.models import SyncCursor, SyncRun
-from integrations.woocommerce import services
+from integrations.woocommerce import batch
 from integrations.woocommerce.backfill import store_backfill
 from integrations.woocommerce.client import StoreClient, wc_datetime
 from integrations.woocommerce.mappers import parse_gmt
@@ -46,16 +46,17 @@ def test_backfill_reads_every_page_through_a_429_and_a_500(sandbox, shop, backfi
 
 
 def test_a_crash_mid_page_resumes_from_the_cursor_without_duplicates(sandbox, shop, backfill, monkeypatch):
-    # given a backfill whose worker dies while applying the 250th order (on the third page)
-    real_apply, calls = services.order_apply, []
+    # given a backfill whose worker dies on the third page, after applying its orders, before the commit
+    real_apply, calls = batch.orders_apply_many, []
 
     def dying_apply(**kwargs):
-        calls.append(kwargs["payload"]["id"])
-        if len(calls) == 250:
+        calls.append(len(kwargs["items"]))
+        outcomes = real_apply(**kwargs)
+        if len(calls) == 3:
             raise RuntimeError("worker killed")
-        return real_apply(**kwargs)
+        return outcomes
 
-    monkeypatch.setattr(services, "order_apply", dying_apply)
+    monkeypatch.setattr(batch, "orders_apply_many", dying_apply)
     with pytest.raises(RuntimeError):
         backfill(shop)
     crashed = SyncRun.objects.get()
@@ -69,7 +70,7 @@ def test_a_crash_mid_page_resumes_from_the_cursor_without_duplicates(sandbox, sh
     assert cursor.modified_after == newest_committed - timedelta(seconds=1)
 
     # when the next run starts with the worker healthy again
-    monkeypatch.setattr(services, "order_apply", real_apply)
+    monkeypatch.setattr(batch, "orders_apply_many", real_apply)
     mark = len(sandbox.requests)
     resumed = backfill(shop)
     # then it read on from the cursor, never from the first order again
