@@ -34,7 +34,7 @@ from integrations.models import SyncCursor, SyncRun
 from integrations.woocommerce import batch, services
 from integrations.woocommerce.client import StoreClient, StoreError, wc_datetime
 from integrations.woocommerce.fields import PayloadError, as_utc, parse_gmt
-from lifecycle.models import ExceptionKind, OrderSourceState
+from lifecycle.models import ExceptionKind
 from lifecycle.models import System as OrderSystem
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.exceptions import exception_raise, exception_resolve
@@ -154,32 +154,15 @@ def _advance(floor, page, newest):
 def _apply_page(store, payloads, actor, ref):
     # Read once per page: a manager's new mapping applies from the next page on.
     status_map = services.store_status_map(store)
-    unchanged = _unchanged(store, payloads)
+    items = [batch.Item(payload=p, actor=actor, event_ref=ref) for p in payloads]
     counts = Counter()
-    counts[services.Outcome.STALE] += sum(1 for p in payloads if _external_id(p) in unchanged)
-    todo = [p for p in payloads if _external_id(p) not in unchanged]
-    items = [batch.Item(payload=p, actor=actor, event_ref=ref) for p in todo]
-    for payload, outcome in zip(todo, batch.orders_apply_many(store=store, items=items, status_map=status_map)):
+    for payload, outcome in zip(payloads, batch.orders_apply_many(store=store, items=items, status_map=status_map)):
         if isinstance(outcome, PayloadError):
             # The order itself is wrong: a person must look at it; the others go on.
             _raise_bad_order(store, payload, outcome, actor)
             outcome = FAILED
         counts[outcome] += 1
     return counts
-
-
-def _unchanged(store, payloads):
-    """Ids of orders whose stored WooCommerce version is exactly this payload's date_modified_gmt.
-
-    order_apply would lock each, find it not newer and write nothing (not even a stale note: that is
-    for older versions). One query per page instead of a locked read per order: a repair pass or the
-    first page after a crash re-reads hundreds of them.
-    """
-    wanted = {_external_id(p): _modified(p) for p in payloads}
-    stored = OrderSourceState.objects.filter(
-        system=WOO, order__system=WOO, order__namespace=store.slug, order__external_id__in=list(wanted)
-    ).values_list("order__external_id", "observed_at")
-    return {ext for ext, observed in stored if observed is not None and observed == wanted[ext]}
 
 
 def _external_id(payload):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from lifecycle.models import DEAD_STATES, PAID_STATES, Customer, Order, OrderSourceState
 from lifecycle.models import System as OrderSystem
 from lifecycle.selectors.routing import facts_from_orders
-from lifecycle.services import timeline
+from lifecycle.services import rows, timeline
 from lifecycle.services.orders import _stage_move_for, _transition_for
 from lifecycle.services.routing_batches import RouteRequest, route_many
 
@@ -93,7 +93,7 @@ def observe_sources_many(observations):
                                observed_at=observed_at, event_ref=event_ref[:200], received_at=now)
         (changed if state_id else added).append(row)
     if changed:
-        OrderSourceState.objects.bulk_update(changed, ["raw_status", "observed_at", "event_ref", "received_at"])
+        rows.update_many(OrderSourceState, changed, ["raw_status", "observed_at", "event_ref", "received_at"])
     if added:
         OrderSourceState.objects.bulk_create(added)
 
@@ -123,7 +123,7 @@ def orders_save_many(orders):
     now = timezone.now()
     for order in orders:
         order.updated_at = now
-    Order.objects.bulk_update(orders, ["state", "state_changed_at", "paid_at", "total", "refunded_total",
+    rows.update_many(Order, orders, ["state", "state_changed_at", "paid_at", "total", "refunded_total",
                                        "updated_at"])
 
 
@@ -137,12 +137,12 @@ def follow_orders_many(followers, events):
     ids = sorted(followers.steps)
     customers = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     created = {order_id for steps in followers.steps.values() for order_id, _, _, placed_at in steps if placed_at}
-    rows, states = {}, {}  # facts for routing (newest first); each order's state before the batch
+    order_facts, states = {}, {}  # facts for routing (newest first); each order's state before the batch
     for customer_id, order_id, state, *facts in (
         Order.objects.filter(customer_id__in=ids).order_by("customer_id", "-placed_at", "-pk")
         .values_list("customer_id", "pk", "state", "namespace", "total", "product_categories")
     ):
-        rows.setdefault(customer_id, []).append(facts)
+        order_facts.setdefault(customer_id, []).append(facts)
         if order_id not in created:
             states.setdefault(customer_id, {})[order_id] = followers.before.get(order_id, state)
     now, changed, routes = timezone.now(), [], []
@@ -165,11 +165,12 @@ def follow_orders_many(followers, events):
         if customer.stage != from_stage:
             routes.append(RouteRequest(customer=customer, stage=customer.stage, actor=mover,
                                        reason=f"Stage {from_stage} → {customer.stage}",
-                                       facts=facts_from_orders(customer, customer.stage, rows.get(customer.pk, []))))
+                                       facts=facts_from_orders(customer, customer.stage,
+                                                               order_facts.get(customer.pk, []))))
         if dirty:
             customer.updated_at = now
             changed.append(customer)
     if changed:
-        Customer.objects.bulk_update(changed, ["first_order_at", "stage", "stage_changed_at", "updated_at"])
+        rows.update_many(Customer, changed, ["first_order_at", "stage", "stage_changed_at", "updated_at"])
     if routes:
         route_many(routes, events)

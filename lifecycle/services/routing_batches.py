@@ -19,7 +19,7 @@ from django.utils import timezone
 from lifecycle import rules
 from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, Handoff, Ownership, Team
 from lifecycle.selectors import routing as selectors
-from lifecycle.services import timeline
+from lifecycle.services import rows, timeline
 from lifecycle.services.errors import NoOwningTeam
 from lifecycle.services.exceptions import exception_raise, exception_resolve
 from lifecycle.services.ownership import OWNER_ROW, OwnerRow, _for_update, _sql
@@ -142,7 +142,7 @@ def _write(decided, events):
                                              from_owner=current.label if current else "nobody"))
     Ownership.objects.bulk_create(added)
     if moved:
-        Ownership.objects.bulk_update(moved, ["team", "agent", "since", "last_handoff"])
+        rows.update_many(Ownership, moved, ["team", "agent", "since", "last_handoff"])
     _unassigned_clocks(writes)
     return handoffs
 
