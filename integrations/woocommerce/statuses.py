@@ -53,7 +53,9 @@ def map_status(raw: str, mapping: Mapping[str, str]) -> StatusResult:
     """
     raw = "" if raw is None else str(raw)
     key = status_key(raw)
-    target = {status_key(k): v for k, v in mapping.items()}.get(key)
+    # Mappings are keyed by the lookup form already, except rows a person typed as "wc-…" or in
+    # capitals: only then is the whole mapping normalised (this runs for every order received).
+    target = mapping[key] if key in mapping else {status_key(k): v for k, v in mapping.items()}.get(key)
     if target == IGNORE:
         return StatusResult(IGNORED, raw, key)
     if target in CANONICAL_STATES:
