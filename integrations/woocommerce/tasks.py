@@ -6,7 +6,8 @@ from django.db import OperationalError
 from integrations.models import StoreConnection
 from integrations.woocommerce.backfill import SyncBusy, store_backfill
 from integrations.woocommerce.fields import PayloadError
-from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
+from integrations.woocommerce.draining import inbound_event_process_with_waiting
+from integrations.woocommerce.processing import inbound_event_fail
 from lifecycle.actors import Actor
 
 # Backoff doubles from 2 s: a database hiccup or a lock clears well within the five tries.
@@ -19,7 +20,7 @@ BACKFILL_RETRIES = 3
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def process_inbound_event(self, event_id):
     try:
-        return inbound_event_process(event_id=event_id)
+        return inbound_event_process_with_waiting(event_id=event_id)
     except PayloadError as error:
         # The payload itself is wrong: retrying cannot help, a person must look at it.
         inbound_event_fail(event_id=event_id, error=error, final=True)
