@@ -73,7 +73,7 @@ def _lock_orders(store_slug, external_ids):
     """{external id: Order} for those the console has, locked in id order, each with the stored
     WooCommerce source state's id and time (woo_state_id, woo_observed_at)."""
     source = OrderSourceState.objects.filter(order=OuterRef("pk"), system=WOO)
-    orders = (Order.objects.select_for_update(of=("self",)).select_related("customer")
+    orders = (Order.objects.select_for_update(of=("self",))
               .filter(system=WOO, namespace=store_slug, external_id__in=external_ids)
               .annotate(woo_state_id=Subquery(source.values("pk")[:1]),
                         woo_observed_at=Subquery(source.values("observed_at")[:1]))

@@ -10,8 +10,10 @@ from lifecycle.models import EventSource, TimelineEvent
 
 
 def _event(*, customer, kind, source, actor, summary, order=None, data=None, occurred_at=None):
+    # `customer` may be its id: an order's events need not load the order's customer.
+    who = {"customer_id": customer} if isinstance(customer, int) else {"customer": customer}
     return TimelineEvent(
-        customer=customer,
+        **who,
         order=order,
         kind=kind,
         source=source,
@@ -114,7 +116,7 @@ record_stage_changed = _recorded(stage_changed_event)
 
 def order_created_event(*, order, actor, source=EventSource.SHOP):
     return _event(
-        customer=order.customer,
+        customer=order.customer_id,
         order=order,
         kind="order_created",
         source=source,
@@ -130,7 +132,7 @@ record_order_created = _recorded(order_created_event)
 
 def order_state_changed_event(*, order, from_state, to_state, actor, source=EventSource.SHOP, raw_status=""):
     return _event(
-        customer=order.customer,
+        customer=order.customer_id,
         order=order,
         kind="order_state_changed",
         source=source,
@@ -170,7 +172,7 @@ def record_exception_resolved(*, exception, actor):
 
 def stale_event(*, order, actor, observed_at, stored_at):
     return _event(
-        customer=order.customer,
+        customer=order.customer_id,
         order=order,
         kind="stale_event",
         source=EventSource.SHOP,
@@ -185,7 +187,7 @@ record_stale_event = _recorded(stale_event)
 
 def unmapped_status_event(*, order, raw_status, actor):
     return _event(
-        customer=order.customer,
+        customer=order.customer_id,
         order=order,
         kind="unmapped_status",
         source=EventSource.SHOP,
