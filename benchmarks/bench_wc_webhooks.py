@@ -2,9 +2,10 @@
 
 1. Accepting: 5,000 signed order.updated deliveries (1,000 sandbox orders x 5 versions, PHP-encoded) posted
    by concurrent clients to `gunicorn console.wsgi -w 3` with no worker running: >= 300 accepted/s, p99
-   latency <= 100 ms as the client sees it (queueing included), zero lost (5,000 rows `received`, 5,000
-   messages in Redis). 2. Processing: ONE worker (--pool solo) drains them: >= 200 orders/s, first to last
-   `processed_at`; every order must end in its newest state. The database is dropped and recreated:
+   latency <= 100 ms as the client sees it (queueing included), zero lost (5,000 rows `received`, and the
+   store's drain woken in Redis: the receiver sends wake-ups, not a message per delivery; see
+   integrations/woocommerce/wakeups.py). 2. Processing: ONE worker (--pool solo) drains them: >= 200
+   orders/s, first to last `processed_at`; every order must end in its newest state. The database is dropped and recreated:
    BENCH_DATABASE_URL, else DATABASE_URL's server with "_bench_webhooks" added to the name, else
    postgres://postgres@127.0.0.1:5432/aftercare_bench_webhooks; Redis db BENCH_REDIS_URL or .../14, flushed.
 
@@ -218,12 +219,14 @@ def accepting(args, env, items, broker, logs, procs):
           f"(incl. warm-up), this client {own / total * 1000:.2f} ms")
     by_status = dict(InboundEvent.objects.values_list("status").annotate(n=Count("pk")))
     queued = broker.llen("celery")
-    print(f"stored: {by_status}; messages waiting in Redis: {queued}")
+    print(f"stored: {by_status}; wake-ups waiting in Redis: {queued} (more are scheduled for later)")
     lost = len(failures) + total - by_status.get(InboundEvent.Status.RECEIVED, 0)
     figure("webhook_accepted_per_second", (total - len(failures)) / elapsed, "deliveries/s", ">=", ACCEPT_RATE)
     figure("webhook_accept_p99_latency", pct(.99), "ms", "<=", ACCEPT_P99_MS, ".1f")
     figure("webhook_lost_deliveries", lost, "deliveries", "<=", 0)
-    return not lost and by_status == {InboundEvent.Status.RECEIVED: total} and queued == total
+    if not queued:
+        print("ERROR: no drain was woken: the stored deliveries would wait for the beat's sweep")
+    return not lost and by_status == {InboundEvent.Status.RECEIVED: total} and queued > 0
 
 
 def final_state_errors(history):
@@ -254,8 +257,8 @@ def processing(env, history, total, logs, procs):
 
     S = InboundEvent.Status
     app.loader.import_default_modules()
-    if "integrations.woocommerce.tasks.process_inbound_event" not in app.tasks:
-        print("ERROR: the Celery app does not import process_inbound_event: a worker would discard every delivery")
+    if "integrations.woocommerce.tasks.drain_store" not in app.tasks:
+        print("ERROR: the Celery app does not import drain_store: a worker would discard every wake-up")
         return False
     print(f"load average before the worker: {os.getloadavg()[0]:.2f}")
     wall0, kids0 = time.perf_counter(), cpu(resource.RUSAGE_CHILDREN)

@@ -240,6 +240,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Domain defaults ------------------------------------------------------------------------
+# A web process wakes a store's drain at most once at once and once more at the end of this many
+# seconds, however many deliveries it stores meanwhile (integrations/woocommerce/wakeups.py).
+AFTERCARE_DRAIN_WAKE_SECONDS = float(os.environ.get("AFTERCARE_DRAIN_WAKE_SECONDS", "1"))
 # Agents carry this many open items unless a manager sets their own capacity.
 AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_CAPACITY", "40"))
 
@@ -249,6 +252,9 @@ CELERY_BEAT_SCHEDULE = {
     # SLA breaches escalate within a minute; a run that waited past the next one is dropped (expires),
     # since the next run does the same work.
     "sweep-sla": {"task": "lifecycle.tasks.sweep_sla", "schedule": 60.0, "options": {"expires": 55}},
+    # Stores whose deliveries wait past a minute: a lost wake-up (see integrations/woocommerce/wakeups.py).
+    "drain-waiting-deliveries": {"task": "integrations.woocommerce.tasks.drain_waiting_stores", "schedule": 60.0,
+                                 "options": {"expires": 55}},
     # Repairs what webhooks missed (a disabled webhook, downtime); cheap when nothing changed.
     "sync-woocommerce-stores": {"task": "integrations.woocommerce.tasks.sync_woocommerce_stores", "schedule": 900.0},
 }

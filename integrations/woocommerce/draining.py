@@ -1,91 +1,108 @@
-"""Processing a store's waiting order deliveries together, oldest first, through the batch path.
+"""Processing a store's waiting deliveries, oldest first: order upserts in batches, others alone.
 
-A busy shop sends hundreds of order.updated deliveries a minute; each still gets its own task (a
-message per delivery, so none is lost), but the task that runs first takes the store's oldest
-waiting order deliveries, up to BATCH, and applies them as one batch (batch.orders_apply_many);
-the tasks of the deliveries it took find them finished and return. Each delivery still ends with
-its own status, as inbound_event_process would give it: processed, stale, ignored, or duplicate
-(its twin was processed first), and a payload that cannot be read fails on its own
-(sync_failure) without holding back the others.
+A busy shop sends hundreds of order.updated deliveries a minute. The receiver stores each one and
+wakes the store's drain (wakeups.py); the drain takes the store's oldest waiting deliveries, up
+to BATCH, and applies the leading run of order upserts as one batch (batch.orders_apply_many),
+until nothing waits. Each delivery still ends with its own status, as inbound_event_process would
+give it: processed, stale, ignored, or duplicate (its twin was processed first); a payload that
+cannot be read fails on its own (sync_failure) without holding back the others. Other topics
+(order.deleted, customer.*) are processed alone, in their place in the order of arrival.
 
-Deliveries are taken with FOR UPDATE SKIP LOCKED, so two workers drain different deliveries, and
-every delivery's changes and its status commit together. Other topics (order.deleted, customer.*)
-end a batch and are processed one by one, in their place in the order of arrival.
+Deliveries are taken with FOR UPDATE SKIP LOCKED, so two drains never take the same delivery, and
+a batch's changes and its deliveries' statuses commit together. When a batch fails as a whole (a
+deadlock, a bug one payload triggers), nothing of it is kept and its oldest delivery is processed
+alone, so the drain always moves on; a delivery that fails alone is left to its own retries
+(process_inbound_event) and the drain goes on with the next.
 """
 
-import functools
 import json
 import logging
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import InboundEvent, StoreConnection
 from integrations.woocommerce import batch
 from integrations.woocommerce.fields import PayloadError
-from integrations.woocommerce.processing import FINISHED, _OUTCOME_STATUS, inbound_event_fail, inbound_event_process
+from integrations.woocommerce.processing import _OUTCOME_STATUS, inbound_event_fail, inbound_event_process
 from lifecycle.actors import Actor
 from lifecycle.services import rows
 
 log = logging.getLogger(__name__)
 S = InboundEvent.Status
 BATCH = 200
+MAX_BATCHES = 50
 ORDER_UPSERTS = ("order.created", "order.updated", "order.restored")
 
 
-def inbound_event_process_with_waiting(*, event_id):
-    """Process the delivery together with the order deliveries of its store that wait with it (up
-    to BATCH, oldest first); returns the delivery's final status.
+def store_drain(*, store_id, max_batches=MAX_BATCHES):
+    """Process the store's waiting deliveries; returns how many were taken. After `max_batches`
+    the rest is left to a new drain (so one busy store does not hold a worker from the others)."""
+    taken = 0
+    for _ in range(max_batches):
+        count = drain_once(store_id)
+        if not count:
+            return taken
+        taken += count
+    from integrations.woocommerce.tasks import drain_store
 
-    When the batch fails as a whole (a deadlock, a bug one payload triggers), nothing of it is
-    kept and the delivery is processed alone, so its error, if any, is its own (the task's retries).
-    """
-    status, store_id, topic = _look(event_id)
-    if status in FINISHED:
-        return status  # most tasks of a busy store: an earlier task's batch took their delivery
-    if store_id is None or topic not in ORDER_UPSERTS:
-        return inbound_event_process(event_id=event_id)
+    drain_store.delay(store_id)
+    return taken
+
+
+def drain_once(store_id):
+    """One batch of the store's waiting deliveries, or its oldest one alone; how many it took."""
     try:
         with transaction.atomic():
-            taken = _take_waiting(store_id)
-            failed = _apply(taken) if taken else []
+            waiting = _take_waiting(store_id)
+            run = _leading_upserts(waiting)
+            failed = _apply(run) if run else []
     except Exception:
-        log.exception("batch of store %s's deliveries failed; delivery %s goes alone", store_id, event_id)
-        return inbound_event_process(event_id=event_id)
-    for taken_event, error in failed:
-        inbound_event_fail(event_id=taken_event.pk, error=error, final=True)
-    if any(e.pk == event_id for e in taken):
-        return _look(event_id)[0]
-    # Held by another worker's batch (this waits for it), or beyond this batch: processed alone.
-    return inbound_event_process(event_id=event_id)
+        log.exception("a batch of store %s's deliveries failed; its oldest goes alone", store_id)
+        run, failed = [], []
+        waiting = list(InboundEvent.objects.filter(store_id=store_id, status=S.RECEIVED).order_by("pk")[:1])
+    for event, error in failed:
+        inbound_event_fail(event_id=event.pk, error=error, final=True)
+    if run:
+        return len(run)
+    if waiting:  # another topic first (or a batch that failed): that delivery alone
+        _process_alone(waiting[0].pk)
+        return 1
+    return 0
 
 
-@functools.cache
-def _look_sql():
-    table, column = InboundEvent._meta.db_table, InboundEvent._meta.get_field
-    return (f"SELECT {column('status').column}, {column('store').column}, {column('topic').column} "
-            f"FROM {table} WHERE {InboundEvent._meta.pk.column} = %s")
+def _process_alone(event_id):
+    """inbound_event_process, failing the way the task does: a bad payload at once, anything else
+    to the task's retries (the delivery leaves the waiting ones, so the drain goes on)."""
+    from integrations.woocommerce.tasks import process_inbound_event
+
+    try:
+        inbound_event_process(event_id=event_id)
+    except PayloadError as error:
+        inbound_event_fail(event_id=event_id, error=error, final=True)
+    except Exception as error:
+        log.exception("delivery %s failed; its task retries it", event_id)
+        inbound_event_fail(event_id=event_id, error=error, final=False)
+        process_inbound_event.apply_async(args=[event_id], countdown=2)
 
 
-def _look(event_id):
-    """(status, store id, topic) of a delivery: the one read every task makes, so written as SQL
-    (building the ORM query cost more than the database spent answering it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_look_sql(), [event_id])
-        row = cursor.fetchone()
-    if row is None:
-        raise InboundEvent.DoesNotExist(f"delivery {event_id} does not exist")
-    return row
+def waiting_stores(older_than):
+    """Stores with deliveries waiting since before `older_than` (a lost wake-up): for the sweep."""
+    return list(InboundEvent.objects.filter(status=S.RECEIVED, received_at__lt=older_than, store__isnull=False)
+                .values_list("store_id", flat=True).distinct())
 
 
 def _take_waiting(store_id):
-    """The store's oldest waiting deliveries, up to the first that is not an order upsert, locked;
-    rows another worker holds are skipped."""
-    waiting = list(
+    """The store's oldest waiting deliveries, locked; rows another drain holds are skipped."""
+    return list(
         InboundEvent.objects.select_for_update(skip_locked=True)
         .filter(store_id=store_id, status=S.RECEIVED).order_by("pk")
         .only("store_id", "topic", "body", "dedupe_key", "delivery_id", "attempts")[:BATCH]
     )
+
+
+def _leading_upserts(waiting):
+    """The order upserts before the first delivery of another topic."""
     for n, event in enumerate(waiting):
         if event.topic not in ORDER_UPSERTS:
             return waiting[:n]

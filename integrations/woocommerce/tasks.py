@@ -1,15 +1,19 @@
 """WooCommerce tasks: thin, ids only; the work is in processing.py, services.py and backfill.py."""
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.db import OperationalError
+from django.utils import timezone
 
 from integrations.models import StoreConnection
 from integrations.woocommerce.backfill import SyncBusy, store_backfill
 from integrations.woocommerce.fields import PayloadError
-from integrations.woocommerce.draining import inbound_event_process_with_waiting
-from integrations.woocommerce.processing import inbound_event_fail
+from integrations.woocommerce.draining import store_drain, waiting_stores
+from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
 from lifecycle.actors import Actor
 
+WAITING_TOO_LONG = timedelta(minutes=1)
 # Backoff doubles from 2 s: a database hiccup or a lock clears well within the five tries.
 MAX_RETRIES = 5
 # A backfill retries only on the database (a deadlock with a webhook on the same order): the store's
@@ -20,7 +24,7 @@ BACKFILL_RETRIES = 3
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def process_inbound_event(self, event_id):
     try:
-        return inbound_event_process_with_waiting(event_id=event_id)
+        return inbound_event_process(event_id=event_id)
     except PayloadError as error:
         # The payload itself is wrong: retrying cannot help, a person must look at it.
         inbound_event_fail(event_id=event_id, error=error, final=True)
@@ -31,6 +35,22 @@ def process_inbound_event(self, event_id):
         if final:
             raise
         raise self.retry(exc=error, countdown=2 ** (self.request.retries + 1))
+
+
+@shared_task(acks_late=True)
+def drain_store(store_id):
+    """Process the store's waiting deliveries (woken by the receiver; see draining.py)."""
+    return store_drain(store_id=store_id)
+
+
+@shared_task
+def drain_waiting_stores():
+    """Beat: wake the drain of every store whose deliveries have waited past a minute (a wake-up
+    lost with a broker or a worker); a store drained meanwhile costs one empty look."""
+    store_ids = waiting_stores(timezone.now() - WAITING_TOO_LONG)
+    for store_id in store_ids:
+        drain_store.delay(store_id)
+    return len(store_ids)
 
 
 @shared_task

@@ -1,4 +1,4 @@
-"""The WooCommerce webhook receiver: verify, store raw in one insert, enqueue, answer.
+"""The WooCommerce webhook receiver: verify, store raw in one insert, wake the store's drain, answer.
 
 No domain work happens in the request: WooCommerce waits for our answer (and disables a webhook
 that keeps failing), so the receiver only proves the delivery is the shop's and keeps it.
@@ -8,12 +8,14 @@ import hashlib
 import json
 import logging
 
+from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from integrations.models import InboundEvent, StoreConnection
 from integrations.woocommerce import mappers
+from integrations.woocommerce.wakeups import wakeups
 from integrations.woocommerce.signatures import SIGNATURE_HEADER, TOPIC_HEADER, is_ping, verify_signature
 
 log = logging.getLogger(__name__)
@@ -72,14 +74,13 @@ def receive(request, store_slug):
     resource = topic.split(".", 1)[0]
     resource_id = str(payload.get("id", ""))[:64]
     modified = str(payload.get("date_modified_gmt") or "")[:32]
-    # One insert, committed on its own (autocommit), so delay_on_commit enqueues right after it; inside
-    # a caller's transaction it still waits for that commit. No BEGIN/COMMIT round trips of our own.
+    # One insert, committed on its own (autocommit), so the store's drain is woken right after it;
+    # inside a caller's transaction it still waits for that commit. No BEGIN/COMMIT of our own.
     event = _store(
         store, raw, headers, InboundEvent.Status.RECEIVED, resource=resource, resource_id=resource_id,
         modified_gmt=modified,
         dedupe_key=mappers.dedupe_key(store.slug, resource, resource_id, modified, raw),
     )
-    from integrations.woocommerce.tasks import process_inbound_event
-
-    process_inbound_event.delay_on_commit(event.pk)
+    store_id = store.pk
+    transaction.on_commit(lambda: wakeups.wake(store_id))
     return JsonResponse({"ok": True, "event": event.pk})

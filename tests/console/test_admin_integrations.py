@@ -21,6 +21,7 @@ from integrations.woocommerce.mapping import status_mapping_set
 from integrations.woocommerce.processing import inbound_event_process
 from integrations.woocommerce.services import store_status_map
 from integrations.woocommerce.signatures import compute_signature, php_json_encode
+from integrations.woocommerce.wakeups import wakeups
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionCase, Order
 from tests.integrations.wc_fixtures import load
@@ -47,7 +48,7 @@ def store(db):
 
 
 @pytest.fixture
-def deliver(django_capture_on_commit_callbacks):
+def deliver(django_capture_on_commit_callbacks, settings):
     """POST a payload as WooCommerce does (PHP-encoded, signed); processed inline unless queued=True."""
 
     def post(payload, topic="order.updated", *, body=None, signature=None, queued=False, delivery_id="d-1"):
@@ -56,8 +57,9 @@ def deliver(django_capture_on_commit_callbacks):
                    "HTTP_X_WC_WEBHOOK_RESOURCE": topic.split(".")[0]}
         if signature is not False:
             headers["HTTP_X_WC_WEBHOOK_SIGNATURE"] = signature or compute_signature(raw, WEBHOOK_SECRET)
-        # queued: the task is left in the (patched-out) queue, the delivery stays "received"
-        left_queued = mock.patch.object(tasks.process_inbound_event, "delay") if queued else nullcontext()
+        # queued: the store's drain is never woken (a worker down), the delivery stays "received"
+        left_queued = mock.patch.object(wakeups, "wake") if queued else nullcontext()
+        settings.AFTERCARE_DRAIN_WAKE_SECONDS = 0  # inline, every delivery wakes the drain (see wakeups.py)
         celery_app.conf.task_always_eager = True
         try:
             with left_queued, django_capture_on_commit_callbacks(execute=True):

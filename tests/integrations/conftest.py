@@ -18,8 +18,13 @@ def store(db):
 
 
 @pytest.fixture
-def eager_tasks():
-    """Run tasks inline when their transaction commits (the webhook enqueues with delay_on_commit)."""
+def eager_tasks(settings):
+    """Run tasks inline when their transaction commits (the receiver wakes the store's drain then).
+
+    Inline, a wake-up scheduled for the end of the throttle's interval would run at once, before
+    the deliveries it is meant for: every delivery wakes the drain instead (wakeups.py has its own test).
+    """
+    settings.AFTERCARE_DRAIN_WAKE_SECONDS = 0
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = False

@@ -1,14 +1,17 @@
-"""A store's waiting deliveries are processed together by the first task that runs, each ending with
-the status it would have had alone."""
+"""A store's waiting deliveries are processed together by its drain, each ending with the status it
+would have had alone; the receiver wakes the drain without a message per delivery."""
 
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from integrations.models import InboundEvent
 from integrations.woocommerce import draining
 from integrations.woocommerce.signatures import compute_signature, php_json_encode
-from integrations.woocommerce.tasks import process_inbound_event
+from integrations.woocommerce.tasks import drain_store, drain_waiting_stores, process_inbound_event
+from integrations.woocommerce.wakeups import Wakeups
 from lifecycle.models import ExceptionCase, ExceptionKind, Order, OrderSourceState, Ownership, TimelineEvent
 from tests.integrations.conftest import WEBHOOK_SECRET
 
@@ -37,7 +40,8 @@ def version(order, minute, status, **changes):
     return {**order, "status": status, "date_modified_gmt": f"2017-03-22T16:{minute:02d}:00", **changes}
 
 
-def test_the_first_task_processes_every_waiting_delivery_each_with_its_own_status(receive, wc_order, support_agent):
+def test_the_drain_processes_every_waiting_delivery_each_with_its_own_status(receive, store, wc_order,
+                                                                             support_agent):
     # given deliveries waiting for a worker: two orders in several versions, a repeated delivery,
     # a late older version, and a version whose total is not an amount
     other = {**wc_order, "id": 728, "number": "728"}
@@ -51,9 +55,9 @@ def test_the_first_task_processes_every_waiting_delivery_each_with_its_own_statu
         receive(version(other, 33, "completed", total="lots")),
     ]
     assert not Order.objects.exists()
-    # when the first delivery's task runs
-    assert process_inbound_event.apply(args=[events[0].pk]).get() == S.PROCESSED
-    # then every waiting delivery was processed by it, each with the status it would have alone
+    # when the store's drain runs
+    assert drain_store.apply(args=[store.pk]).get() == 7
+    # then every waiting delivery was processed, in one batch, each with the status it would have alone
     statuses = [InboundEvent.objects.get(pk=e.pk).status for e in events]
     assert statuses == [S.PROCESSED, S.PROCESSED, S.PROCESSED, S.DUPLICATE, S.PROCESSED, S.STALE, S.FAILED]
     # and each order is in its newest readable state, the late version noted, the bad one owned
@@ -63,34 +67,83 @@ def test_the_first_task_processes_every_waiting_delivery_each_with_its_own_statu
     failure = ExceptionCase.objects.get(kind=ExceptionKind.SYNC_FAILURE)
     assert failure.evidence["event_id"] == events[6].pk and "total" in failure.summary
     assert Ownership.objects.filter(agent__user=support_agent).count() == 1
-    # and the tasks of the deliveries it took find them finished and change nothing
+    # and a drain woken again finds nothing to do, and a replayed task changes nothing
     before = TimelineEvent.objects.count()
+    assert drain_store.apply(args=[store.pk]).get() == 0
     assert [process_inbound_event.apply(args=[e.pk]).get() for e in events[1:6]] == statuses[1:6]
     assert TimelineEvent.objects.count() == before
 
 
-def test_another_topic_ends_the_batch_and_keeps_its_place(receive, wc_order):
+def test_another_topic_ends_the_batch_and_keeps_its_place(receive, store, wc_order):
     # given an order's creation, its deletion in the shop, then its restoration
-    created = receive(version(wc_order, 30, "processing"))
-    deleted = receive({"id": 727}, topic="order.deleted")
-    restored = receive(version(wc_order, 35, "processing"), topic="order.restored")
-    # when the tasks run in the order the deliveries arrived
-    for event in (created, deleted, restored):
-        process_inbound_event.apply(args=[event.pk])
+    events = [receive(version(wc_order, 30, "processing")), receive({"id": 727}, topic="order.deleted"),
+              receive(version(wc_order, 35, "processing"), topic="order.restored")]
+    # when the store's drain runs
+    drain_store.apply(args=[store.pk])
     # then the order was created, trashed and restored, in that order
     changes = list(TimelineEvent.objects.filter(kind="order_state_changed").order_by("pk")
                    .values_list("data__to", flat=True))
     assert changes == ["deleted", "paid"]
     assert Order.objects.get().state == "paid"
+    assert {InboundEvent.objects.get(pk=e.pk).status for e in events} == {S.PROCESSED}
 
 
-def test_a_batch_that_fails_as_a_whole_leaves_the_delivery_to_be_processed_alone(receive, wc_order):
+def test_a_batch_that_fails_as_a_whole_goes_one_by_one_and_keeps_nothing_of_the_batch(receive, store, wc_order):
     # given two waiting deliveries and a batch path that breaks
     first, second = receive(version(wc_order, 30, "pending")), receive(version(wc_order, 31, "processing"))
     with mock.patch.object(draining.batch, "orders_apply_many", side_effect=RuntimeError("bug")):
-        # when the first task runs
-        status = process_inbound_event.apply(args=[first.pk]).get()
-    # then nothing of the batch was kept, and the delivery was processed on its own
-    assert status == S.PROCESSED
-    assert InboundEvent.objects.get(pk=second.pk).status == S.RECEIVED
-    assert Order.objects.get().state == "pending_payment"
+        # when the drain runs
+        drain_store.apply(args=[store.pk])
+    # then each delivery was processed alone, in order, and the order is in its newest state
+    assert [InboundEvent.objects.get(pk=e.pk).status for e in (first, second)] == [S.PROCESSED, S.PROCESSED]
+    assert Order.objects.get().state == "paid"
+
+
+def test_a_delivery_failing_alone_is_left_to_its_retries_and_the_drain_goes_on(receive, store, wc_order):
+    # given a customer deletion the processing chokes on, then an order
+    customer = receive({"id": 9}, topic="customer.deleted")
+    order = receive(version(wc_order, 30, "processing"))
+    with mock.patch.object(draining, "inbound_event_process", side_effect=RuntimeError("db hiccup")), \
+            mock.patch.object(process_inbound_event, "apply_async") as retry:
+        drain_store.apply(args=[store.pk])
+    # then the failed delivery waits for its task's retry, and the order behind it was processed
+    failed = InboundEvent.objects.get(pk=customer.pk)
+    assert failed.status == S.FAILED and "db hiccup" in failed.reason
+    retry.assert_called_once_with(args=[customer.pk], countdown=2)
+    assert InboundEvent.objects.get(pk=order.pk).status == S.PROCESSED
+
+
+def test_the_receiver_wakes_the_drain_after_the_commit(client, store, wc_order, django_capture_on_commit_callbacks):
+    raw = php_json_encode(version(wc_order, 30, "processing"))
+    with mock.patch.object(drain_store, "apply_async") as send:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            client.post("/webhooks/woocommerce/main/", data=raw, content_type="application/json",
+                        HTTP_X_WC_WEBHOOK_TOPIC="order.updated",
+                        HTTP_X_WC_WEBHOOK_SIGNATURE=compute_signature(raw, WEBHOOK_SECRET))
+        assert not send.called  # nothing is sent before the delivery is committed
+        for callback in callbacks:
+            callback()
+    send.assert_called_once()
+    assert send.call_args.kwargs["args"] == [store.pk]
+
+
+def test_wake_ups_are_throttled_per_store_without_leaving_a_delivery_behind():
+    sent, now = [], [100.0]
+    wakeups = Wakeups(lambda store, delay: sent.append((store, delay)), interval=1.0, clock=lambda: now[0])
+    # a burst of deliveries for store 1: one wake-up at once, one at the end of the second, no more
+    assert [wakeups.wake(1) for _ in range(3)] == [0.0, 1.0, None]
+    now[0] = 100.4
+    assert wakeups.wake(1) is None and wakeups.wake(2) == 0.0  # another store has its own
+    # after the interval, the next delivery wakes the drain at once again
+    now[0] = 101.0
+    assert wakeups.wake(1) == 0.0
+    assert sent == [(1, 0.0), (1, 1.0), (2, 0.0), (1, 0.0)]
+
+
+def test_the_sweep_wakes_stores_whose_deliveries_wait_too_long(receive, store, wc_order):
+    fresh, old = receive(version(wc_order, 30, "pending")), receive(version(wc_order, 31, "processing"))
+    InboundEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(minutes=5))
+    with mock.patch.object(drain_store, "delay") as wake:
+        assert drain_waiting_stores.apply().get() == 1
+    wake.assert_called_once_with(store.pk)
+    assert fresh.status == S.RECEIVED
