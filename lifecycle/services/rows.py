@@ -35,6 +35,16 @@ def insert_statement(instance):
     return sql, params
 
 
+def insert_returning_pk(instance):
+    """Insert `instance` (its pk left to the database) in one hand-built statement; sets its pk."""
+    sql, params = insert_statement(instance)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {_quote(type(instance)._meta.pk.column)}", params)
+        instance.pk = cursor.fetchone()[0]
+    mark_saved(instance)
+    return instance
+
+
 def mark_saved(*instances):
     """The instances were written by raw statements: make them behave as loaded from the database."""
     for instance in instances:

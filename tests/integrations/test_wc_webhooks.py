@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.models import InboundEvent
+from integrations.models import InboundEvent, StoreConnection
 from integrations.woocommerce.mapping import status_mapping_set
 from integrations.woocommerce.processing import inbound_event_process
 from lifecycle.actors import Actor
@@ -166,3 +166,21 @@ def test_id_and_email_pointing_at_two_customers_opens_duplicate_customer(deliver
     duplicate = ExceptionCase.objects.get(kind="duplicate_customer")
     assert duplicate.evidence["woocommerce_id"] == 25
     assert Order.objects.get(external_id="802").customer.email == "first@example.com"
+
+
+def test_a_secret_rotated_in_another_process_is_used_at_once(deliver, store, wc_order):
+    # given a delivery accepted with the secret the receiver keeps, then the secret rotated where
+    # this process gets no signal (another process, a bulk update)
+    assert deliver(wc_order).status_code == 200
+    StoreConnection.objects.filter(pk=store.pk).update(webhook_secret="whsec-rotated")
+    # then a delivery signed with the new secret is accepted, one signed with the old one refused
+    newer = _bump(wc_order, "2017-03-22T16:30:00")
+    assert deliver(newer, secret="whsec-rotated", delivery_id="d-2").status_code == 200
+    assert deliver(_bump(wc_order, "2017-03-22T16:31:00"), delivery_id="d-3").status_code == 401
+
+
+def test_a_deactivated_store_is_refused_at_once(deliver, store, wc_order):
+    assert deliver(wc_order).status_code == 200
+    store.is_active = False
+    store.save()
+    assert deliver(_bump(wc_order, "2017-03-22T16:30:00"), delivery_id="d-2").status_code == 404
