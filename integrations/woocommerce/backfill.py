@@ -34,8 +34,8 @@ from integrations.models import SyncCursor, SyncRun
 from integrations.woocommerce import batch, services
 from integrations.woocommerce.client import StoreClient, StoreError, wc_datetime
 from integrations.woocommerce.fields import PayloadError, as_utc, parse_gmt
-from lifecycle.models import ExceptionKind
-from lifecycle.models import System as OrderSystem
+from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, Order, OrderSourceState, Ownership
+from lifecycle.services import rows
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.exceptions import exception_raise, exception_resolve
 
@@ -44,8 +44,8 @@ ONE_SECOND = timedelta(seconds=1)  # the resolution of WooCommerce's dates
 # A running run that committed no page for this long has lost its worker (a page takes seconds,
 # and even six retries with capped waits stay under six minutes): a new run may take the cursor over.
 LEASE = timedelta(minutes=10)
+ANALYZE_AFTER = 1000  # orders applied by a run before the tables' statistics are first refreshed
 FAILED = "failed"  # the outcome of an order whose payload could not be read
-WOO = OrderSystem.WOOCOMMERCE
 
 
 class SyncBusy(ServiceError):
@@ -116,6 +116,7 @@ def _scan(client, store, run, actor, progress):
     floor, page = cursor.modified_after, cursor.page
     ref = f"backfill:{run.pk}"
     boundary, boundary_ids = None, set()  # the newest second committed by this run, and its orders
+    analyzed_at = ANALYZE_AFTER
     while True:
         result = client.order_page(modified_after=floor, page=page)
         if not result.orders:
@@ -132,6 +133,11 @@ def _scan(client, store, run, actor, progress):
             for field in ("applied", "stale", "ignored", "failed"):
                 setattr(run, field, getattr(run, field) + counts[field])
             run.save()
+        if run.applied >= analyzed_at:
+            # A first backfill grows the tables from little: keep the planner's picture current
+            # (after 1,000 orders, 2,000, 4,000, …), so each page's lookups stay index probes.
+            rows.analyze(Order, OrderSourceState, Customer, CustomerIdentity, Ownership)
+            analyzed_at = run.applied * 2
         ids = {_external_id(o) for o in result.orders if _modified(o) == newest}
         boundary_ids = boundary_ids | ids if newest == boundary else ids
         boundary = newest
