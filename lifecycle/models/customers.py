@@ -35,7 +35,7 @@ class Customer(ConcurrentTransitionMixin, models.Model):
     phone = models.CharField(max_length=32, blank=True, help_text="Primary phone, E.164-like digits.")
     country = models.CharField(max_length=2, blank=True)
     tags = models.JSONField(default=list, blank=True, help_text="Free labels routing rules can match (e.g. vip).")
-    stage = FSMField(default=S.PROSPECT, choices=Stage.choices, protected=True, db_index=True)
+    stage = FSMField(default=S.PROSPECT, choices=Stage.choices, protected=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
     # Indexed for the dashboard's windows over first purchases (time to owner, weekly cohorts).
     first_order_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -44,6 +44,8 @@ class Customer(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Stages are matched whole: no LIKE index beside it, as db_index would add.
+        indexes = [models.Index(fields=["stage"], name="customer_stage_idx")]
         permissions = [
             ("reassign_owner", "Can reassign a customer's owner"),
             ("move_stage", "Can move a customer's stage forward"),

@@ -38,7 +38,8 @@ class System(models.TextChoices):
 
 
 class Order(ConcurrentTransitionMixin, models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    # Indexed by order_customer_placed_idx (customer first).
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", db_index=False)
     system = models.CharField(max_length=16, choices=System.choices, default=System.WOOCOMMERCE,
                               help_text="The system the order was born in.")
     namespace = models.CharField(max_length=64, blank=True, help_text="Store slug (or ERP company).")
@@ -50,7 +51,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
     product_categories = models.JSONField(default=list, blank=True, help_text="For routing by category.")
     placed_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)
-    state = FSMField(default=O.PENDING_PAYMENT, choices=OrderState.choices, protected=True, db_index=True)
+    state = FSMField(default=O.PENDING_PAYMENT, choices=OrderState.choices, protected=True)
     state_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -60,7 +61,11 @@ class Order(ConcurrentTransitionMixin, models.Model):
         constraints = [
             models.UniqueConstraint(fields=["system", "namespace", "external_id"], name="order_unique_per_system"),
         ]
-        indexes = [models.Index(fields=["customer", "-placed_at"], name="order_customer_placed_idx")]
+        indexes = [
+            models.Index(fields=["customer", "-placed_at"], name="order_customer_placed_idx"),
+            # States are matched whole: no LIKE index beside it, as db_index would add.
+            models.Index(fields=["state"], name="order_state_idx"),
+        ]
 
     def __str__(self):
         return f"#{self.number}"
