@@ -89,7 +89,7 @@ def _process_alone(event_id):
 def waiting_stores(older_than):
     """Stores with deliveries waiting since before `older_than` (a lost wake-up): for the sweep."""
     return list(InboundEvent.objects.filter(status=S.RECEIVED, received_at__lt=older_than, store__isnull=False)
-                .values_list("store_id", flat=True).distinct())
+                .order_by().values_list("store_id", flat=True).distinct())
 
 
 def _take_waiting(store_id):
