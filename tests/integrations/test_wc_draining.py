@@ -141,8 +141,9 @@ def test_wake_ups_are_throttled_per_store_without_leaving_a_delivery_behind():
 
 
 def test_the_sweep_wakes_stores_whose_deliveries_wait_too_long(receive, store, wc_order):
-    fresh, old = receive(version(wc_order, 30, "pending")), receive(version(wc_order, 31, "processing"))
-    InboundEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(minutes=5))
+    fresh = receive(version(wc_order, 30, "pending"))
+    old = [receive(version(wc_order, 31, "processing")), receive(version(wc_order, 32, "completed"))]
+    InboundEvent.objects.filter(pk__in=[e.pk for e in old]).update(received_at=timezone.now() - timedelta(minutes=5))
     with mock.patch.object(drain_store, "delay") as wake:
         assert drain_waiting_stores.apply().get() == 1
     wake.assert_called_once_with(store.pk)
