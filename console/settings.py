@@ -118,6 +118,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Celery worker started by a test sees the test database; one per
     # process, so two test runs side by side never share one.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_aftercare_{os.getpid()}.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg prepares a statement once a connection has run it this often on a cursor that binds on
+    # the server. Only the hot statements of lifecycle/services/rows.py use such cursors (Django's bind
+    # on the client and are never prepared): planning them cost more than running them. Empty turns
+    # it off, for a pooler that cannot keep prepared statements (PgBouncer in transaction mode < 1.21).
+    _prepare = os.environ.get("DB_PREPARE_THRESHOLD", "5")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(_prepare) if _prepare else None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

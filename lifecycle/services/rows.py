@@ -6,11 +6,17 @@ model, values are prepared by the model's own fields (so JSON, money and times a
 as the ORM would store them), and on PostgreSQL several writes travel as one statement: data-
 modifying CTEs, whose foreign keys are checked at the end of the statement, so rows may refer to
 each other. Other backends run the same statements one by one.
+
+On PostgreSQL these statements bind their parameters on the server (see `cursor`), so psycopg
+prepares each once it has run `prepare_threshold` times (settings.py): planning an insert into a
+table with many indexes cost more than running it. SQL meant for this cursor writes model constants
+(statuses) as literals, so the prepared (generic) plan can still use the partial indexes.
 """
 
+import contextlib
 import functools
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 # Allocating ids before inserting lets one statement carry rows that refer to each other.
 ALLOCATES_IDS = "postgresql"
@@ -18,6 +24,12 @@ ALLOCATES_IDS = "postgresql"
 
 def _quote(name):
     return connection.ops.quote_name(name)
+
+
+def _db():
+    # The connection itself: `connection` is a proxy that looks it up again on every attribute read,
+    # which the field preparation below does some thirty times per row.
+    return connections[DEFAULT_DB_ALIAS]
 
 
 @functools.cache
@@ -31,7 +43,8 @@ def _insert_sql(model, with_pk):
 def insert_statement(instance):
     """(sql, params) inserting `instance` as `instance.save(force_insert=True)` would, id included."""
     sql, fields = _insert_sql(type(instance), instance.pk is not None)
-    params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+    db = _db()
+    params = [f.get_db_prep_save(f.pre_save(instance, add=True), db) for f in fields]
     return sql, params
 
 
@@ -43,6 +56,34 @@ def insert_returning_pk(instance):
         instance.pk = cursor.fetchone()[0]
     mark_saved(instance)
     return instance
+
+
+@functools.cache
+def columns(model):
+    """The model's columns in field order, for a SELECT or RETURNING list that `from_row` reads."""
+    return ", ".join(_quote(f.column) for f in model._meta.concrete_fields)
+
+
+@functools.cache
+def _converters(model):
+    table = model._meta.db_table
+    found = []
+    for i, field in enumerate(model._meta.concrete_fields):
+        col = field.get_col(table)
+        functions = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if functions:
+            found.append((i, col, functions))
+    return found
+
+
+def from_row(model, row):
+    """The instance a queryset would load from `row` (the values of `columns(model)`), without
+    compiling one: the same converters turn column values into field values (JSON, times on SQLite)."""
+    values, db = list(row), _db()
+    for i, col, functions in _converters(model):
+        for convert in functions:
+            values[i] = convert(values[i], col, db)
+    return model.from_db(db.alias, None, values)
 
 
 def mark_saved(*instances):
@@ -66,17 +107,42 @@ def next_id_sql(model):
     return _sequence_sql(model) if connection.vendor == ALLOCATES_IDS else "NULL"
 
 
+@contextlib.contextmanager
+def cursor():
+    """A Django cursor (errors, execute wrappers and query logging as usual) that binds parameters on
+    the server on PostgreSQL, where psycopg can prepare what it runs often; Django's own cursors bind
+    on the client and never prepare. Elsewhere the usual cursor.
+
+    On PostgreSQL one psycopg cursor per connection serves every call: a new one costs more CPU than
+    the statement (its adapters start cold)."""
+    db = _db()
+    if db.vendor != "postgresql":
+        with db.cursor() as cur:
+            yield cur
+        return
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = getattr(db, "_aftercare_server_cursor", None)
+    if raw is None or raw.closed or raw.connection is not db.connection:
+        raw = db._aftercare_server_cursor = db.Database.Cursor(db.connection)
+    yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+
+
+@functools.cache
+def _together_sql(statements):
+    *first, last = statements
+    return "WITH " + ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(first)) + " " + last
+
+
 def execute_together(statements):
     """Run the (sql, params) writes in order: one statement on PostgreSQL, one each elsewhere."""
-    with connection.cursor() as cursor:
+    with cursor() as cur:
         if connection.vendor == ALLOCATES_IDS and len(statements) > 1:
-            *first, last = statements
-            ctes = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(first))
             params = [p for _, statement_params in statements for p in statement_params]
-            cursor.execute(f"WITH {ctes} {last[0]}", params)
+            cur.execute(_together_sql(tuple(sql for sql, _ in statements)), params)
         else:
             for sql, params in statements:
-                cursor.execute(sql, params)
+                cur.execute(sql, params)
 
 
 def update_many(model, instances, fields):

@@ -3,7 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from lifecycle.models import ExceptionCase, ExceptionKind, TimelineEvent
+from lifecycle.models import ExceptionCase, ExceptionKind, Severity, TimelineEvent
 from lifecycle.services.exceptions import exception_raise, exception_resolve
 from tests.factories import SYSTEM, make_owned_customer
 from tests.concurrency import race
@@ -24,6 +24,24 @@ def test_repeated_raises_update_the_open_exception_instead_of_opening_another():
     again.refresh_from_db()
     assert (again.evidence, again.occurrences, again.queue.slug) == ({"health": 30}, 2, "commerce")
     assert TimelineEvent.objects.filter(kind="exception_opened", data__exception_id=first.pk).count() == 1
+
+
+def test_a_repeated_raise_returns_the_exception_as_stored():
+    # given an open at-risk exception
+    customer = make_owned_customer()
+    key = f"customer:{customer.pk}"
+    first, _ = exception_raise(kind=K.AT_RISK, subject_key=key, summary="health 35", evidence={"health": 35},
+                               customer=customer, actor=SYSTEM)
+    # when it is raised again, more severe and with nested evidence
+    again, opened = exception_raise(kind=K.AT_RISK, subject_key=key, summary="health 20",
+                                    evidence={"health": 20, "signals": [{"late": 2}]}, customer=customer,
+                                    severity=Severity.HIGH, actor=SYSTEM)
+    # then the returned exception is the stored row, field for field (JSON and times as the ORM reads them)
+    stored = ExceptionCase.objects.get(pk=first.pk)
+    fields = [f.attname for f in ExceptionCase._meta.concrete_fields]
+    assert not opened and not again._state.adding
+    assert {f: getattr(again, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+    assert (again.evidence, again.severity, again.occurrences) == ({"health": 20, "signals": [{"late": 2}]}, 3, 2)
 
 
 def test_the_database_refuses_a_second_open_exception_for_one_subject():
