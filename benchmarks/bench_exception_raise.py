@@ -1,4 +1,4 @@
-"""Figure: raising exceptions through the service on PostgreSQL, single process.
+"""Figure: raising exceptions through the service on PostgreSQL, one process per CPU.
 
 Budget: ≥ 1,000 raises/s for 50,000 calls of lifecycle.services.exceptions.exception_raise, 20% of
 them repeats of an exception that is open (they refresh its evidence and count the occurrence), the
@@ -14,10 +14,14 @@ It never drops a database it did not name.
     .venv/bin/python benchmarks/bench_exception_raise.py [--calls 50000] [--repeat-share 0.2]
         [--closed 100000] [--open 20000]  # exceptions of other subjects first: a live table's history
                                           # and backlog (0 and 0: an empty table)
+        [--processes N]               # raising processes (default: one per CPU)
         [--synchronous-commit off]    # diagnostic: the bench database stops waiting for the disk on commit
 
-Each raise commits once (a repeat is one UPDATE in autocommit), so the disk's flush time is a floor
-under every raise: the script measures it (and one query's round trip) first and prints both.
+Raised by --processes processes at once (default: one per CPU, as a Celery worker's default
+concurrency), each (kind, subject) always by the same process and in plan order; --processes 1
+gives one process's figure. Each raise commits once (a repeat is one UPDATE in autocommit), so the
+disk's flush time is a floor under every raise in a process: the script measures it (and one query's
+round trip) first and prints both.
 
 Exit status: 0 when the figure was measured (PASS or FAIL against the budget), 1 on an error or when
 the data breaks an invariant afterwards (row count, occurrences, one open per subject, events).
@@ -25,9 +29,11 @@ the data breaks an invariant afterwards (row count, occurrences, one open per su
 
 import argparse
 import os
+import queue
 import random
 import sys
 import time
+import zlib
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -135,6 +141,71 @@ def plan_calls(customers, n_calls, repeat_share, rng):
     return calls, n_new
 
 
+def split_by_subject(calls, processes):
+    """The calls in `processes` lanes, each (kind, subject) in one lane and in plan order: a repeat
+    then follows its first raise as in the plan, and lanes contend only on shared rows (customers,
+    the timeline, the indexes), as workers raising different problems do."""
+    lanes = [[] for _ in range(max(1, processes))]
+    for call in calls:
+        lanes[zlib.crc32(f"{call[0]} {call[1]}".encode()) % len(lanes)].append(call)
+    return [lane for lane in lanes if lane]
+
+
+def raise_lane(lane, start, results):
+    """One raising process: its own connection, then the lane's raises once every process is ready."""
+    from django.db import connection
+
+    from lifecycle.actors import Actor
+    from lifecycle.services.exceptions import exception_raise
+
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    actor = Actor.webhook("bench")
+    connection.ensure_connection()
+    start.wait()
+    opened, cpu0 = 0, time.process_time()
+    with connection.execute_wrapper(count):
+        for n, (kind, subject, customer) in enumerate(lane):
+            _, was_opened = exception_raise(kind=kind, subject_key=subject, summary=f"Bench problem {n}",
+                                            evidence={"n": n, "source": "bench"}, customer=customer, actor=actor)
+            opened += was_opened
+    results.put((opened, queries[0], time.process_time() - cpu0))
+    connection.close()
+
+
+def raise_in_processes(lanes):
+    """Seconds from the start signal to the last lane's end, and each lane's (opened, queries, CPU s)."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # each forked process opens its own
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(len(lanes) + 1), context.Queue()
+    processes = [context.Process(target=raise_lane, args=(lane, start, results)) for lane in lanes]
+    for process in processes:
+        process.start()
+    start.wait()
+    t0 = time.perf_counter()
+    collected = []
+    while len(collected) < len(processes):
+        try:
+            collected.append(results.get(timeout=5))
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in processes):
+                raise SystemExit("ERROR: a raising process failed (its traceback is above)") from None
+    elapsed = time.perf_counter() - t0
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            raise SystemExit(f"ERROR: a raising process exited with status {process.exitcode}")
+    return elapsed, collected
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50_000)
@@ -142,6 +213,8 @@ def main(argv=None):
     parser.add_argument("--closed", type=int, default=100_000)
     parser.add_argument("--open", type=int, default=20_000)
     parser.add_argument("--synchronous-commit", choices=["on", "off"], default="on")
+    parser.add_argument("--processes", type=int, default=os.cpu_count(),
+                        help="raising processes, as a Celery worker's default concurrency (one per CPU)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -150,9 +223,7 @@ def main(argv=None):
     from django.db import connection
     from django.db.models import Count, Sum
 
-    from lifecycle.actors import Actor
     from lifecycle.models import OPEN_STATUSES, ExceptionCase, TimelineEvent
-    from lifecycle.services.exceptions import exception_raise
 
     customers = setup_data()
     if args.closed or args.open:
@@ -169,28 +240,16 @@ def main(argv=None):
     print(f"this machine: a query's round trip {round_trip:.0f} us, a committed one-row INSERT {commit:.0f} us "
           f"(synchronous_commit {args.synchronous_commit}): at most {1e6 / commit:,.0f} commits/s in one process")
 
-    queries = [0]
-
-    def count(execute, sql, params, many, context):
-        queries[0] += 1
-        return execute(sql, params, many, context)
-
-    actor = Actor.webhook("bench")
+    lanes = split_by_subject(calls, args.processes)
     load_before = os.getloadavg()[0]
-    opened = 0
-    with connection.execute_wrapper(count):
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        for n, (kind, subject, customer) in enumerate(calls):
-            _, was_opened = exception_raise(kind=kind, subject_key=subject, summary=f"Bench problem {n}",
-                                            evidence={"n": n, "source": "bench"}, customer=customer, actor=actor)
-            opened += was_opened
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    elapsed, results = raise_in_processes(lanes)
+    opened, queries, cpu = (sum(r[i] for r in results) for i in range(3))
     rate = len(calls) / elapsed
 
-    print(f"{len(calls):,} raises ({n_new:,} new, {len(calls) - n_new:,} repeats): {elapsed:.2f} s, "
-          f"{rate:,.0f} raises/s, {elapsed / len(calls) * 1000:.2f} ms each, {queries[0] / len(calls):.1f} queries each (BEGIN/COMMIT "
-          "not counted)")
-    print(f"this process's CPU: {cpu / len(calls) * 1000:.2f} ms per raise; load average {load_before:.1f} before, "
+    print(f"{len(calls):,} raises ({n_new:,} new, {len(calls) - n_new:,} repeats) by {len(lanes)} process(es): "
+          f"{elapsed:.2f} s, {rate:,.0f} raises/s, {elapsed / len(calls) * 1000 * len(lanes):.2f} ms each per process, "
+          f"{queries / len(calls):.1f} queries each (BEGIN/COMMIT not counted)")
+    print(f"raising processes' CPU: {cpu / len(calls) * 1000:.2f} ms per raise; load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after ({os.cpu_count()} CPUs)")
     name = "exception_raises_per_second" + ("" if args.synchronous_commit == "on" else "_async_commit_diagnostic")
     print(f"FIGURE {name}: {rate:.0f} raises/s (budget >= {BUDGET} raises/s) {'PASS' if rate >= BUDGET else 'FAIL'}")

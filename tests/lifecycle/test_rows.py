@@ -1,0 +1,65 @@
+"""Hand-built inserts store exactly what the ORM would: the shortcut for plain values never changes one."""
+
+from datetime import datetime
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from lifecycle.models import ExceptionCase, Order, TimelineEvent
+from lifecycle.services import rows
+from tests.factories import make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def _as_django_prepares(instance):
+    fields = [f for f in instance._meta.concrete_fields if instance.pk is not None or not f.primary_key]
+    return [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+
+
+def _comparable(params):
+    # psycopg's wrappers (Jsonb, Int8, …) compare by identity: compare what they hold.
+    return [getattr(p, "obj", p) if not isinstance(p, int) else int(p) for p in params]
+
+
+def test_insert_values_match_the_fields_own_preparation():
+    customer = make_customer()
+    now = timezone.now()
+    order = Order(id=10_001, customer=customer, system="woocommerce", namespace="shop", external_id="77",
+                  number="77", currency="EUR", total=Decimal("12.30"), placed_at=now, paid_at=None)
+    exception = ExceptionCase(id=10_002, kind="at_risk", subject_key=f"customer:{customer.pk}", customer=customer,
+                              severity=3, summary="Süße Grüße", evidence={"a": [1, "ü"]}, due_at=now, opened_at=now)
+    event = TimelineEvent(customer_id=customer.pk, kind="x", source="system", summary="s", data={"k": 1},
+                          occurred_at=now, actor_kind="system", actor_ref="test")
+    with mock.patch("django.utils.timezone.now", return_value=now):  # auto_now fields: one instant
+        for instance in (order, exception, event):
+            _, params = rows.insert_statement(instance)
+            assert _comparable(params) == _comparable(_as_django_prepares(instance))
+
+
+def test_values_of_another_type_still_go_through_the_field():
+    """A naive datetime (made aware, with Django's warning) and a number given as text are prepared by
+    the field, as save() would: the shortcut only takes values already of the stored type."""
+    customer = make_customer()
+    naive = datetime(2026, 3, 29, 1, 30)
+    event = TimelineEvent(customer_id=str(customer.pk), kind="x", source="system", summary="s", data={},
+                          occurred_at=naive, actor_kind="system", actor_ref="test")
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        _, params = rows.insert_statement(event)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        expected = _as_django_prepares(event)
+    assert _comparable(params) == _comparable(expected)
+
+
+def test_a_hand_built_insert_reads_back_as_saved():
+    customer = make_customer()
+    now = timezone.now()
+    exception = ExceptionCase(kind="at_risk", subject_key=f"customer:{customer.pk}", customer=customer, severity=3,
+                              summary="Süße Grüße", evidence={"a": [1, "ü"]}, due_at=now, opened_at=now)
+    rows.insert_returning_pk(exception)
+    stored = ExceptionCase.objects.get(pk=exception.pk)
+    assert (stored.customer_id, stored.severity, stored.summary, stored.evidence, stored.due_at, stored.status) == (
+        customer.pk, 3, "Süße Grüße", {"a": [1, "ü"]}, now, "open")
