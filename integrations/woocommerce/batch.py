@@ -24,7 +24,7 @@ from integrations.woocommerce.services import Outcome, _raise_unmapped, store_st
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionKind, Order, OrderSourceState, OrderState, TimelineEvent
 from lifecycle.models import System as OrderSystem
-from lifecycle.services import order_batches, timeline
+from lifecycle.services import order_batches, rows, timeline
 from lifecycle.services.errors import OrderTransitionRefused
 from lifecycle.services.exceptions import exception_raise
 
@@ -104,7 +104,7 @@ def _apply_round(store, batch, items, outcomes):
     if newer:
         _update(store, newer, items, outcomes, events, followers)
     order_batches.follow_orders_many(followers, events)
-    TimelineEvent.objects.bulk_create(events + stale)
+    rows.insert_many(TimelineEvent, events + stale)
 
 
 def _create(store, created, items, outcomes, events, followers):

@@ -5,7 +5,7 @@ import re
 from django.db import IntegrityError, transaction
 
 from lifecycle.models import Customer, CustomerIdentity, IdentityKind
-from lifecycle.services import timeline
+from lifecycle.services import rows, timeline
 from lifecycle.services.errors import IdentityTaken
 
 
@@ -92,7 +92,7 @@ def customers_create_many(new, events):
     for customer, _, _ in new:
         customer.email, customer.phone = normalize_email(customer.email), normalize_phone(customer.phone)
         customer.display_name, customer.country = customer.display_name.strip(), customer.country.upper()[:2]
-    Customer.objects.bulk_create([customer for customer, _, _ in new])
+    rows.insert_many(Customer, [customer for customer, _, _ in new])
     phones = {c.phone for c, _, _ in new if c.phone}
     taken = set(CustomerIdentity.objects.filter(kind=IdentityKind.PHONE, namespace="", value__in=phones)
                 .values_list("value", flat=True)) if phones else set()
@@ -109,7 +109,7 @@ def customers_create_many(new, events):
             identity = CustomerIdentity(customer=customer, kind=kind, namespace=namespace, value=value)
             identities.append(identity)
             events.append(timeline.identity_linked_event(identity=identity, actor=actor))
-    CustomerIdentity.objects.bulk_create(identities)
+    rows.insert_many(CustomerIdentity, identities)
     return [customer for customer, _, _ in new]
 
 
@@ -122,4 +122,4 @@ def identities_link_many(links, events):
                                     value=normalize_identity(kind, value))
         identities.append(identity)
         events.append(timeline.identity_linked_event(identity=identity, actor=actor))
-    CustomerIdentity.objects.bulk_create(identities)
+    rows.insert_many(CustomerIdentity, identities)

@@ -71,8 +71,8 @@ def orders_create_many(new_orders, events, followers):
               placed_at=n.placed_at, paid_at=n.paid_at, state=n.state, state_changed_at=now)
         for n in new_orders
     ]
-    Order.objects.bulk_create(orders)
-    OrderSourceState.objects.bulk_create([
+    rows.insert_many(Order, orders)
+    rows.insert_many(OrderSourceState, [
         OrderSourceState(order=order, system=n.system, raw_status=n.raw_status,
                          observed_at=n.observed_at or n.placed_at, event_ref=n.event_ref[:200], received_at=now)
         for order, n in zip(orders, new_orders) if n.raw_status
@@ -95,7 +95,7 @@ def observe_sources_many(observations):
     if changed:
         rows.update_many(OrderSourceState, changed, ["raw_status", "observed_at", "event_ref", "received_at"])
     if added:
-        OrderSourceState.objects.bulk_create(added)
+        rows.insert_many(OrderSourceState, added)
 
 
 def order_move_in_batch(order, to_state, actor, raw_status, events, followers):

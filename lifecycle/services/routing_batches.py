@@ -126,7 +126,7 @@ def _write(decided, events):
         )
         handoffs.append(handoff)
         writes.append((request, team, current, decision, handoff))
-    Handoff.objects.bulk_create(handoffs)
+    rows.insert_many(Handoff, handoffs)
     added, moved = [], []
     for request, team, current, decision, handoff in writes:
         if handoff is None:
@@ -140,7 +140,7 @@ def _write(decided, events):
             added.append(owner)
         events.append(timeline.handoff_event(handoff=handoff, actor=request.actor,
                                              from_owner=current.label if current else "nobody"))
-    Ownership.objects.bulk_create(added)
+    rows.insert_many(Ownership, added)
     if moved:
         rows.update_many(Ownership, moved, ["team", "agent", "since", "last_handoff"])
     _unassigned_clocks(writes)

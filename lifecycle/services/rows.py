@@ -99,6 +99,63 @@ def insert_statement(instance):
     return sql, _params(instance, plan, _db())
 
 
+# PostgreSQL's limit on one statement's parameters.
+MAX_PARAMS = 65_535
+
+
+@functools.cache
+def _relations(model):
+    return [f for f in model._meta.concrete_fields if f.is_relation]
+
+
+def _fill_relations(instance):
+    """What bulk_create does first: a relation set to an instance that was saved after being assigned
+    takes its id now; one still unsaved is refused, as save() would refuse it."""
+    for field in _relations(type(instance)):
+        if getattr(instance, field.attname) is None and field.is_cached(instance):
+            related = field.get_cached_value(instance)
+            if related is not None:
+                if related.pk is None:
+                    raise ValueError(f"insert_many() prohibited to prevent data loss due to unsaved related "
+                                     f"object '{field.name}'.")
+                setattr(instance, field.attname, related.pk)
+
+
+def insert_many(model, instances):
+    """`model.objects.bulk_create(instances)`, fast on PostgreSQL: one INSERT … VALUES of parameters
+    bound on the server, values prepared as in insert_statement, ids read back for the instances
+    that had none. Django's bulk_create binds an array per column on the client, quoting every value
+    in Python; for a page of orders that quoting was a tenth of the whole backfill."""
+    if not instances:
+        return instances
+    db = _db()
+    if db.vendor != ALLOCATES_IDS:
+        return model.objects.bulk_create(instances)
+    for with_pk in (True, False):
+        group = [i for i in instances if (i.pk is not None) is with_pk]
+        if not group:
+            continue
+        sql, plan = _insert_sql(model, with_pk)
+        head, row = sql.split(" VALUES ")
+        per_statement = MAX_PARAMS // len(plan)
+        for start in range(0, len(group), per_statement):
+            chunk = group[start:start + per_statement]
+            params = []
+            for instance in chunk:
+                _fill_relations(instance)
+                params.extend(_params(instance, plan, db))
+            statement = f"{head} VALUES {', '.join([row] * len(chunk))}"
+            with cursor() as cur:
+                if with_pk:
+                    cur.execute(statement, params)
+                    continue
+                cur.execute(f"{statement} RETURNING {_quote(model._meta.pk.column)}", params)
+                for instance, (pk,) in zip(chunk, cur.fetchall()):
+                    instance.pk = pk
+    mark_saved(*instances)
+    return instances
+
+
 def insert_returning_pk(instance):
     """Insert `instance` (its pk left to the database) in one hand-built statement; sets its pk."""
     sql, params = insert_statement(instance)

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from lifecycle.models import ExceptionCase, Order, TimelineEvent
+from lifecycle.models import Customer, ExceptionCase, Order, TimelineEvent
 from lifecycle.services import rows
 from tests.factories import make_customer
 
@@ -63,3 +63,27 @@ def test_a_hand_built_insert_reads_back_as_saved():
     stored = ExceptionCase.objects.get(pk=exception.pk)
     assert (stored.customer_id, stored.severity, stored.summary, stored.evidence, stored.due_at, stored.status) == (
         customer.pk, 3, "Süße Grüße", {"a": [1, "ü"]}, now, "open")
+
+
+def test_insert_many_writes_every_row_and_gives_each_instance_its_id(monkeypatch):
+    """In statements of at most MAX_PARAMS values (here made small, so the rows need several), each
+    instance gets the id of its own row, and a relation assigned before its object was saved follows it."""
+    monkeypatch.setattr(rows, "MAX_PARAMS", 40)  # three or four events a statement
+    customers = [Customer(display_name=f"Kunde {n}", email=f"k{n}@example.com") for n in range(3)]
+    events = [TimelineEvent(customer=customers[n % 3], kind="note", source="system", summary=f"Ereignis {n}",
+                            data={"n": n}, occurred_at=timezone.now(), actor_kind="system", actor_ref="test")
+              for n in range(10)]
+    rows.insert_many(Customer, customers)
+    rows.insert_many(TimelineEvent, events)
+    stored = {e.pk: (e.customer_id, e.summary, e.data) for e in TimelineEvent.objects.filter(kind="note")}
+    assert stored == {e.pk: (customers[n % 3].pk, f"Ereignis {n}", {"n": n}) for n, e in enumerate(events)}
+    assert all(not e._state.adding for e in events)
+
+
+def test_insert_many_refuses_a_relation_to_an_unsaved_object():
+    unsaved = Customer(display_name="Nobody", email="nobody@example.com")
+    event = TimelineEvent(customer=unsaved, kind="note", source="system", summary="s", data={},
+                          occurred_at=timezone.now(), actor_kind="system", actor_ref="test")
+    with pytest.raises(ValueError, match="unsaved related object 'customer'"):
+        rows.insert_many(TimelineEvent, [event])
+    assert not TimelineEvent.objects.filter(kind="note").exists()
