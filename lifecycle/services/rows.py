@@ -121,6 +121,17 @@ def _fill_relations(instance):
                 setattr(instance, field.attname, related.pk)
 
 
+@functools.lru_cache(maxsize=256)
+def _insert_many_sql(model, with_pk, count):
+    """INSERT of `count` rows in PostgreSQL's placeholders ($1, …), ids returned when it allocates them."""
+    head = _insert_sql(model, with_pk)[0].split(" VALUES ")[0]
+    width = len(_insert_sql(model, with_pk)[1])
+    values = ", ".join("(" + ", ".join(f"${row * width + col + 1}" for col in range(width)) + ")"
+                       for row in range(count))
+    returning = "" if with_pk else f" RETURNING {_quote(model._meta.pk.column)}"
+    return f"{head} VALUES {values}{returning}"
+
+
 def insert_many(model, instances):
     """`model.objects.bulk_create(instances)`, fast on PostgreSQL: one INSERT … VALUES of parameters
     bound on the server, values prepared as in insert_statement, ids read back for the instances
@@ -135,8 +146,7 @@ def insert_many(model, instances):
         group = [i for i in instances if (i.pk is not None) is with_pk]
         if not group:
             continue
-        sql, plan = _insert_sql(model, with_pk)
-        head, row = sql.split(" VALUES ")
+        plan = _insert_sql(model, with_pk)[1]
         per_statement = MAX_PARAMS // len(plan)
         for start in range(0, len(group), per_statement):
             chunk = group[start:start + per_statement]
@@ -144,14 +154,11 @@ def insert_many(model, instances):
             for instance in chunk:
                 _fill_relations(instance)
                 params.extend(_params(instance, plan, db))
-            statement = f"{head} VALUES {', '.join([row] * len(chunk))}"
-            with cursor() as cur:
-                if with_pk:
-                    cur.execute(statement, params)
-                    continue
-                cur.execute(f"{statement} RETURNING {_quote(model._meta.pk.column)}", params)
-                for instance, (pk,) in zip(chunk, cur.fetchall()):
-                    instance.pk = pk
+            with cursor(native=True) as cur:
+                cur.execute(_insert_many_sql(model, with_pk, len(chunk)), params)
+                if not with_pk:
+                    for instance, (pk,) in zip(chunk, cur.fetchall()):
+                        instance.pk = pk
     mark_saved(*instances)
     return instances
 
@@ -216,23 +223,31 @@ def next_id_sql(model):
 
 
 @contextlib.contextmanager
-def cursor():
+def cursor(native=False):
     """A Django cursor (errors, execute wrappers and query logging as usual) that binds parameters on
     the server on PostgreSQL, where psycopg can prepare what it runs often; Django's own cursors bind
     on the client and never prepare. Elsewhere the usual cursor.
 
-    On PostgreSQL one psycopg cursor per connection serves every call: a new one costs more CPU than
-    the statement (its adapters start cold)."""
+    `native`: the SQL uses PostgreSQL's own placeholders ($1, $2, …), which psycopg passes on without
+    parsing the text for %s (it caches that parse only for statements under 4 kB, and a multi-row
+    insert is longer). PostgreSQL only.
+
+    On PostgreSQL one psycopg cursor per connection and kind serves every call: a new one costs more
+    CPU than the statement (its adapters start cold)."""
     db = _db()
     if db.vendor != "postgresql":
+        if native:
+            raise ValueError("native placeholders are PostgreSQL's")
         with db.cursor() as cur:
             yield cur
         return
     db.ensure_connection()
     db.validate_thread_sharing()
-    raw = getattr(db, "_aftercare_server_cursor", None)
+    kind = db.Database.RawCursor if native else db.Database.Cursor
+    cursors = db.__dict__.setdefault("_aftercare_cursors", {})
+    raw = cursors.get(kind)
     if raw is None or raw.closed or raw.connection is not db.connection:
-        raw = db._aftercare_server_cursor = db.Database.Cursor(db.connection)
+        raw = cursors[kind] = kind(db.connection)
     yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
