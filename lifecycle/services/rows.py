@@ -279,18 +279,27 @@ def update_many(model, instances, fields):
     if connection.vendor != ALLOCATES_IDS:
         model.objects.bulk_update(instances, fields)
         return
-    pk, columns = model._meta.pk, [model._meta.get_field(name) for name in fields]
-    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in [pk, *columns]) + ")"
-    params = []
-    for instance in instances:
-        params.append(instance.pk)
-        params.extend(f.get_db_prep_save(getattr(instance, f.attname), connection) for f in columns)
+    pk, columns = model._meta.pk, tuple(model._meta.get_field(name) for name in fields)
+    db, per_statement = _db(), MAX_PARAMS // (1 + len(columns))
+    for start in range(0, len(instances), per_statement):
+        chunk, params = instances[start:start + per_statement], []
+        for instance in chunk:
+            params.append(instance.pk)
+            params.extend(f.get_db_prep_save(getattr(instance, f.attname), db) for f in columns)
+        with cursor(native=True) as cur:
+            cur.execute(_update_many_sql(model, pk, columns, len(chunk)), params)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_many_sql(model, pk, columns, count):
+    """UPDATE … FROM (VALUES …) of `count` rows in PostgreSQL's placeholders, each value cast to its column's type."""
+    types = [f.db_type(connection) for f in [pk, *columns]]
+    values = ", ".join("(" + ", ".join(f"${row * len(types) + col + 1}::{t}" for col, t in enumerate(types)) + ")"
+                       for row in range(count))
     names = ", ".join(_quote(f.column) for f in [pk, *columns])
     sets = ", ".join(f"{_quote(f.column)} = v.{_quote(f.column)}" for f in columns)
-    sql = (f"UPDATE {_quote(model._meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([row] * len(instances))}) "
-           f"AS v ({names}) WHERE t.{_quote(pk.column)} = v.{_quote(pk.column)}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return (f"UPDATE {_quote(model._meta.db_table)} AS t SET {sets} FROM (VALUES {values}) "
+            f"AS v ({names}) WHERE t.{_quote(pk.column)} = v.{_quote(pk.column)}")
 
 
 def analyze(*models):

@@ -87,3 +87,15 @@ def test_insert_many_refuses_a_relation_to_an_unsaved_object():
     with pytest.raises(ValueError, match="unsaved related object 'customer'"):
         rows.insert_many(TimelineEvent, [event])
     assert not TimelineEvent.objects.filter(kind="note").exists()
+
+
+def test_update_many_writes_each_row_its_own_values(monkeypatch):
+    customers = rows.insert_many(Customer, [Customer(display_name=f"K{n}", email=f"u{n}@example.com")
+                                            for n in range(7)])
+    monkeypatch.setattr(rows, "MAX_PARAMS", 9)  # three rows of (id, name, updated_at) a statement
+    when = timezone.now()
+    for n, customer in enumerate(customers):
+        customer.display_name, customer.updated_at = f"Renamed {n}", when
+    rows.update_many(Customer, customers[:5], ["display_name", "updated_at"])
+    stored = dict(Customer.objects.filter(pk__in=[c.pk for c in customers]).values_list("pk", "display_name"))
+    assert stored == {c.pk: (f"Renamed {n}" if n < 5 else f"K{n}") for n, c in enumerate(customers)}
