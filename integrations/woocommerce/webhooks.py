@@ -9,7 +9,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import JsonResponse
@@ -39,11 +39,22 @@ def _headers(request):
 
 def _store(store, raw, headers, status, reason="", **fields):
     # Hand-built: compiling the ORM's insert cost more than the database spent on it.
-    return rows.insert_returning_pk(InboundEvent(
+    event = InboundEvent(
         store_id=store.pk, headers=headers, body=raw, body_sha256=hashlib.sha256(raw).hexdigest(), status=status,
         reason=reason, topic=headers.get("X-Wc-Webhook-Topic", "")[:64],
         delivery_id=headers.get("X-Wc-Webhook-Delivery-Id", "")[:64], **fields,
-    ))
+    )
+    try:
+        return rows.insert_returning_pk(event)
+    except (OperationalError, InterfaceError):
+        # Django checks a kept connection with a round trip before a request's first query; this
+        # path skips that check (usually the request's only query) and reconnects once instead,
+        # when the insert finds the connection gone (the database restarted since the last request).
+        if connection.in_atomic_block or connection.is_usable():
+            raise
+        log.warning("database connection lost since the last delivery: reconnecting")
+        connection.close()
+        return rows.insert_returning_pk(event)
 
 
 # Every delivery needs its store's secret: kept per process for a few seconds (a query and a

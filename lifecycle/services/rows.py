@@ -166,9 +166,9 @@ def insert_many(model, instances):
 def insert_returning_pk(instance):
     """Insert `instance` (its pk left to the database) in one hand-built statement; sets its pk."""
     sql, params = insert_statement(instance)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {_quote(type(instance)._meta.pk.column)}", params)
-        instance.pk = cursor.fetchone()[0]
+    with cursor() as cur:
+        cur.execute(f"{sql} RETURNING {_quote(type(instance)._meta.pk.column)}", params)
+        instance.pk = cur.fetchone()[0]
     mark_saved(instance)
     return instance
 

@@ -1,5 +1,6 @@
 """The webhook receiver and the processing behind it, on WooCommerce's published order payload."""
 
+import psycopg
 import pytest
 
 from integrations.models import InboundEvent, StoreConnection
@@ -184,3 +185,21 @@ def test_a_deactivated_store_is_refused_at_once(deliver, store, wc_order):
     store.is_active = False
     store.save()
     assert deliver(_bump(wc_order, "2017-03-22T16:30:00"), delivery_id="d-2").status_code == 404
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_after_the_database_dropped_the_connection_is_stored(deliver, store, wc_order):
+    """The receiver keeps its connection between requests without pinging it first: when the
+    database has closed it meanwhile (a restart), the delivery reconnects and is kept, not lost."""
+    from django.db import connection
+
+    assert deliver(_bump(wc_order, "2017-03-22T16:30:00"), delivery_id="before").status_code == 200
+    connection.ensure_connection()
+    victim = connection.connection.info.backend_pid
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [victim])
+    response = deliver(_bump(wc_order, "2017-03-22T16:31:00"), delivery_id="after")
+    assert response.status_code == 200
+    assert connection.connection.info.backend_pid != victim
+    assert InboundEvent.objects.filter(delivery_id="after").exists()
