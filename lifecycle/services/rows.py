@@ -55,10 +55,9 @@ def _preparer(field, db):
     for base, plain, sample in _PLAIN:
         if isinstance(target, base):
             prepared = field.get_db_prep_save(sample, db)
-            wrap = None if type(prepared) is plain else type(prepared)
-            if (prepared if wrap is None else wrap(sample)) != prepared or prepared != sample:
+            if prepared != sample:
                 return None
-            return field.attname, plain, wrap
+            return field.attname, plain, None if type(prepared) is plain else type(prepared)
     return None
 
 
@@ -233,7 +232,9 @@ def cursor(native=False):
     insert is longer). PostgreSQL only.
 
     On PostgreSQL one psycopg cursor per connection and kind serves every call: a new one costs more
-    CPU than the statement (its adapters start cold)."""
+    CPU than the statement (its adapters start cold). It skips the ping Django sends on a kept
+    connection before a request's first query (CONN_HEALTH_CHECKS): a caller whose statement may be
+    its request's first handles a dropped connection itself (see the webhook receiver)."""
     db = _db()
     if db.vendor != "postgresql":
         if native:
