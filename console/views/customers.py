@@ -14,7 +14,9 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 from django_fsm import ConcurrentTransition
 
@@ -106,11 +108,21 @@ def _orders(request, customer):
 
 def _exceptions(request, customer):
     section = screen.customer_exceptions(customer, request.user)
+    options = {}  # (queue's agent list, assignee) -> its <option>s: rows of one queue share them
     for row in section.open:
-        row.severity_variant = SEVERITY_COLORS.get(row.exception.severity)
+        item = row.exception
+        row.severity_variant = SEVERITY_COLORS.get(item.severity)
         row.sla = None if row.due_in is None else (
             f"overdue {countdown(row.due_in)}" if row.overdue else f"due in {countdown(row.due_in)}"
         )
+        row.act_url = reverse("console:customer_exception", args=[customer.pk, item.pk])
+        if row.agents:
+            key = (id(row.agents), item.assignee_id)
+            if key not in options:
+                options[key] = format_html_join("", '<option value="{}"{}>{}</option>', (
+                    (agent_id, mark_safe(" selected") if agent_id == item.assignee_id else "", label)
+                    for agent_id, label in row.agents))
+            row.agent_options = options[key]
     return section
 
 

@@ -278,6 +278,26 @@ def test_manager_reassigns_and_an_agent_cannot(client_for, support_agent, manage
     assert problem.assignee == colleague and problem.status == ExceptionStatus.IN_PROGRESS
 
 
+def test_managers_row_posts_each_action_to_the_exception_with_its_assignee_selected(client_for, manager,
+                                                                                    onboarding_customer):
+    """The forms a manager sees on an assigned exception: dismiss and resolve ask for a reason, the assign
+    list offers the queue's agents with the current assignee selected, all posting to this exception."""
+    problem = payment_problem(onboarding_customer)
+    colleague, other = make_agent(teams=["commerce"]), make_agent(teams=["commerce"])
+    ExceptionCase.objects.filter(pk=problem.pk).update(assignee=colleague)
+
+    html = client_for(manager).get(screen(onboarding_customer)).content.decode()
+    row = html[html.index(f'data-exception="{problem.pk}"'):]
+    row = row[:row.index("</tr>")]
+
+    assert row.count(f'action="{act(problem)}"') == row.count("<form"), "every form posts to this exception"
+    for action in ("dismiss", "assign"):
+        assert f'name="action" value="{action}"' in row
+    assert row.count('name="reason" rows="2" required') == row.count('value="resolve"') + row.count('value="dismiss"')
+    assert f'<option value="{colleague.pk}" selected>' in row
+    assert f'<option value="{other.pk}">' in row
+
+
 def test_overdue_exception_shows_overdue(client_for, manager, onboarding_customer):
     problem = payment_problem(onboarding_customer)
     ExceptionCase.objects.filter(pk=problem.pk).update(due_at=timezone.now() - datetime.timedelta(hours=3))
