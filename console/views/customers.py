@@ -108,7 +108,7 @@ def _orders(request, customer):
 
 def _exceptions(request, customer):
     section = screen.customer_exceptions(customer, request.user)
-    options = {}  # (queue's agent list, assignee) -> its <option>s: rows of one queue share them
+    options = {}  # (queue, assignee) -> its <option>s: the agents offered are the queue's
     for row in section.open:
         item = row.exception
         row.severity_variant = SEVERITY_COLORS.get(item.severity)
@@ -117,7 +117,7 @@ def _exceptions(request, customer):
         )
         row.act_url = reverse("console:customer_exception", args=[customer.pk, item.pk])
         if row.agents:
-            key = (id(row.agents), item.assignee_id)
+            key = (item.queue_id, item.assignee_id)
             if key not in options:
                 options[key] = format_html_join("", '<option value="{}"{}>{}</option>', (
                     (agent_id, mark_safe(" selected") if agent_id == item.assignee_id else "", label)

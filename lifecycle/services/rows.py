@@ -120,15 +120,19 @@ def _fill_relations(instance):
                 setattr(instance, field.attname, related.pk)
 
 
+def _native_values(count, casts):
+    """`count` VALUES rows in PostgreSQL's placeholders ($1, …), one per cast ("" for none), row after row."""
+    width = len(casts)
+    return ", ".join("(" + ", ".join(f"${row * width + col + 1}{cast}" for col, cast in enumerate(casts)) + ")"
+                     for row in range(count))
+
+
 @functools.lru_cache(maxsize=256)
 def _insert_many_sql(model, with_pk, count):
-    """INSERT of `count` rows in PostgreSQL's placeholders ($1, …), ids returned when it allocates them."""
-    head = _insert_sql(model, with_pk)[0].split(" VALUES ")[0]
-    width = len(_insert_sql(model, with_pk)[1])
-    values = ", ".join("(" + ", ".join(f"${row * width + col + 1}" for col in range(width)) + ")"
-                       for row in range(count))
+    """INSERT of `count` rows in PostgreSQL's placeholders, ids returned when it allocates them."""
+    sql, plan = _insert_sql(model, with_pk)
     returning = "" if with_pk else f" RETURNING {_quote(model._meta.pk.column)}"
-    return f"{head} VALUES {values}{returning}"
+    return f"{sql.split(' VALUES ')[0]} VALUES {_native_values(count, [''] * len(plan))}{returning}"
 
 
 def insert_many(model, instances):
@@ -294,9 +298,7 @@ def update_many(model, instances, fields):
 @functools.lru_cache(maxsize=256)
 def _update_many_sql(model, pk, columns, count):
     """UPDATE … FROM (VALUES …) of `count` rows in PostgreSQL's placeholders, each value cast to its column's type."""
-    types = [f.db_type(connection) for f in [pk, *columns]]
-    values = ", ".join("(" + ", ".join(f"${row * len(types) + col + 1}::{t}" for col, t in enumerate(types)) + ")"
-                       for row in range(count))
+    values = _native_values(count, [f"::{f.db_type(connection)}" for f in [pk, *columns]])
     names = ", ".join(_quote(f.column) for f in [pk, *columns])
     sets = ", ".join(f"{_quote(f.column)} = v.{_quote(f.column)}" for f in columns)
     return (f"UPDATE {_quote(model._meta.db_table)} AS t SET {sets} FROM (VALUES {values}) "
