@@ -6,8 +6,8 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from integrations.crypto import EncryptedTextField, mask
-from integrations.woocommerce.statuses import IGNORE
 from lifecycle.models import OrderState
+from lifecycle.statuses import IGNORE
 
 MAPPING_CHOICES = [*OrderState.choices, (IGNORE, "Ignore (not an order yet)")]
 

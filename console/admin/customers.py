@@ -23,7 +23,7 @@ from console.admin.ownership import HandoffInline
 from console.admin.timeline import TimelineInline
 from lifecycle.models import Customer, CustomerIdentity, IdentityKind, Stage
 from lifecycle.selectors.search import PHONE_MIN_DIGITS
-from lifecycle.services.customers import normalize_phone
+from lifecycle.normalise import normalize_phone
 
 STAGE_COLORS = {
     Stage.PROSPECT: "info",

@@ -4,10 +4,11 @@ The public parsers raise ValueError on garbage; the `require_*`/`field_*` helper
 PayloadError naming the field, which is what the mappers let escape.
 """
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from lifecycle.normalise import normalize_email, normalize_phone  # noqa: F401 (re-exported)
 
 _CENT = Decimal("0.01")  # every WooCommerce total is stored and sent to 2 places
 
@@ -18,18 +19,6 @@ class PayloadError(ValueError):
     def __init__(self, field: str, message: str):
         self.field, self.message = field, message
         super().__init__(f"{field}: {message}")
-
-
-def normalize_email(value) -> str:
-    # Same rule as lifecycle.services.customers.normalize_email (a test keeps them equal).
-    return value.strip().lower() if isinstance(value, str) else ""
-
-
-def normalize_phone(value) -> str:
-    # Same rule as lifecycle.services.customers.normalize_phone: digits, keep a leading "+".
-    value = value.strip() if isinstance(value, str) else ""
-    digits = re.sub(r"\D", "", value)
-    return f"+{digits}" if value.startswith("+") and digits else digits
 
 
 def parse_money(value) -> Decimal:

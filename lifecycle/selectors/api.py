@@ -21,7 +21,7 @@ from lifecycle.models import (
     TimelineEvent,
 )
 from lifecycle.selectors.visibility import customers_visible_to, exceptions_visible_to
-from lifecycle.services.customers import normalize_email
+from lifecycle.normalise import normalize_email
 
 # A helpdesk sidebar shows a customer's recent history: a wholesale buyer with thousands of orders
 # (or an order-level exception on each) must not turn one lookup into a megabyte response. The

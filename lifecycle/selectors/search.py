@@ -12,7 +12,7 @@ from django.db.models import Q
 
 from lifecycle.models import Customer, CustomerIdentity, Order
 from lifecycle.selectors.visibility import customers_visible_to
-from lifecycle.services.customers import normalize_email, normalize_phone
+from lifecycle.normalise import normalize_email, normalize_phone
 
 SEARCH_LIMIT = 50  # a results page; more means the query is too vague to scroll through
 # Fewer digits than this is more likely part of a name, an order number or an id than a phone.

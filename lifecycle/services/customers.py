@@ -1,31 +1,11 @@
 """Creating customers and linking their identities across systems."""
 
-import re
-
 from django.db import IntegrityError, transaction
 
 from lifecycle.models import Customer, CustomerIdentity, IdentityKind
+from lifecycle.normalise import normalize_email, normalize_identity, normalize_phone
 from lifecycle.services import rows, timeline
 from lifecycle.services.errors import IdentityTaken
-
-
-def normalize_email(value):
-    """Emails match case-insensitively and without surrounding blanks (as WooCommerce stores them)."""
-    return (value or "").strip().lower()
-
-
-def normalize_phone(value):
-    """Digits only, keeping a leading + so '(555) 555-5555' and '555.555.5555' are one phone."""
-    value = (value or "").strip()
-    digits = re.sub(r"\D", "", value)
-    return f"+{digits}" if value.startswith("+") and digits else digits
-
-
-_NORMALIZERS = {IdentityKind.EMAIL: normalize_email, IdentityKind.PHONE: normalize_phone}
-
-
-def normalize_identity(kind, value):
-    return _NORMALIZERS.get(kind, lambda v: str(v).strip())(value)
 
 
 def customer_create(*, actor, display_name="", email="", phone="", country="", identities=(), created_at=None):

@@ -21,15 +21,6 @@ def test_canonical_states_are_exactly_the_domain_order_states():
     assert m.CANONICAL_STATES == {s.value for s in OrderState}
 
 
-@pytest.mark.parametrize("value", [" John.Doe@Example.COM ", "", None, "(555) 555-5555", "+55 (11) 1111-1111",
-                                   "555.555.5555", " +1 "])
-def test_normalisers_agree_with_the_lifecycle_services(value):
-    from lifecycle.services.customers import normalize_email, normalize_phone
-
-    assert m.normalize_email(value) == normalize_email(value)
-    assert m.normalize_phone(value) == normalize_phone(value)
-
-
 # --- statuses ----------------------------------------------------------------------------
 
 def test_every_core_woocommerce_status_is_mapped_or_ignored():
