@@ -223,7 +223,7 @@ def main(argv=None):
     from django.db import connection
     from django.db.models import Count, Sum
 
-    from lifecycle.models import OPEN_STATUSES, ExceptionCase, TimelineEvent
+    from lifecycle.models import OPEN_STATUSES, EventKind, ExceptionCase, TimelineEvent
 
     customers = setup_data()
     if args.closed or args.open:
@@ -258,7 +258,7 @@ def main(argv=None):
     rows = raised.aggregate(n=Count("pk"), occurrences=Sum("occurrences"))
     open_rows = raised.filter(status__in=OPEN_STATUSES).count()
     no_due = raised.filter(due_at__isnull=True).count()
-    events = TimelineEvent.objects.filter(kind="exception_opened").count()
+    events = TimelineEvent.objects.filter(kind=EventKind.EXCEPTION_OPENED).count()
     with_customer = raised.filter(customer__isnull=False).count()
     checks = {"rows": (rows["n"], n_new), "opened": (opened, n_new), "open rows": (open_rows, n_new),
               "occurrences": (rows["occurrences"], len(calls)), "rows without a due time": (no_due, 0),

@@ -88,7 +88,7 @@ def main(argv=None):
     from django.db import connection
     from django.utils import timezone
 
-    from lifecycle.models import OPEN_STATUSES, ExceptionCase, TimelineEvent
+    from lifecycle.models import OPEN_STATUSES, EventKind, ExceptionCase, TimelineEvent
     from lifecycle.services.sla import sla_sweep
 
     migrated = time.perf_counter()
@@ -119,7 +119,7 @@ def main(argv=None):
     again = sla_sweep(now)
     second = time.perf_counter() - t1
 
-    events = TimelineEvent.objects.filter(kind="exception_breached").count()
+    events = TimelineEvent.objects.filter(kind=EventKind.EXCEPTION_BREACHED).count()
     escalated = ExceptionCase.objects.filter(breached_at=now)
     wrong = {
         "breached count": (breached, expected),

@@ -4,7 +4,7 @@ Nobody adds, edits or deletes events here (the model refuses it too)."""
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
-from unfold.contrib.filters.admin import RangeDateTimeFilter
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
 from unfold.decorators import display
 
 from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
@@ -33,7 +33,7 @@ class TimelineInline(ViewOnlyMixin, TabularInline):
 class TimelineEventAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     list_display = ["occurred_at", "customer", "kind", "source", "summary", "order", "actor"]
     list_filter = [
-        ("kind", admin.AllValuesFieldListFilter), "source", "actor_kind", ("occurred_at", RangeDateTimeFilter),
+        ("kind", ChoicesDropdownFilter), "source", "actor_kind", ("occurred_at", RangeDateTimeFilter),
     ]
     search_fields = ["summary", "kind", "customer__display_name", "customer__email", "order__number"]
     search_help_text = _("Summary, kind, customer name or email, order number.")

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from lifecycle.actors import ActorKind
 from lifecycle.models import (
+    EventKind,
     EventSource,
     ExceptionKind,
     ExceptionStatus,
@@ -141,7 +142,7 @@ class ActorSerializer(serializers.Serializer):
 
 class TimelineEventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=EventKind.choices)
     source = serializers.ChoiceField(choices=EventSource.choices)
     summary = serializers.CharField()
     data = serializers.DictField(help_text="Event details; their keys depend on the kind.")

@@ -21,7 +21,7 @@ from lifecycle.models.orders import (
 from lifecycle.models.ownership import Handoff, Ownership, StagePolicy
 from lifecycle.models.routing import RoutingRule
 from lifecycle.models.teams import Agent, Holiday, RoutingMode, Team
-from lifecycle.models.timeline import EventSource, TimelineEvent
+from lifecycle.models.timeline import EventKind, EventSource, TimelineEvent
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -52,6 +52,7 @@ __all__ = [
     "StagePolicy",
     "Agent",
     "Team",
+    "EventKind",
     "EventSource",
     "TimelineEvent",
 ]

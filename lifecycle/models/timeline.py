@@ -16,13 +16,38 @@ class EventSource(models.TextChoices):
     SYSTEM = "system", "System"
 
 
+class EventKind(models.TextChoices):
+    """What happened. Each kind has one builder in lifecycle/services/timeline.py, except the last three."""
+
+    CUSTOMER_CREATED = "customer_created", "Customer created"
+    IDENTITY_LINKED = "identity_linked", "Identity linked"
+    HANDOFF = "handoff", "Handed over"
+    STAGE_CHANGED = "stage_changed", "Stage changed"
+    ORDER_CREATED = "order_created", "Order placed"
+    ORDER_STATE_CHANGED = "order_state_changed", "Order status changed"
+    STALE_EVENT = "stale_event", "Late shop update not applied"
+    UNMAPPED_STATUS = "unmapped_status", "Unmapped shop status"
+    EXCEPTION_OPENED = "exception_opened", "Exception opened"
+    EXCEPTION_CLAIMED = "exception_claimed", "Exception claimed"
+    EXCEPTION_RELEASED = "exception_released", "Exception released"
+    EXCEPTION_ASSIGNED = "exception_assigned", "Exception assigned"
+    EXCEPTION_RESOLVED = "exception_resolved", "Exception resolved"
+    EXCEPTION_REOPENED = "exception_reopened", "Exception reopened"
+    EXCEPTION_BREACHED = "exception_breached", "SLA breached"
+    # No builder yet: written by the ERP and CRM imports and agents' notes to come (benchmarks/console_seed.py
+    # seeds them, so the customer screen is measured with every source).
+    ERP_INVOICE = "erp_invoice", "Invoice booked in the ERP"
+    CRM_ACTIVITY = "crm_activity", "CRM activity"
+    NOTE = "note", "Note"
+
+
 class TimelineEvent(ActorFields, AppendOnlyModel):
     """Written only by the builders in lifecycle/services/timeline.py, one per kind."""
 
     # Indexed by timeline_customer_time_idx (customer first): a second index on it alone only slows inserts.
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="timeline", db_index=False)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.CASCADE, related_name="timeline")
-    kind = models.CharField(max_length=64)
+    kind = models.CharField(max_length=64, choices=EventKind.choices)
     source = models.CharField(max_length=16, choices=EventSource.choices)
     summary = models.CharField(max_length=300)
     data = models.JSONField(default=dict, blank=True)

@@ -6,7 +6,7 @@ change and its event are written together or not at all.
 
 from django.utils import timezone
 
-from lifecycle.models import EventSource, TimelineEvent
+from lifecycle.models import EventKind, EventSource, TimelineEvent
 
 
 def _event(*, customer, kind, source, actor, summary, order=None, data=None, occurred_at=None):
@@ -49,7 +49,7 @@ def _source_for(actor):
 def customer_created_event(*, customer, actor, source=None):
     return _event(
         customer=customer,
-        kind="customer_created",
+        kind=EventKind.CUSTOMER_CREATED,
         source=source or _source_for(actor),
         actor=actor,
         summary=f"Customer {customer} created",
@@ -63,7 +63,7 @@ record_customer_created = _recorded(customer_created_event)
 def identity_linked_event(*, identity, actor, source=None):
     return _event(
         customer=identity.customer,
-        kind="identity_linked",
+        kind=EventKind.IDENTITY_LINKED,
         source=source or _source_for(actor),
         actor=actor,
         summary=f"Linked {identity}",
@@ -83,7 +83,7 @@ def handoff_event(*, handoff, actor, from_owner):
     to_owner = f"{handoff.to_team} / {handoff.to_agent or 'unassigned'}"
     return _event(
         customer=handoff.customer,
-        kind="handoff",
+        kind=EventKind.HANDOFF,
         source=_source_for(actor),
         actor=actor,
         summary=f"Owner {from_owner} → {to_owner}: {handoff.reason}",
@@ -103,7 +103,7 @@ def stage_changed_event(*, customer, from_stage, to_stage, transition, reason, a
     summary = f"Stage {from_stage} → {to_stage}" + (f": {reason}" if reason else "")
     return _event(
         customer=customer,
-        kind="stage_changed",
+        kind=EventKind.STAGE_CHANGED,
         source=_source_for(actor),
         actor=actor,
         summary=summary,
@@ -118,7 +118,7 @@ def order_created_event(*, order, actor, source=EventSource.SHOP):
     return _event(
         customer=order.customer_id,
         order=order,
-        kind="order_created",
+        kind=EventKind.ORDER_CREATED,
         source=source,
         actor=actor,
         summary=f"Order #{order.number} placed: {order.total} {order.currency}, {order.get_state_display()}",
@@ -134,7 +134,7 @@ def order_state_changed_event(*, order, from_state, to_state, actor, source=Even
     return _event(
         customer=order.customer_id,
         order=order,
-        kind="order_state_changed",
+        kind=EventKind.ORDER_STATE_CHANGED,
         source=source,
         actor=actor,
         summary=f"Order #{order.number} {from_state} → {to_state}" + (f" (raw: {raw_status})" if raw_status else ""),
@@ -150,7 +150,7 @@ def exception_opened_event(*, exception, actor):
     return _event(
         customer=exception.customer,
         order=exception.order,
-        kind="exception_opened",
+        kind=EventKind.EXCEPTION_OPENED,
         source=_source_for(actor),
         actor=actor,
         summary=f"Exception opened: {exception.get_kind_display()}: {exception.summary}",
@@ -162,7 +162,7 @@ def record_exception_resolved(*, exception, actor):
     return _record(
         customer=exception.customer,
         order=exception.order,
-        kind="exception_resolved",
+        kind=EventKind.EXCEPTION_RESOLVED,
         source=_source_for(actor),
         actor=actor,
         summary=f"Exception resolved: {exception.get_kind_display()}: {exception.resolution_reason}",
@@ -174,7 +174,7 @@ def stale_event(*, order, actor, observed_at, stored_at):
     return _event(
         customer=order.customer_id,
         order=order,
-        kind="stale_event",
+        kind=EventKind.STALE_EVENT,
         source=EventSource.SHOP,
         actor=actor,
         summary=f"Order #{order.number}: an older update arrived late and was not applied",
@@ -189,7 +189,7 @@ def unmapped_status_event(*, order, raw_status, actor):
     return _event(
         customer=order.customer_id,
         order=order,
-        kind="unmapped_status",
+        kind=EventKind.UNMAPPED_STATUS,
         source=EventSource.SHOP,
         actor=actor,
         summary=f"Order #{order.number}: shop status “{raw_status}” has no mapping; state kept at {order.state}",
@@ -216,22 +216,22 @@ def _exception_event(kind, verb, exception, actor, **data):
 
 
 def record_exception_claimed(*, exception, actor):
-    return _exception_event("exception_claimed", "claimed", exception, actor)
+    return _exception_event(EventKind.EXCEPTION_CLAIMED, "claimed", exception, actor)
 
 
 def record_exception_released(*, exception, actor):
-    return _exception_event("exception_released", "released", exception, actor)
+    return _exception_event(EventKind.EXCEPTION_RELEASED, "released", exception, actor)
 
 
 def record_exception_assigned(*, exception, actor):
-    return _exception_event("exception_assigned", "assigned", exception, actor)
+    return _exception_event(EventKind.EXCEPTION_ASSIGNED, "assigned", exception, actor)
 
 
 def record_exception_reopened(*, exception, actor, previous_status, previous_reason):
     return _record(
         customer=exception.customer,
         order=exception.order,
-        kind="exception_reopened",
+        kind=EventKind.EXCEPTION_REOPENED,
         source=_source_for(actor),
         actor=actor,
         summary=f"Exception reopened (the condition recurred): {exception.get_kind_display()}: {exception.summary}",
@@ -258,7 +258,7 @@ def build_exception_breached_events(*, breaches, actor, breached_at):
         TimelineEvent(
             customer_id=b.customer_id,
             order_id=b.order_id,
-            kind="exception_breached",
+            kind=EventKind.EXCEPTION_BREACHED,
             source=source,
             summary=(f"SLA breached: {ExceptionKind(b.kind).label}: {b.summary}"[:250]
                      + f" → managers' queue, severity {Severity(b.severity).label.lower()}"),
@@ -293,7 +293,7 @@ def exception_breached_insert_sql(*, source, actor, breached_at):
         INSERT INTO {TimelineEvent._meta.db_table}
             (actor_kind, actor_user_id, actor_ref, customer_id, order_id, kind, source, summary, data, occurred_at)
         SELECT %(tl_actor_kind)s, %(tl_actor_user)s, %(tl_actor_ref)s, b.customer_id, b.order_id,
-               'exception_breached', %(tl_source)s,
+               '{EventKind.EXCEPTION_BREACHED.value}', %(tl_source)s,
                left('SLA breached: ' || (%(tl_kinds)s::jsonb ->> b.kind) || ': ' || b.summary, 250)
                    || ' → managers'' queue, severity ' || (%(tl_severities)s::jsonb ->> b.severity::text),
                jsonb_build_object('exception_id', b.id, 'kind', b.kind, 'severity', b.severity,
