@@ -16,6 +16,7 @@ from console.admin.base import owner_of
 from console.admin.forms import MoveStageForm, ReassignOwnerForm
 from lifecycle.actors import Actor
 from lifecycle.models import STAGE_TRANSITIONS
+from lifecycle.services.agents import agent_set_availability
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.ownership import owner_reassign
 from lifecycle.services.stages import customer_move_stage
@@ -172,15 +173,49 @@ def move_stage(modeladmin, request, queryset):
 
 
 # --- agents -----------------------------------------------------------------------------------
-# Availability is configuration managers edit on the agent form anyway (no domain invariant
-# hangs on it), so these set it directly, under the same "change agent" permission.
+def set_availability(request, agents, *, available):
+    """Through the service, agent by agent: going away hands each agent's customers and open
+    exceptions on by the routing rules (each in its own transaction; see lifecycle/services/agents.py).
+    Returns the number of agents changed, the moves made and the refusals ("agent: reason")."""
+    actor = Actor.for_user(request.user)
+    changed, moves, refused = 0, [], []
+    for agent in agents:
+        try:
+            moves += agent_set_availability(agent=agent, available=available, actor=actor)
+        except REFUSED as error:
+            refused.append(f"{agent}: {error}")
+            continue
+        changed += 1
+    return changed, moves, refused
+
+
+def report_availability(request, *, available, changed, moves, refused):
+    if changed and available:
+        messages.success(request, ngettext(
+            "%d agent marked available.", "%d agents marked available.", changed) % changed)
+    elif changed:
+        customers = sum(1 for move in moves if move.kind == "customer")
+        exceptions = len(moves) - customers
+        messages.success(request, _("%(agents)s marked away; %(customers)s and %(exceptions)s handed on.") % {
+            "agents": ngettext("%d agent", "%d agents", changed) % changed,
+            "customers": ngettext("%d customer", "%d customers", customers) % customers,
+            "exceptions": ngettext("%d open exception", "%d open exceptions", exceptions) % exceptions,
+        })
+    if refused:
+        messages.error(request, ngettext(
+            "%(n)d agent was not marked %(state)s: %(why)s.", "%(n)d agents were not marked %(state)s: %(why)s.",
+            len(refused),
+        ) % {"n": len(refused), "state": _("available") if available else _("away"),
+             "why": "; ".join(why.rstrip(".") for why in refused)})
+
+
 @admin.action(description=_("Mark available (on shift)"), permissions=["change"])
 def mark_available(modeladmin, request, queryset):
-    count = queryset.update(is_available=True)
-    messages.success(request, ngettext("%d agent marked available.", "%d agents marked available.", count) % count)
+    changed, moves, refused = set_availability(request, queryset.select_related("user"), available=True)
+    report_availability(request, available=True, changed=changed, moves=moves, refused=refused)
 
 
 @admin.action(description=_("Mark away (off shift)"), permissions=["change"])
 def mark_away(modeladmin, request, queryset):
-    count = queryset.update(is_available=False)
-    messages.success(request, ngettext("%d agent marked away.", "%d agents marked away.", count) % count)
+    changed, moves, refused = set_availability(request, queryset.select_related("user"), available=False)
+    report_availability(request, available=False, changed=changed, moves=moves, refused=refused)

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.decorators import display
 
-from console.admin.actions import mark_available, mark_away
+from console.admin.actions import mark_available, mark_away, report_availability, set_availability
 from console.admin.base import AftercareAdmin
 from lifecycle.actors import Actor
 from lifecycle.models import Agent, Ownership, Team
@@ -88,6 +88,23 @@ class AgentAdmin(AftercareAdmin):
             .prefetch_related("teams")
             .annotate(open_total=Count("ownerships"))
         )
+
+    def save_model(self, request, obj, form, change):
+        if change and "is_available" in form.changed_data:
+            # Saved as stored; changeform_view changes it through the service once the form's
+            # transaction has committed, as the actions do: going away hands the agent's work on.
+            obj.is_available = Agent.objects.values_list("is_available", flat=True).get(pk=obj.pk)
+            request.availability_change = (obj, form.cleaned_data["is_available"])
+        super().save_model(request, obj, form, change)
+
+    def changeform_view(self, request, *args, **kwargs):
+        response = super().changeform_view(request, *args, **kwargs)  # its own transaction, committed
+        change = getattr(request, "availability_change", None)
+        if change is not None:
+            agent, available = change
+            changed, moves, refused = set_availability(request, [agent], available=available)
+            report_availability(request, available=available, changed=changed, moves=moves, refused=refused)
+        return response
 
     def get_readonly_fields(self, request, obj=None):
         # An agent is one person: moving the row to another user would rewrite who owned what.

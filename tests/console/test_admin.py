@@ -384,3 +384,56 @@ def test_agents_see_only_their_teams_customers_and_what_hangs_off_them(client_fo
     # while a manager sees both
     managed = client_for(manager).get(CUSTOMERS).content.decode()
     assert "Mine Customer" in managed and "Theirs Customer" in managed
+
+
+# --- agents: availability through lifecycle.services.agents ---------------------------------------
+AGENTS = reverse("admin:lifecycle_agent_changelist")
+
+
+def _work_of(agent):
+    """Two customers of the success team owned by `agent`, and an open exception assigned to them."""
+    from lifecycle.models import ExceptionCase
+    from lifecycle.services.ownership import ownership_transfer
+
+    customers = [make_owned_customer() for _ in range(2)]
+    for customer in customers:
+        ownership_transfer(customer=customer, team=team("success"), agent=agent, reason="arrange",
+                           actor=Actor.system("test"))
+    exception, _ = exception_raise(kind="at_risk", subject_key=f"customer:{customers[0].pk}", summary="Quiet",
+                                   customer=customers[0], actor=Actor.system("test"))
+    ExceptionCase.objects.filter(pk=exception.pk).update(queue=team("success"), assignee=agent, status="in_progress")
+    return customers, exception
+
+
+def test_mark_away_hands_the_agents_customers_and_exceptions_on(client_for, manager):
+    # given an agent of success with two customers and an exception, and an available team mate
+    leaving, mate = make_agent(teams=["success"]), make_agent(teams=["success"])
+    customers, exception = _work_of(leaving)
+    # when a manager marks the agent away from the agents' list
+    done = client_for(manager).post(AGENTS, {"action": "mark_away", ACTION_CHECKBOX_NAME: [leaving.pk], "index": 0},
+                                    follow=True)
+    # then the agent is away, each customer was handed on with a handoff, and the exception too
+    leaving.refresh_from_db()
+    assert not leaving.is_available
+    for customer in customers:
+        assert owner_of(customer) == (team("success").pk, mate.pk)
+        handoff = Handoff.objects.filter(customer=customer).first()
+        assert (handoff.from_agent_id, handoff.to_agent_id, handoff.reason) == (leaving.pk, mate.pk, "agent away")
+        assert handoff.actor_user == manager
+    exception.refresh_from_db()
+    assert exception.assignee_id == mate.pk
+    assert "1 agent marked away; 2 customers and 1 open exception handed on." in texts(done)
+
+
+def test_unticking_available_on_the_agent_form_hands_the_work_on(client_for, manager):
+    leaving, mate = make_agent(teams=["success"]), make_agent(teams=["success"])
+    customers, _ = _work_of(leaving)
+    # when a manager saves the agent's form with "available" unticked
+    saved = client_for(manager).post(url(Agent, "change", leaving.pk), {"teams": [team("success").pk], "capacity": 40},
+                                     follow=True)
+    # then it went through the service: away, and the customers have the team mate
+    assert saved.status_code == 200
+    leaving.refresh_from_db()
+    assert not leaving.is_available
+    assert {owner_of(c) for c in customers} == {(team("success").pk, mate.pk)}
+    assert "1 agent marked away; 2 customers and 1 open exception handed on." in texts(saved)
