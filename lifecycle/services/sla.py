@@ -1,4 +1,5 @@
-"""SLA clocks: the policy and calendar behind an exception's due time, and the breach sweep.
+"""SLA clocks: the policy and calendar behind an exception's due time (counted in business time by
+lifecycle/business_time.py), and the breach sweep.
 
 The managers' queue (an exception without a team) has no Team row and so no calendar of its own:
 it keeps a team's default hours (Team's field defaults: Monday–Friday 09:00–17:00) in the site's
@@ -21,7 +22,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from lifecycle import sla
+from lifecycle import business_time
 from lifecycle.config_cache import ConfigCache
 from lifecycle.actors import Actor
 from lifecycle.defaults import EXCEPTION_POLICIES
@@ -73,18 +74,18 @@ def _load_calendar(team_id):
         if team_id else None
     if team is None:
         field = Team._meta.get_field
-        return sla.BusinessCalendar(
+        return business_time.BusinessCalendar(
             time_zone=settings.TIME_ZONE, work_days=field("work_days").get_default(),
             day_starts=field("day_starts").get_default(), day_ends=field("day_ends").get_default(), holidays=dates,
         )
-    return sla.BusinessCalendar(holidays=dates, **team)
+    return business_time.BusinessCalendar(holidays=dates, **team)
 
 
 def due_at(policy, queue_id, start):
     """When an exception opened at `start` in `queue_id` under `policy` is due."""
     if not policy.business_hours:
         return start + timedelta(minutes=policy.sla_minutes)
-    return sla.add_business_minutes(start, policy.sla_minutes, calendar_for(queue_id))
+    return business_time.add_business_minutes(start, policy.sla_minutes, calendar_for(queue_id))
 
 
 # One escalated exception, as the SQLite path hands it to build_exception_breached_events.

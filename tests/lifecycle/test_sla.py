@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lifecycle.models import Holiday
 from lifecycle.services.sla import calendar_for
-from lifecycle.sla import BusinessCalendar, add_business_minutes, business_minutes_between
+from lifecycle.business_time import BusinessCalendar, add_business_minutes, business_minutes_between
 from tests.factories import team
 
 WEEK = BusinessCalendar()  # Monday–Friday 09:00–17:00 UTC
