@@ -1,10 +1,14 @@
 """Figure: REST backfill of 20,000 orders from the sandbox store, 100 a page, on PostgreSQL.
 
-Budget: >= 500 orders/s processed. The run is one store_backfill() into an empty console (every
-order created: customer, identities, owner, timeline), through the same order_apply as webhooks.
-Processing time = the whole backfill minus the time spent waiting for the sandbox (HTTP requests,
-measured by the client), which is printed separately. A second pass from the beginning (a repair:
-every order already there, so every one stale) is printed as well, without a budget.
+Budget: >= 500 orders/s end to end, as a user sees it: the whole store_backfill() into an empty
+console (every order created: customer, identities, owner, timeline), through the same order_apply
+as webhooks, *including* the time spent waiting for the shop. The shop is the sandbox's HTTP server
+on loopback (a thread of this process, reached through the real client: OAuth-signed GETs, JSON
+decoding), as a real shop would be reached. The apply-only rate (that fetch time, measured by the
+client, taken out) is printed beside it for reference. Left out of both: generating the shop's data,
+creating and migrating the database, and a remote shop's network round trip and server time (the
+sandbox answers from memory on loopback). A second pass from the beginning (a repair: every order
+already there, so every one stale) is printed as well, without a budget.
 
 The database is dedicated, dropped and recreated on every run: BENCH_DATABASE_URL if set, else the
 server of DATABASE_URL (when it is PostgreSQL) with "_bench_backfill" added to the database name,
@@ -27,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ORDERS = 20_000
-BUDGET = 500  # orders per second processed (issue 3, "Figures")
+BUDGET = 500  # orders per second end to end, sandbox fetch time included (issue 3, "Figures")
 TEAMS = {"commerce": 3, "support": 3, "success": 4}  # agents, so new customers get an owner as in production
 PROGRESS_EVERY = 50  # pages between progress lines: four lines for 20,000 orders
 
@@ -109,18 +113,25 @@ def main(orders=ORDERS):
 
         run, total, http, requests = timed_backfill(store, "backfill")
         processing = total - http
-        rate = run.orders_seen / processing
-        print(f"backfill: {run.orders_seen:,} orders on {run.pages} pages ({requests} requests) in {total:.1f} s: "
+        n = run.orders_seen
+        rate = n / total
+        print(f"backfill: {n:,} orders on {run.pages} pages ({requests} requests) in {total:.1f} s: "
               f"{run.applied:,} applied, {run.ignored:,} ignored, {run.stale:,} stale, {run.failed:,} failed")
-        print(f"sandbox (HTTP fetch) time: {http:.1f} s, not counted ({http / max(requests, 1) * 1000:.0f} ms a request)")
-        print(f"processing time: {processing:.1f} s, {processing / run.orders_seen * 1000:.2f} ms an order")
+        print(f"  sandbox fetch (HTTP request + JSON decoding, by the client): {http:.1f} s "
+              f"({http / max(requests, 1) * 1000:.0f} ms a request, {http / n * 1000:.2f} ms an order)")
+        print(f"  apply only (fetch left out, for reference): {processing:.1f} s = {n / processing:.0f} orders/s, "
+              f"{processing / n * 1000:.2f} ms an order")
+        print(f"  end to end (fetch included): {total:.1f} s = {rate:.0f} orders/s, {total / n * 1000:.2f} ms an order")
+        print("  left out: generating the shop's data, creating and migrating the database, a remote shop's "
+              "round trip and server time (the sandbox answers from memory on loopback)")
         print(f"FIGURE backfill_orders_per_second: {rate:.0f} orders/s (budget >= {BUDGET} orders/s) "
               f"{'PASS' if rate >= BUDGET else 'FAIL'}")
 
         repair, total, http, _ = timed_backfill(store, "repair", since=_first_modified(sandbox))
         print(f"repair pass (everything again, all stale): {repair.orders_seen:,} orders, {repair.stale:,} stale, "
-              f"{repair.applied} applied; processing {(total - http):.1f} s = "
-              f"{repair.orders_seen / (total - http):.0f} orders/s; sandbox time {http:.1f} s")
+              f"{repair.applied} applied; end to end {total:.1f} s = {repair.orders_seen / total:.0f} orders/s; "
+              f"apply only {(total - http):.1f} s = {repair.orders_seen / (total - http):.0f} orders/s; "
+              f"sandbox fetch {http:.1f} s")
         ok = check_integrity(sandbox) and repair.applied == 0
     finally:
         sandbox.stop()
