@@ -1,8 +1,8 @@
 """Figure: routing decision p99 ≤ 5 ms with 200 agents in 10 teams, on PostgreSQL, single process.
 
-The decision is lifecycle/services/routing.py decide_route, what routing reads and decides before
-it writes: the customer's facts (one query over its orders), the stage default with the active
-rules (one query), the current owner, the first matching rule, the team row lock, the candidate
+The decision is lifecycle/services/routing.py route_decisions for one customer (a batch of one, as
+route_customer makes it), what routing reads and decides before it writes: the customer's facts (one query over its orders), the stage default with the active
+rules (one query), the current owner (its row locked), the first matching rule, the team row lock, the candidate
 loads (one query: open customers and open exceptions per agent), the previous owner for sticky
 teams, the pure agent choice and the round-robin counter bump. It is timed on its own, each call
 in its own transaction; the full route_customer (the decision plus the handoff, the owner update,
@@ -131,7 +131,7 @@ def main():
 
     from lifecycle.actors import Actor
     from lifecycle.models import Customer, Ownership
-    from lifecycle.services.routing import decide_route, route_customer
+    from lifecycle.services.routing import RouteRequest, route_customer, route_decisions
 
     rng = random.Random(20261123)
     customers = seed(rng)
@@ -151,11 +151,11 @@ def main():
 
     def decide(customer_id, stage):
         with transaction.atomic():
-            customer = Customer.objects.get(pk=customer_id)
+            customer = Customer.objects.select_for_update().get(pk=customer_id)
             t0 = time.perf_counter()
-            decided = decide_route(customer=customer, stage=stage)
+            decided = route_decisions([RouteRequest(customer=customer, stage=stage, reason="bench", actor=None)])
             elapsed = time.perf_counter() - t0
-        return elapsed * 1000, decided
+        return elapsed * 1000, decided[0] if decided else None
 
     sample = rng.sample(customers, DECISIONS + WARMUP)
     for customer_id, _ in sample[:WARMUP]:
@@ -165,7 +165,7 @@ def main():
     for customer_id, _ in sample[WARMUP:]:
         ms, decided = decide(customer_id, rng.choice(stages))
         decisions.append(ms)
-        outcomes["kept" if decided is None else "agent" if decided[1].agent.agent_id else "no agent"] += 1
+        outcomes["kept" if decided is None else "agent" if decided[3].agent.agent_id else "no agent"] += 1
     cpu = time.process_time() - cpu0
     p50, p99 = percentiles(decisions)
     print(f"{DECISIONS} routing decisions: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {max(decisions):.2f} ms "

@@ -120,7 +120,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_aftercare_{os.getpid()}.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg prepares a statement once a connection has run it this often on a cursor that binds on
-    # the server. Only the hot statements of lifecycle/services/rows.py use such cursors (Django's bind
+    # the server. Only the hot statements of lifecycle/db/rows.py use such cursors (Django's bind
     # on the client and are never prepared): planning them cost more than running them. Empty turns
     # it off, for a pooler that cannot keep prepared statements (PgBouncer in transaction mode < 1.21).
     _prepare = os.environ.get("DB_PREPARE_THRESHOLD", "5")

@@ -7,7 +7,7 @@ from celery import shared_task
 from lifecycle.selectors import routing as selectors
 from lifecycle.actors import Actor
 from lifecycle.models import Stage
-from lifecycle.services.ownership import ownership_route_to_stage_team
+from lifecycle.services.routing import route_customer
 from lifecycle.services.sla import sla_sweep
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def assign_unowned_customers():
         # A customer with orders is at least purchased; a prospect row means it was loaded around
         # the services, and commerce (the purchased stage's team) is the right first owner.
         stage = customer.stage if customer.stage != Stage.PROSPECT else Stage.PURCHASED
-        ownership_route_to_stage_team(
+        route_customer(
             customer=customer, stage=stage, actor=actor, reason="Customer had orders but no owner"
         )
     if customers:

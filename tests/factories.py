@@ -63,3 +63,13 @@ def make_owned_customer(*, paid=False, **extra):
     make_order(customer, state="paid" if paid else "pending_payment")
     customer.refresh_from_db()
     return customer
+
+
+def make_source_state(*, order, system, raw_status, observed_at, event_ref=""):
+    """What another system (the ERP, the CRM) says about an order, as their imports will store it."""
+    from lifecycle.models import OrderSourceState
+
+    state, _ = OrderSourceState.objects.update_or_create(
+        order=order, system=system,
+        defaults={"raw_status": raw_status, "observed_at": observed_at, "event_ref": event_ref})
+    return state

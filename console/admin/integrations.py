@@ -29,7 +29,7 @@ from integrations.crypto import mask
 from integrations.models import StatusMapping, StoreConnection
 from integrations.stores import store_connect
 from integrations.woocommerce import statuses
-from integrations.woocommerce.mapping import status_mapping_set
+from integrations.woocommerce.status_mappings import status_mapping_set
 from integrations.woocommerce.tasks import backfill_store
 from lifecycle.actors import Actor
 

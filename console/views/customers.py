@@ -24,7 +24,7 @@ from console.admin.customers import STAGE_COLORS
 from console.admin.exceptions import countdown
 from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
 from integrations.woocommerce import statuses
-from integrations.woocommerce.services import status_map_for_store
+from integrations.woocommerce.status_mappings import status_map_for_store
 from lifecycle.actors import Actor
 from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Severity, System
 from lifecycle.selectors import customers as screen

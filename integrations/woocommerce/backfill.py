@@ -1,8 +1,8 @@
-"""REST backfill and repair: every order the shop changed since the store's cursor, through order_apply.
+"""REST backfill and repair: every order the shop changed since the store's cursor, into the domain.
 
-Same mapping and idempotency as webhooks: a page goes through batch.orders_apply_many, which ends
-each order exactly as services.order_apply would, so an order the console already has in that
-version changes nothing (stale), and a rerun is a no-op.
+Same mapping and idempotency as webhooks: a page goes through intake.orders_apply, the path a
+delivery takes, so an order the console already has in that version changes nothing (stale), and
+a rerun is a no-op.
 
 Paging is by date, not by page number. Each request asks for page 1 of
 `modified_after=<cursor>&orderby=modified&order=asc`; after the page is committed the cursor moves to
@@ -13,7 +13,7 @@ unmodified, no later run reads it either). With a moving date nothing shifts und
 modified order is simply read again at the end. Why one second below: modified_after is exclusive
 and dates have one-second resolution, so the newest date itself would skip orders sharing that
 second that fell on the next page. Re-reading that second costs an order or two per page: those
-this run just applied are skipped, any others are not newer for order_apply (stale, no change).
+this run just applied are skipped, any others are not newer than what is stored (stale, no change).
 When a whole page shares one second the date cannot move; the cursor keeps it and takes the next
 page number instead (offset paging, confined to that second).
 
@@ -31,13 +31,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import SyncCursor, SyncRun
-from integrations.woocommerce import batch, services
+from integrations.woocommerce import intake
 from integrations.woocommerce.client import StoreClient, StoreError, wc_datetime
-from integrations.woocommerce.fields import PayloadError, as_utc, parse_gmt
-from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, Order, OrderSourceState, Ownership
-from lifecycle.services import rows
+from integrations.woocommerce.fields import as_utc, parse_gmt
+from integrations.woocommerce.status_mappings import store_status_map
+from lifecycle.models import ExceptionKind
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.exceptions import exception_raise, exception_resolve
+from lifecycle.services.observations import statistics_refresh
+from lifecycle.values import ObservationError
 
 R = SyncRun.Status
 ONE_SECOND = timedelta(seconds=1)  # the resolution of WooCommerce's dates
@@ -136,7 +138,7 @@ def _scan(client, store, run, actor, progress):
         if run.applied >= analyzed_at:
             # A first backfill grows the tables from little: keep the planner's picture current
             # (after 1,000 orders, 2,000, 4,000, …), so each page's lookups stay index probes.
-            rows.analyze(Order, OrderSourceState, Customer, CustomerIdentity, Ownership)
+            statistics_refresh()
             analyzed_at = run.applied * 2
         ids = {_external_id(o) for o in result.orders if _modified(o) == newest}
         boundary_ids = boundary_ids | ids if newest == boundary else ids
@@ -159,11 +161,12 @@ def _advance(floor, page, newest):
 
 def _apply_page(store, payloads, actor, ref):
     # Read once per page: a manager's new mapping applies from the next page on.
-    status_map = services.store_status_map(store)
-    items = [batch.Item(payload=p, actor=actor, event_ref=ref) for p in payloads]
+    status_map = store_status_map(store)
+    fetched_at = timezone.now()
+    items = [intake.Item(payload=p, actor=actor, event_ref=ref, received_at=fetched_at) for p in payloads]
     counts = Counter()
-    for payload, outcome in zip(payloads, batch.orders_apply_many(store=store, items=items, status_map=status_map)):
-        if isinstance(outcome, PayloadError):
+    for payload, outcome in zip(payloads, intake.orders_apply(store=store, items=items, status_map=status_map)):
+        if isinstance(outcome, ObservationError):
             # The order itself is wrong: a person must look at it; the others go on.
             _raise_bad_order(store, payload, outcome, actor)
             outcome = FAILED
@@ -188,7 +191,7 @@ def _modified(payload):
     try:
         return parse_gmt(payload.get("date_modified_gmt")) if isinstance(payload, dict) else None
     except ValueError:
-        return None  # order_apply will say what is wrong with it
+        return None  # the mapper will say what is wrong with it
 
 
 def _run_finish(run, actor, error=None):

@@ -2,88 +2,110 @@
 
 A busy shop sends hundreds of order.updated deliveries a minute. The receiver stores each one and
 wakes the store's drain (wakeups.py); the drain takes the store's oldest waiting deliveries, up
-to BATCH, and applies the leading run of order upserts as one batch (batch.orders_apply_many),
+to BATCH, and applies the leading run of order upserts as one batch (intake.orders_apply),
 until nothing waits. Each delivery still ends with its own status, as inbound_event_process would
 give it: processed, stale, ignored, or duplicate (its twin was processed first); a payload that
 cannot be read fails on its own (sync_failure) without holding back the others. Other topics
 (order.deleted, customer.*) are processed alone, in their place in the order of arrival.
 
-Deliveries are taken with FOR UPDATE SKIP LOCKED, so two drains never take the same delivery, and
-a batch's changes and its deliveries' statuses commit together. When a batch fails as a whole (a
-deadlock, a bug one payload triggers), nothing of it is kept and its oldest delivery is processed
-alone, so the drain always moves on; a delivery that fails alone is left to its own retries
-(process_inbound_event) and the drain goes on with the next.
+One drain of a store runs at a time: each batch first takes the store's drain lock (a second drain
+woken meanwhile waits for it, then finds what is left), so two drains never race to create the
+same order or customer. Deliveries are taken with FOR UPDATE SKIP LOCKED besides, and a batch's
+changes and its deliveries' statuses commit together. When a batch fails as a whole (a deadlock,
+a bug one payload triggers), nothing of it is kept and each of its deliveries is then processed
+alone, so one bad delivery costs one rollback, never its neighbours; a delivery that fails alone
+is left to its own retries (the task's) and the drain goes on with the next.
 """
 
-import json
 import logging
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from integrations.models import InboundEvent, StoreConnection
-from integrations.woocommerce import batch
-from integrations.woocommerce.fields import PayloadError
-from integrations.woocommerce.processing import _OUTCOME_STATUS, inbound_event_fail, inbound_event_process
-from lifecycle.actors import Actor
-from lifecycle.services import rows
+from integrations.woocommerce import intake
+from integrations.woocommerce.processing import (
+    ORDER_UPSERTS,
+    OUTCOME_STATUS,
+    delivery_actor,
+    inbound_event_fail,
+    inbound_event_process,
+    order_item,
+)
+from lifecycle.db import locks, rows
+from lifecycle.values import ObservationError
 
 log = logging.getLogger(__name__)
 S = InboundEvent.Status
 BATCH = 200
 MAX_BATCHES = 50
-ORDER_UPSERTS = ("order.created", "order.updated", "order.restored")
 
 
-def store_drain(*, store_id, max_batches=MAX_BATCHES):
-    """Process the store's waiting deliveries; returns how many were taken. After `max_batches`
-    the rest is left to a new drain (so one busy store does not hold a worker from the others)."""
+def store_drain(*, store_id, max_batches=MAX_BATCHES, retry_later=None):
+    """Process the store's waiting deliveries; returns (how many were taken, whether some still
+    wait). After `max_batches` the rest is left to a new drain (so one busy store does not hold a
+    worker from the others). `retry_later(event_id)` schedules a delivery that failed alone."""
     taken = 0
     for _ in range(max_batches):
-        count = drain_once(store_id)
+        count = drain_once(store_id, retry_later=retry_later)
         if not count:
-            return taken
+            return taken, False
         taken += count
-    from integrations.woocommerce.tasks import drain_store
-
-    drain_store.delay(store_id)
-    return taken
+    return taken, True
 
 
-def drain_once(store_id):
+def drain_once(store_id, retry_later=None):
     """One batch of the store's waiting deliveries, or its oldest one alone; how many it took."""
+    run, waiting = [], []
     try:
         with transaction.atomic():
+            locks.lock_keys([("drain", store_id)])
             waiting = _take_waiting(store_id)
             run = _leading_upserts(waiting)
             failed = _apply(run) if run else []
-    except Exception:
-        log.exception("a batch of store %s's deliveries failed; its oldest goes alone", store_id)
-        run, failed = [], []
-        waiting = list(InboundEvent.objects.filter(store_id=store_id, status=S.RECEIVED).order_by("pk")[:1])
+    except Exception as error:
+        # Nothing of the batch was kept; what it held (as read before the rollback) goes alone.
+        log.error("a batch of store %s's deliveries failed (%s); each goes alone", store_id, describe(error))
+        alone = [e.pk for e in run] or [e.pk for e in waiting[:1]] or _oldest_waiting(store_id)
+        for event_id in alone:
+            _process_alone(event_id, retry_later)
+        return len(alone)
     for event, error in failed:
         inbound_event_fail(event_id=event.pk, error=error, final=True)
     if run:
         return len(run)
-    if waiting:  # another topic first (or a batch that failed): that delivery alone
-        _process_alone(waiting[0].pk)
+    if waiting:  # another topic first: that delivery alone
+        _process_alone(waiting[0].pk, retry_later)
         return 1
     return 0
 
 
-def _process_alone(event_id):
+def describe(error):
+    """What went wrong, for the log, without the values a database error quotes (customer emails)."""
+    if isinstance(error, DatabaseError):
+        diag = getattr(error.__cause__, "diag", None)
+        constraint = getattr(diag, "constraint_name", None)
+        return f"{type(error).__name__}" + (f" on {constraint}" if constraint else "")
+    return f"{type(error).__name__}: {error}"
+
+
+def _oldest_waiting(store_id):
+    return list(InboundEvent.objects.filter(store_id=store_id, status=S.RECEIVED).order_by("pk")
+                .values_list("pk", flat=True)[:1])
+
+
+def _process_alone(event_id, retry_later):
     """inbound_event_process, failing the way the task does: a bad payload at once, anything else
     to the task's retries (the delivery leaves the waiting ones, so the drain goes on)."""
-    from integrations.woocommerce.tasks import process_inbound_event
-
     try:
         inbound_event_process(event_id=event_id)
-    except PayloadError as error:
+    except ObservationError as error:
         inbound_event_fail(event_id=event_id, error=error, final=True)
     except Exception as error:
-        log.exception("delivery %s failed; its task retries it", event_id)
-        inbound_event_fail(event_id=event_id, error=error, final=False)
-        process_inbound_event.apply_async(args=[event_id], countdown=2)
+        log.error("delivery %s failed (%s); its task retries it", event_id, describe(error))
+        inbound_event_fail(event_id=event_id, error=describe(error), final=False)
+        if retry_later:
+            retry_later(event_id)
 
 
 def waiting_stores(older_than):
@@ -97,7 +119,7 @@ def _take_waiting(store_id):
     return list(
         InboundEvent.objects.select_for_update(skip_locked=True)
         .filter(store_id=store_id, status=S.RECEIVED).order_by("pk")
-        .only("store_id", "topic", "body", "dedupe_key", "delivery_id", "attempts")[:BATCH]
+        .only("store_id", "topic", "body", "dedupe_key", "delivery_id", "attempts", "received_at")[:BATCH]
     )
 
 
@@ -125,15 +147,14 @@ def _apply(events):
             if event.dedupe_key:
                 first_of[event.dedupe_key] = event
             todo.append(event)
-    items = [batch.Item(payload=json.loads(bytes(e.body)), actor=Actor.webhook(f"{store.slug}/{e.delivery_id or e.pk}"),
-                        event_ref=f"delivery:{e.pk}") for e in todo]
+    items = [order_item(e, delivery_actor(e, store.slug)) for e in todo]
     failed = []
-    for event, outcome in zip(todo, batch.orders_apply_many(store=store, items=items)):
-        if isinstance(outcome, PayloadError):
+    for event, outcome in zip(todo, intake.orders_apply(store=store, items=items)):
+        if isinstance(outcome, ObservationError):
             failed.append((event, outcome))
             event.status = S.FAILED
         else:
-            event.status = _OUTCOME_STATUS[outcome]
+            event.status = OUTCOME_STATUS[outcome]
     now = timezone.now()
     for event in events:
         if event.status is None:

@@ -9,16 +9,14 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from lifecycle.normalise import normalize_email, normalize_phone  # noqa: F401 (re-exported)
+from lifecycle.values import ObservationError
 
 _CENT = Decimal("0.01")  # every WooCommerce total is stored and sent to 2 places
 
 
-class PayloadError(ValueError):
+class PayloadError(ObservationError):
     """A required field is missing or malformed; `field` names it (dotted path) for the exception."""
 
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
 
 
 def parse_money(value) -> Decimal:

@@ -2,7 +2,8 @@
 
 Webhook bodies for order.* / customer.* are the REST v3 resource itself (WC_Webhook builds them
 with get_endpoint_data("/wc/v3/orders/<id>")), except *.deleted, which carries only {"id": N}.
-Services take the dataclasses below; nothing here decides what to *do* with them.
+order_observation and customer_ref turn them into the domain's values (lifecycle.services.observations,
+customers), which decide what they do; nothing here does.
 Status mapping lives in statuses.py and field parsing in fields.py; both are re-exported here
 so callers need one import.
 """
@@ -28,6 +29,8 @@ from integrations.woocommerce.fields import (
     require_str,
     text,
 )
+from lifecycle import values as domain
+from lifecycle.values import ObservationError, OrderObservation
 from integrations.woocommerce.statuses import (
     CANONICAL,
     CANONICAL_STATES,
@@ -48,9 +51,10 @@ from integrations.woocommerce.statuses import (
 __all__ = [
     "CANONICAL", "CANONICAL_STATES", "DEFAULT_STATUS_MAP", "IGNORE", "IGNORED", "UNMAPPED",
     "CustomerData", "CustomerRef", "OrderData", "PayloadError", "StatusResult",
-    "dedupe_key", "is_newer", "map_customer", "map_deleted", "map_order", "map_status",
-    "normalize_email", "normalize_phone", "parse_gmt", "parse_money",
+    "customer_ref", "dedupe_key", "is_newer", "map_customer", "map_deleted", "map_order", "map_status",
+    "normalize_email", "normalize_phone", "order_observation", "parse_gmt", "parse_money",
 ]
+SYSTEM = "woocommerce"
 
 # WooCommerce keeps "processing"/"completed" (or a plugin's "shipped") after a partial refund
 # and only fires order.updated. These are the states Order.mark_partially_refunded accepts.
@@ -267,3 +271,35 @@ def _customer_ref(payload: Mapping) -> CustomerRef:
         country=_country(billing, field_object(payload, "shipping")),
         company=company,
     )
+
+
+def customer_ref(data: "CustomerRef | CustomerData", store_slug: str) -> domain.CustomerRef:
+    """How the domain names the customer of an order's billing block or of a customer resource."""
+    return domain.CustomerRef(
+        kind=SYSTEM, namespace=store_slug,
+        account_id=str(data.woocommerce_id) if data.woocommerce_id else None, email=data.email,
+        display_name=data.display_name, phone=data.phone, country=data.country,
+    )
+
+
+def order_observation(payload, *, store_slug, store_name, status_map, actor, event_ref="", note_stale=True,
+                      received_at=None) -> OrderObservation:
+    """What the order resource says, as the domain's observation; PayloadError names a bad field
+    (including a value the console cannot hold: too long, a NUL, an amount or date out of range)."""
+    data = map_order(payload, store_slug=store_slug, status_map=status_map)
+    meaning = data.canonical_state or data.status.outcome
+    try:
+        return OrderObservation(
+            system=SYSTEM, namespace=store_slug, external_id=data.external_id, number=data.number,
+            customer=customer_ref(data.customer, store_slug), raw_status=data.raw_status, meaning=meaning,
+            currency=data.currency, total=data.total, refunded_total=data.refunded_total,
+            placed_at=data.placed_at, paid_at=data.paid_at, modified_at=data.modified_at, actor=actor,
+            source_name=store_name, event_ref=event_ref, note_stale=note_stale, received_at=received_at,
+        )
+    except ObservationError as error:
+        raise PayloadError(_FIELDS.get(error.field, error.field), error.message) from None
+
+
+# The payload's name for each observation field, for the operator reading the error.
+_FIELDS = {"external_id": "id", "raw_status": "status", "placed_at": "date_created_gmt",
+           "paid_at": "date_paid_gmt", "modified_at": "date_modified_gmt"}

@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from integrations.models import InboundEvent
-from integrations.woocommerce import services
+from integrations.woocommerce import intake
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionKind
 from lifecycle.services.exceptions import exception_raise
@@ -19,24 +19,38 @@ WAITING = {S.RECEIVED, S.FAILED}  # not processed yet: a replay processes them f
 NOT_REPLAYABLE = {S.REJECTED: "its signature was never verified", S.MALFORMED: "its body is not JSON"}
 
 
+ORDER_UPSERTS = ("order.created", "order.updated", "order.restored")
+OUTCOME_STATUS = {intake.Outcome.APPLIED: S.PROCESSED, intake.Outcome.STALE: S.STALE,
+                  intake.Outcome.IGNORED: S.IGNORED}
+
+
 class ReplayRefused(Exception):
     pass
-_OUTCOME_STATUS = {services.Outcome.APPLIED: S.PROCESSED, services.Outcome.STALE: S.STALE,
-                   services.Outcome.IGNORED: S.IGNORED}
 
 
-def _apply(event, payload, actor, replay):
+def order_item(event, actor, note_stale=True):
+    """The delivery's order payload as intake takes it."""
+    return intake.Item(payload=json.loads(bytes(event.body)), actor=actor, event_ref=f"delivery:{event.pk}",
+                       note_stale=note_stale, received_at=event.received_at)
+
+
+def delivery_actor(event, store_slug):
+    return Actor.webhook(f"{store_slug}/{event.delivery_id or event.pk}")
+
+
+def _apply(event, actor, replay):
     topic = event.topic
-    ref = f"delivery:{event.pk}"
-    if topic in ("order.created", "order.updated", "order.restored"):
-        return services.order_apply(store=event.store, payload=payload, actor=actor, event_ref=ref,
-                                    note_stale=not replay)
+    if topic in ORDER_UPSERTS:
+        [outcome] = intake.orders_apply(store=event.store, items=[order_item(event, actor, note_stale=not replay)])
+        if isinstance(outcome, Exception):
+            raise outcome  # the payload cannot be read: the caller fails the delivery for a person
+        return outcome
     if topic == "order.deleted":
-        return services.order_apply_deleted(store=event.store, payload=payload, actor=actor, event_ref=ref)
+        return intake.order_apply_deleted(store=event.store, payload=json.loads(bytes(event.body)), actor=actor)
     if topic in ("customer.created", "customer.updated"):
-        return services.customer_apply(store=event.store, payload=payload, actor=actor)
+        return intake.customer_apply(store=event.store, payload=json.loads(bytes(event.body)), actor=actor)
     # customer.deleted: the shop account is gone, the customer and their history stay.
-    return services.Outcome.IGNORED
+    return intake.Outcome.IGNORED
 
 
 def inbound_event_process(*, event_id, replay=False):
@@ -56,12 +70,11 @@ def inbound_event_process(*, event_id, replay=False):
         )
         if event.status in FINISHED and not replay:
             return event.status
-        actor = Actor.webhook(f"{event.store.slug}/{event.delivery_id or event.pk}")
+        actor = delivery_actor(event, event.store.slug)
         if not replay and event.dedupe_key and event.duplicate:
             outcome_status = S.DUPLICATE
         else:
-            outcome = _apply(event, json.loads(bytes(event.body)), actor, replay)
-            outcome_status = _OUTCOME_STATUS[outcome]
+            outcome_status = OUTCOME_STATUS[_apply(event, actor, replay)]
         if not replay:
             event.status, event.processed_at, event.reason = outcome_status, timezone.now(), ""
             event.attempts += 1

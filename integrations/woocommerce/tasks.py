@@ -1,4 +1,4 @@
-"""WooCommerce tasks: thin, ids only; the work is in processing.py, services.py and backfill.py."""
+"""WooCommerce tasks: thin, ids only; the work is in processing.py, draining.py and backfill.py."""
 
 from datetime import timedelta
 
@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from integrations.models import StoreConnection
 from integrations.woocommerce.backfill import SyncBusy, store_backfill
-from integrations.woocommerce.fields import PayloadError
 from integrations.woocommerce.draining import store_drain, waiting_stores
 from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
 from lifecycle.actors import Actor
+from lifecycle.values import ObservationError
 
 WAITING_TOO_LONG = timedelta(minutes=1)
 # Backoff doubles from 2 s: a database hiccup or a lock clears well within the five tries.
@@ -25,7 +25,7 @@ BACKFILL_RETRIES = 3
 def process_inbound_event(self, event_id):
     try:
         return inbound_event_process(event_id=event_id)
-    except PayloadError as error:
+    except ObservationError as error:
         # The payload itself is wrong: retrying cannot help, a person must look at it.
         inbound_event_fail(event_id=event_id, error=error, final=True)
         return "failed"
@@ -39,8 +39,16 @@ def process_inbound_event(self, event_id):
 
 @shared_task(acks_late=True)
 def drain_store(store_id):
-    """Process the store's waiting deliveries (woken by the receiver; see draining.py)."""
-    return store_drain(store_id=store_id)
+    """Process the store's waiting deliveries (woken by the receiver; see draining.py); a store
+    with more than one drain's share waiting gets a new drain, behind the other stores' work."""
+    taken, more = store_drain(store_id=store_id, retry_later=_retry_later)
+    if more:
+        drain_store.delay(store_id)
+    return taken
+
+
+def _retry_later(event_id):
+    process_inbound_event.apply_async(args=[event_id], countdown=2)
 
 
 @shared_task

@@ -21,7 +21,7 @@ from integrations.woocommerce import mappers
 from integrations.woocommerce.signatures import SIGNATURE_HEADER, TOPIC_HEADER, is_ping, verify_signature
 from integrations.woocommerce.wakeups import wakeups
 from lifecycle.config_cache import ConfigCache
-from lifecycle.services import rows
+from lifecycle.db import rows
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,8 @@ class EventKind(models.TextChoices):
     ORDER_CREATED = "order_created", "Order placed"
     ORDER_STATE_CHANGED = "order_state_changed", "Order status changed"
     STALE_EVENT = "stale_event", "Late shop update not applied"
+    SAME_SECOND = "same_second", "Two updates in the same second"
+    CLOCK_AHEAD = "clock_ahead", "Update dated in the future"
     UNMAPPED_STATUS = "unmapped_status", "Unmapped shop status"
     EXCEPTION_OPENED = "exception_opened", "Exception opened"
     EXCEPTION_CLAIMED = "exception_claimed", "Exception claimed"

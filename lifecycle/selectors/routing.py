@@ -121,12 +121,12 @@ def agent_loads(team):
 
 
 @functools.cache
-def _orders_sql():
+def _orders_sql(count):
     return (
-        f"SELECT {_col(Order, 'namespace', 'o')}, {_col(Order, 'total', 'o')}, "
+        f"SELECT {_col(Order, 'customer', 'o')}, {_col(Order, 'namespace', 'o')}, {_col(Order, 'total', 'o')}, "
         f"{_col(Order, 'product_categories', 'o')} "
-        f"FROM {_table(Order)} o WHERE {_col(Order, 'customer', 'o')} = %s "
-        f"ORDER BY {_col(Order, 'placed_at', 'o')} DESC, {_col(Order, 'id', 'o')} DESC"
+        f"FROM {_table(Order)} o WHERE {_col(Order, 'customer', 'o')} IN ({', '.join(['%s'] * count)}) "
+        f"ORDER BY {_col(Order, 'customer', 'o')}, {_col(Order, 'placed_at', 'o')} DESC, {_col(Order, 'id', 'o')} DESC"
     )
 
 
@@ -136,16 +136,20 @@ def _json_list(value):
     return value if isinstance(value, list) else []
 
 
-def routing_facts(*, customer, stage, order=None):
-    """What the rules match on: the customer's country and tags, and what all its orders say.
-
-    One query over the customer's orders (newest first); the order value is the triggering
-    order's, else the newest one's.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_orders_sql(), [customer.pk])
-        rows = cursor.fetchall()
-    return facts_from_orders(customer, stage, rows, order_total=order.total if order is not None else None)
+def routing_facts_many(requests):
+    """{customer id: CustomerFacts} for (customer, stage, triggering order or None) triples: what
+    the rules match on, the customer's country and tags and what all its orders say (the order
+    value is the triggering order's, else the newest one's). One query over the customers' orders."""
+    ids = sorted({customer.pk for customer, _, _ in requests})
+    found = {pk: [] for pk in ids}
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_orders_sql(len(ids)), ids)
+            for customer_id, *row in cursor.fetchall():
+                found[customer_id].append(row)
+    return {customer.pk: facts_from_orders(customer, stage, found[customer.pk],
+                                           order_total=order.total if order is not None else None)
+            for customer, stage, order in requests}
 
 
 def facts_from_orders(customer, stage, rows, order_total=None):

@@ -16,7 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Ownership
-from lifecycle.services import rows, sla, timeline
+from lifecycle.db import rows
+from lifecycle.services import sla, timeline
 
 
 def _literals(statuses):

@@ -1,73 +1,114 @@
-"""Orders: creation, canonical state changes, and what they mean for the customer's stage."""
+"""Orders: creation, canonical state changes, and what they mean for the customer's stage.
+
+One path for one order and for many (a backfill page, a store's waiting deliveries, an import):
+the caller holds one transaction and the row locks of the orders it changes; rows go in with one
+INSERT or UPDATE per table, timeline events are collected in `events` for the caller to insert
+once, and the customers whose orders changed follow them (stage moves and routing) together at the
+end (orders_follow). order_create and order_transition are batches of one.
+
+A customer whose orders move it through several stages in one batch (a new customer's unpaid,
+then paid order) records every stage change, replayed in order, but is handed over once, to the
+team of the stage it ends in, not to each team in between.
+"""
 
 import functools
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from lifecycle.db import rows
 from lifecycle.models import DEAD_STATES, ORDER_TRANSITION_BY_TARGET, PAID_STATES, Customer, Order, OrderSourceState
-from lifecycle.models import OrderState, Stage
+from lifecycle.models import EventSource, OrderState, Stage, TimelineEvent
 from lifecycle.models import System as OrderSystem
 from lifecycle.services import timeline
 from lifecycle.services.errors import OrderTransitionRefused
-from lifecycle.services.stages import customer_move_stage
+from lifecycle.services.stages import stage_step, stages_follow
 
 # DOMAIN.md: a second paid order inside the first 30 days makes an onboarding customer active.
 ONBOARDING_WINDOW = timedelta(days=30)
 
 
-def order_create(
-    *, customer, actor, external_id, number, total, currency, placed_at, state=OrderState.PENDING_PAYMENT,
-    system=OrderSystem.WOOCOMMERCE, namespace="", paid_at=None, raw_status="", observed_at=None, event_ref="",
-):
-    """Create an order in its first canonical state; the customer's first order gives it an owner."""
-    with transaction.atomic():
-        order = Order.objects.create(
-            customer=customer, system=system, namespace=namespace, external_id=str(external_id), number=str(number),
-            total=total, currency=currency.upper(), placed_at=placed_at, paid_at=paid_at, state=state,
-            state_changed_at=timezone.now(),
-        )
-        if raw_status:
-            OrderSourceState.objects.create(
-                order=order, system=system, raw_status=raw_status, observed_at=observed_at or placed_at,
-                event_ref=event_ref,
-            )
-        timeline.record_order_created(order=order, actor=actor)
-        _follow_orders(customer_id=customer.pk, actor=actor, first_order_at=placed_at)
-    return order
+@dataclass
+class NewOrder:
+    """One order to create."""
+
+    customer: Customer
+    actor: object
+    external_id: str
+    number: str
+    total: Decimal
+    currency: str
+    placed_at: datetime
+    state: str
+    raw_status: str
+    observed_at: datetime
+    event_ref: str = ""
+    system: str = OrderSystem.WOOCOMMERCE
+    namespace: str = ""
+    paid_at: datetime | None = None
+    refunded_total: Decimal = Decimal("0")
 
 
-def order_transition(*, order, to_state, actor, raw_status="", source="shop", locked=False):
-    """Move the order's canonical state; True when it changed, False when already there.
+@dataclass
+class Followers:
+    """The order changes of a batch, per customer and in the order they were applied, so that the
+    customers' stages follow them as they would have one order at a time."""
 
-    A move the graph forbids raises OrderTransitionRefused and changes nothing. `locked=True`: the
-    caller holds the order's row lock in its transaction and `order` was read under it, so it is
-    moved in place without being read again (the webhook path).
-    """
-    if locked:
-        if not connection.in_atomic_block:
-            raise RuntimeError("order_transition(locked=True) needs the caller's transaction")
-        # Checked before the block: a refusal leaves the caller's transaction usable.
-        method = _transition_for(order, to_state)
-        if method is None:
-            return False
-        with transaction.atomic(savepoint=False):
-            _apply_transition(order, method, to_state, actor, raw_status, source)
-        return True
-    with transaction.atomic():
-        current = Order.objects.select_for_update().select_related("customer").get(pk=order.pk)
-        method = _transition_for(current, to_state)
-        if method is None:
-            return False
-        _apply_transition(current, method, to_state, actor, raw_status, source)
-    order.refresh_from_db()
-    return True
+    steps: dict = field(default_factory=dict)  # customer id -> [(order id, new state, actor, placed_at if created)]
+    before: dict = field(default_factory=dict)  # order id -> its state before the batch (absent: created in it)
+
+    def created(self, order, actor):
+        self.steps.setdefault(order.customer_id, []).append((order.pk, order.state, actor, order.placed_at))
+
+    def moved(self, order, from_state, actor):
+        self.before.setdefault(order.pk, from_state)
+        self.steps.setdefault(order.customer_id, []).append((order.pk, order.state, actor, None))
 
 
-def _transition_for(order, to_state):
-    """The bound transition that takes `order` to `to_state`; None when it is there already."""
+def orders_create(new_orders, events, followers):
+    """Insert the orders and their source states; the orders, in the same order."""
+    now = timezone.now()
+    made = [
+        Order(customer=n.customer, system=n.system, namespace=n.namespace, external_id=str(n.external_id),
+              number=str(n.number), total=n.total, refunded_total=n.refunded_total, currency=n.currency.upper(),
+              placed_at=n.placed_at, paid_at=n.paid_at, state=n.state, state_changed_at=now)
+        for n in new_orders
+    ]
+    rows.insert_many(Order, made)
+    rows.insert_many(OrderSourceState, [
+        OrderSourceState(order=order, system=n.system, raw_status=n.raw_status,
+                         observed_at=n.observed_at or n.placed_at, event_ref=n.event_ref[:200], received_at=now)
+        for order, n in zip(made, new_orders) if n.raw_status
+    ])
+    for order, n in zip(made, new_orders):
+        events.append(timeline.order_created_event(order=order, actor=n.actor))
+        followers.created(order, n.actor)
+    return made
+
+
+def source_states_write(observations):
+    """Store what a system says now about orders the caller locked and found older:
+    (order, system, raw_status, observed_at, event_ref, source_state_id or None) each."""
+    now = timezone.now()
+    changed, added = [], []
+    for order, system, raw_status, observed_at, event_ref, state_id in observations:
+        row = OrderSourceState(id=state_id, order=order, system=system, raw_status=raw_status,
+                               observed_at=observed_at, event_ref=event_ref[:200], received_at=now)
+        (changed if state_id else added).append(row)
+    if changed:
+        rows.update_many(OrderSourceState, changed, ["raw_status", "observed_at", "event_ref", "received_at"])
+    if added:
+        rows.insert_many(OrderSourceState, added)
+
+
+def transition_for(order, to_state):
+    """The bound transition that takes `order` to `to_state`; None when it is there already.
+    Raises OrderTransitionRefused when the graph forbids the move."""
     if order.state == to_state:
         return None
     if order.state == OrderState.DELETED:
@@ -79,30 +120,75 @@ def _transition_for(order, to_state):
     return method
 
 
-def _apply_transition(order, method, to_state, actor, raw_status, source):
+def order_move(order, to_state, actor, raw_status, events, followers, source=EventSource.SHOP):
+    """Move the locked `order` to `to_state` by its transition, in memory, and collect its event;
+    True when it moved. Raises OrderTransitionRefused (nothing changed) for a move the graph
+    forbids. The caller writes the orders with orders_save."""
+    method = transition_for(order, to_state)
+    if method is None:
+        return False
     from_state = order.state
     method()
     order.state_changed_at = timezone.now()
     if to_state in PAID_STATES and order.paid_at is None:
         order.paid_at = order.state_changed_at
-    order.save()
-    timeline.record_order_state_changed(
-        order=order, from_state=from_state, to_state=to_state, actor=actor, raw_status=raw_status, source=source
-    )
-    _follow_orders(customer_id=order.customer_id, actor=actor)
+    events.append(timeline.order_state_changed_event(order=order, from_state=from_state, to_state=to_state,
+                                                     actor=actor, raw_status=raw_status, source=source))
+    followers.moved(order, from_state, actor)
+    return True
 
 
-def _follow_orders(*, customer_id, actor, first_order_at=None):
-    """Move the customer's stage as its orders dictate (DOMAIN.md, "enters when")."""
-    customer = Customer.objects.get(pk=customer_id)
-    if first_order_at and (customer.first_order_at is None or first_order_at < customer.first_order_at):
-        Customer.objects.filter(pk=customer_id).update(first_order_at=first_order_at)
-        customer.first_order_at = first_order_at
-    states = list(Order.objects.filter(customer_id=customer_id).values_list("state", flat=True))
-    paid = sum(1 for s in states if s in PAID_STATES)
-    move = _stage_move_for(customer, paid=paid, all_dead=bool(states) and all(s in DEAD_STATES for s in states))
-    if move:
-        customer_move_stage(customer=customer, transition=move, actor=actor)
+def orders_save(changed):
+    """Write the state (moved by order_move's transitions) and amounts of locked orders, in one UPDATE."""
+    if not changed:
+        return
+    now = timezone.now()
+    for order in changed:
+        order.updated_at = now
+    rows.update_many(Order, changed, ["state", "state_changed_at", "paid_at", "total", "refunded_total",
+                                      "updated_at"])
+
+
+def orders_follow(followers, events):
+    """Move every customer in `followers` through the stages its orders dictate (DOMAIN.md, "enters
+    when"): its orders' changes are replayed in the order they were applied, each followed by the
+    stage move it dictates (first order date included), as one order at a time would have moved it;
+    then each customer whose stage changed is handed to its new stage's team, once (stages_follow).
+
+    What it reads of a customer's other orders does not grow with its history: their paid and live
+    counts, in one aggregate for the whole batch.
+    """
+    if not followers.steps:
+        return
+    ids = sorted(followers.steps)
+    customers = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    touched = {order_id for steps in followers.steps.values() for order_id, *_ in steps}
+    others = {
+        row["customer_id"]: row
+        for row in Order.objects.filter(customer_id__in=ids).exclude(pk__in=touched).order_by()
+        .values("customer_id").annotate(paid=Count("pk", filter=Q(state__in=PAID_STATES)),
+                                        live=Count("pk", filter=~Q(state__in=DEAD_STATES)))
+    }
+    changes = []
+    for customer in customers:
+        base = others.get(customer.pk, {"paid": 0, "live": 0})
+        steps = followers.steps[customer.pk]
+        # The touched orders as they were before the batch; created ones join at their step.
+        seen = {step[0]: followers.before[step[0]] for step in steps if step[0] in followers.before}
+        from_stage, mover, dirty = customer.stage, None, False
+        for order_id, state, actor, placed_at in steps:
+            seen[order_id] = state
+            if placed_at and (customer.first_order_at is None or placed_at < customer.first_order_at):
+                customer.first_order_at, dirty = placed_at, True
+            paid = base["paid"] + sum(1 for s in seen.values() if s in PAID_STATES)
+            all_dead = base["live"] == 0 and all(s in DEAD_STATES for s in seen.values())
+            move = _stage_move_for(customer, paid=paid, all_dead=all_dead)
+            if move:
+                stage_step(customer, move, actor, "", events)
+                mover, dirty = actor, True
+        if dirty:
+            changes.append((customer, from_stage, mover, ""))
+    stages_follow(changes, events)
 
 
 def _stage_move_for(customer, *, paid, all_dead):
@@ -122,29 +208,40 @@ def _stage_move_for(customer, *, paid, all_dead):
     return None
 
 
-def order_observe_source(*, order, system, raw_status, observed_at, event_ref=""):
-    """Record what `system` says about the order now; False (and nothing written) when it is older
-    than what is stored, so a late, out-of-order delivery never overwrites newer truth.
-
-    The common case (a newer status of a known order) is one conditional UPDATE; the row lock it
-    takes, like the order lock callers hold, keeps two deliveries from both winning.
-    """
-    fields = {"raw_status": raw_status, "observed_at": observed_at, "event_ref": event_ref[:200],
-              "received_at": timezone.now()}
-    states = OrderSourceState.objects.filter(order=order, system=system)
-    if states.filter(observed_at__lt=observed_at).update(**fields):
-        return True
+def order_create(
+    *, customer, actor, external_id, number, total, currency, placed_at, state=OrderState.PENDING_PAYMENT,
+    system=OrderSystem.WOOCOMMERCE, namespace="", paid_at=None, raw_status="", observed_at=None, event_ref="",
+):
+    """Create one order in its first canonical state; the customer's first order gives it an owner."""
     with transaction.atomic():
-        if states.select_for_update().exists():
-            return False  # stored is as new or newer
-        OrderSourceState.objects.create(order=order, system=system, **fields)
-    return True
+        events, followers = [], Followers()
+        [order] = orders_create([NewOrder(
+            customer=customer, actor=actor, external_id=external_id, number=number, total=total, currency=currency,
+            placed_at=placed_at, state=state, raw_status=raw_status, observed_at=observed_at, event_ref=event_ref,
+            system=system, namespace=namespace, paid_at=paid_at,
+        )], events, followers)
+        orders_follow(followers, events)
+        rows.insert_many(TimelineEvent, events)
+    return order
 
 
-def order_update_amounts(*, order, total, refunded_total):
-    """Totals as the shop reports them (refunds change them without a status change)."""
-    if (order.total, order.refunded_total) == (total, refunded_total):
-        return False
-    Order.objects.filter(pk=order.pk).update(total=total, refunded_total=refunded_total, updated_at=timezone.now())
-    order.total, order.refunded_total = total, refunded_total
+def order_transition(*, order, to_state, actor, raw_status="", source=EventSource.SHOP, locked=False):
+    """Move one order's canonical state; True when it changed, False when already there.
+
+    A move the graph forbids raises OrderTransitionRefused and changes nothing. `locked=True`: the
+    caller holds the order's row lock in its transaction and `order` was read under it, so it is
+    moved in place without being read again.
+    """
+    if locked and not connection.in_atomic_block:
+        raise RuntimeError("order_transition(locked=True) needs the caller's transaction")
+    with transaction.atomic():
+        current = order if locked else Order.objects.select_for_update().get(pk=order.pk)
+        events, followers = [], Followers()
+        if not order_move(current, to_state, actor, raw_status, events, followers, source=source):
+            return False
+        orders_save([current])
+        orders_follow(followers, events)
+        rows.insert_many(TimelineEvent, events)
+    if not locked:
+        order.refresh_from_db()
     return True

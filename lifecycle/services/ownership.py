@@ -1,88 +1,112 @@
-"""Ownership changes. Every change is one Handoff row and one timeline event, in one transaction."""
+"""Ownership changes. Every change is one Handoff row and one timeline event, in one transaction.
 
-from dataclasses import dataclass
+One path for one and for many: handoffs_write writes a batch of transfers (routing's decisions, a
+manager's reassignment, a claim); ownership_transfer is a batch of one with the checks a person's
+change needs.
+"""
 
-from django.db import IntegrityError, connection, transaction
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from lifecycle.models import Agent, Customer, ExceptionKind, Handoff, Ownership, Team
-from lifecycle.services import rows, timeline
+from lifecycle.db import owners as owner_rows
+from lifecycle.db import rows
+from lifecycle.db.owners import OwnerRow
+from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, Handoff, Ownership, Team, TimelineEvent
+from lifecycle.services import timeline
 from lifecycle.services.errors import InvalidOwner, OwnershipChanged, PermissionDenied
-from lifecycle.services.exceptions import exception_resolve
+from lifecycle.services.exceptions import exception_raise, exception_resolve
 
+UNASSIGNED = ExceptionKind.UNASSIGNED_CUSTOMER
 # Sentinel: "the caller did not say what owner it expects", as opposed to expecting no owner.
 UNCHECKED = object()
 
 
-def _sql(template):
-    """SQL with the tables and columns named by the models, so a rename cannot silently break it."""
-    from django.contrib.auth import get_user_model
-
-    return template.format(
-        ownership=Ownership._meta.db_table, team=Team._meta.db_table, agent=Agent._meta.db_table,
-        user=get_user_model()._meta.db_table, customer=Customer._meta.db_table,
-        next_handoff_id=rows.next_id_sql(Handoff),
-    )
-
-
-# The hottest read of every handoff, hand-written: Django's query compilation cost more than the
-# round trip. The row is locked (FOR UPDATE OF the owner row only), carries the previous owner's
-# label for the timeline, as Agent.__str__ and Team.__str__ would write it, and reserves the id of
-# the Handoff about to be written (where ids can be reserved; see rows.py).
-OWNER_ROW = """
-    SELECT o.id, o.team_id, o.agent_id, t.name,
-           COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username), {extra}
-    FROM {ownership} o
-    JOIN {team} t ON t.id = o.team_id
-    LEFT JOIN {agent} a ON a.id = o.agent_id
-    LEFT JOIN {user} u ON u.id = a.user_id
-"""
-LOCK_OWNER = OWNER_ROW.replace("{extra}", "{next_handoff_id}") + " WHERE o.customer_id = %s"
-LOCK_CUSTOMER = "SELECT {next_handoff_id} FROM {customer} WHERE id = %s"
-MOVE_OWNER = "UPDATE {ownership} SET team_id = %s, agent_id = %s, since = %s, last_handoff_id = %s WHERE id = %s"
+def unassigned_subject(customer_id):
+    return f"customer:{customer_id}"
 
 
 @dataclass(frozen=True)
-class OwnerRow:
-    id: int
-    team_id: int
-    agent_id: int | None
-    team_name: str
-    agent_name: str | None
+class Transfer:
+    """One ownership change: the customer (its owner row locked by the caller, `current`) to
+    (team, agent), with who and why."""
+
+    customer: object
+    current: OwnerRow | None
+    team: Team
+    agent: object  # an Agent, or None: the team owns the customer, nobody in it yet
+    reason: str
+    actor: object
+    rule: str = ""
+    detail: dict = field(default_factory=dict)
+    # Routing starts the "no agent" clock (unassigned_customer) for a customer nobody could take.
+    start_clock: bool = True
 
     @property
-    def label(self):
-        return f"{self.team_name} / {self.agent_name or 'unassigned'}"
+    def changes(self):
+        target = (self.team.pk, self.agent.pk if self.agent else None)
+        return self.current is None or (self.current.team_id, self.current.agent_id) != target
 
 
-def _for_update(sql, of=""):
-    if not connection.features.has_select_for_update:
-        return sql
-    return sql + (f" FOR UPDATE OF {of}" if of and connection.features.has_select_for_update_of else " FOR UPDATE")
+def handoffs_write(transfers, events):
+    """The Handoffs, owner rows and events of the transfers that change something (rows of a kind
+    in one statement); returns the Handoffs. A customer nobody could take raises (or refreshes)
+    `unassigned_customer`; one that gets its first agent ends that clock, in the same transaction,
+    whichever path gave it the agent (routing, a manager, a claim)."""
+    now = timezone.now()
+    written = []
+    for t in transfers:
+        handoff = None
+        if t.changes:
+            handoff = Handoff(
+                customer=t.customer, from_team_id=t.current.team_id if t.current else None,
+                from_agent_id=t.current.agent_id if t.current else None, to_team=t.team, to_agent=t.agent,
+                reason=t.reason, rule=t.rule, detail=t.detail, created_at=now, **t.actor.as_fields(),
+            )
+        written.append((t, handoff))
+    handoffs = [h for _, h in written if h is not None]
+    rows.insert_many(Handoff, handoffs)
+    added, moved = [], []
+    for t, handoff in written:
+        if handoff is None:
+            continue
+        owner = Ownership(customer=t.customer, team=t.team, agent=t.agent, since=now, last_handoff=handoff)
+        if t.current:
+            owner.pk = t.current.id
+        (moved if t.current else added).append(owner)
+        events.append(timeline.handoff_event(handoff=handoff, actor=t.actor,
+                                             from_owner=t.current.label if t.current else "nobody"))
+    rows.insert_many(Ownership, added)
+    if moved:
+        rows.update_many(Ownership, moved, ["team", "agent", "since", "last_handoff"])
+    _unassigned_clocks(written)
+    return handoffs
 
 
-def _lock_owner(customer):
-    """(the customer's owner row, locked, or None when it has no owner yet; the next Handoff id or None).
-
-    An existing owner row serialises every change of this customer. A first owner has no row yet:
-    then the customer row is locked and the owner read again, so a first owner given concurrently
-    is seen (and refused by the caller's expectation) rather than duplicated.
-    """
-    lock = _for_update(_sql(LOCK_OWNER), of="o")
-    with connection.cursor() as cursor:
-        cursor.execute(lock, [customer.pk])
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute(_for_update(_sql(LOCK_CUSTOMER)), [customer.pk])
-            locked = cursor.fetchone()
-            if locked is None:
-                raise Customer.DoesNotExist(f"Customer #{customer.pk} no longer exists.")
-            next_id = locked[0]
-            cursor.execute(lock, [customer.pk])
-            row = cursor.fetchone()
-    if row is None:
-        return None, next_id
-    return OwnerRow(*row[:5]), row[5]
+def _unassigned_clocks(written):
+    got_agent = []
+    for t, handoff in written:
+        if t.agent is None:
+            if t.start_clock:
+                exception_raise(
+                    kind=UNASSIGNED, subject_key=unassigned_subject(t.customer.pk), customer=t.customer,
+                    actor=t.actor, summary=f"No agent of {t.team} can take this customer",
+                    evidence={"team": t.team.slug, "team_id": t.team.pk, "rule": t.rule,
+                              "skipped": t.detail.get("skipped", {})},
+                )
+        elif handoff is not None and not (t.current and t.current.agent_id):
+            got_agent.append((unassigned_subject(t.customer.pk), t))
+    if not got_agent:
+        return
+    # Most customers getting an agent never waited for one: find the clocks that are running first.
+    running = set(ExceptionCase.objects.filter(kind=UNASSIGNED, status__in=OPEN_STATUSES,
+                                               subject_key__in=[s for s, _ in got_agent])
+                  .values_list("subject_key", flat=True))
+    for subject, t in got_agent:
+        if subject in running:
+            exception_resolve(kind=UNASSIGNED, subject_key=subject, actor=t.actor,
+                              reason=f"{t.agent} owns the customer now ({t.reason})")
 
 
 def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", detail=None, expected=UNCHECKED):
@@ -93,58 +117,29 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
     reassigning the same customer at once never silently overwrite each other.
     """
     if agent is not None:
-        # all() reads the caller's prefetch_related("teams") when there is one (routing, bulk jobs).
+        # all() reads the caller's prefetch_related("teams") when there is one (bulk jobs).
         if team.pk not in {t.pk for t in agent.teams.all()}:
             raise InvalidOwner(f"{agent} is not a member of {team}")
         if not agent.user.is_active:
             raise InvalidOwner(f"{agent} is deactivated")
     with transaction.atomic():
-        current, handoff_id = _lock_owner(customer)
+        current = owner_rows.lock_owners([customer.pk]).get(customer.pk)
         seen = (current.team_id, current.agent_id) if current else None
         if expected is not UNCHECKED and seen != expected:
-            raise OwnershipChanged(
-                f"The owner of {customer} changed while you were looking; reload and try again."
-            )
-        if seen == (team.pk, agent.pk if agent else None):
+            raise OwnershipChanged(f"The owner of {customer} changed while you were looking; reload and try again.")
+        transfer = Transfer(customer=customer, current=current, team=team, agent=agent, reason=reason, actor=actor,
+                            rule=rule, detail=detail or {}, start_clock=False)
+        if not transfer.changes:
             return None
-        handoff = Handoff(
-            id=handoff_id, customer=customer, from_team_id=current.team_id if current else None,
-            from_agent_id=current.agent_id if current else None, to_team=team, to_agent=agent,
-            reason=reason, rule=rule, detail=detail or {}, created_at=timezone.now(), **actor.as_fields(),
-        )
-        _write_handoff(customer, handoff, current, actor)
-        if agent is not None and not (current and current.agent_id):
-            # Every path that gives the customer an agent (routing, a manager, a claim) ends the
-            # "no agent" clock here, in the same transaction. It can only run while there was no agent.
-            exception_resolve(
-                kind=ExceptionKind.UNASSIGNED_CUSTOMER, subject_key=f"customer:{customer.pk}", actor=actor,
-                reason=f"{agent} owns the customer now ({reason})",
-            )
+        events = []
+        try:
+            with transaction.atomic():
+                [handoff] = handoffs_write([transfer], events)
+                rows.insert_many(TimelineEvent, events)
+        except IntegrityError:
+            # A second owner row: only reachable where row locks are not real (no SELECT FOR UPDATE).
+            raise OwnershipChanged(f"{customer} was given an owner at the same moment; reload and try again.")
     return handoff
-
-
-def _write_handoff(customer, handoff, current, actor):
-    """The Handoff, the owner row and the timeline event: one statement where ids are reserved ahead."""
-    writes = []
-    if handoff.pk is None:
-        handoff.save(force_insert=True)
-    else:
-        writes.append(rows.insert_statement(handoff))
-    if current:
-        writes.append((_sql(MOVE_OWNER), [handoff.to_team_id, handoff.to_agent_id, handoff.created_at,
-                                          handoff.pk, current.id]))
-    else:
-        owner = Ownership(customer=customer, team_id=handoff.to_team_id, agent_id=handoff.to_agent_id,
-                          since=handoff.created_at, last_handoff_id=handoff.pk)
-        writes.append(rows.insert_statement(owner))
-    event = timeline.handoff_event(handoff=handoff, actor=actor, from_owner=current.label if current else "nobody")
-    writes.append(rows.insert_statement(event))
-    try:
-        rows.execute_together(writes)
-    except IntegrityError:
-        # A second owner row: only reachable where row locks are not real (no SELECT FOR UPDATE).
-        raise OwnershipChanged(f"{customer} was given an owner at the same moment; reload and try again.")
-    rows.mark_saved(handoff)
 
 
 def owner_reassign(*, customer, team, agent=None, reason, actor, expected=UNCHECKED):
@@ -157,11 +152,3 @@ def owner_reassign(*, customer, team, agent=None, reason, actor, expected=UNCHEC
         customer=customer, team=team, agent=agent, reason=reason.strip(), actor=actor,
         rule="manual", expected=expected,
     )
-
-
-def ownership_route_to_stage_team(*, customer, stage, reason, actor, order=None):
-    """Hand the customer to the team and agent routing picks for `stage` (see services/routing.py)."""
-    # Imported here: routing builds on ownership_transfer above, so a module-level import would be circular.
-    from lifecycle.services.routing import route_customer
-
-    return route_customer(customer=customer, stage=stage, reason=reason, actor=actor, order=order)

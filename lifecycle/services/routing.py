@@ -1,117 +1,175 @@
-"""Routing a customer: the team by routing rules, the agent by the team's mode, written as one handoff.
+"""Routing customers: the team by routing rules, the agent by the team's mode, written as handoffs.
 
-rules.py decides and the selectors read the facts; this module locks, glues them and writes.
-Locks are always taken customer first, then team (a stage move locks the customer before it
-routes), so two routings may wait for each other but never deadlock.
+rules.py decides, the selectors read the facts, lifecycle/db holds the SQL; this module locks,
+glues them and writes. One path for one customer and for many: route_many takes a batch (the
+customers a backfill page moved into new stages, an agent's customers handed on);
+route_customer and reroute_customer are batches of one.
+
+For each request: the team by the routing rules (or the customer's current team, when re-routing
+inside it), the agent by the team's mode, a Handoff with the decision, the owner row and a
+timeline event; `unassigned_customer` raised where nobody could take the customer. Each team is
+locked and its agents' loads read once per batch, and the decisions that follow each other inside
+a team count the previous ones (loads and the round-robin counter are carried in memory under the
+team's lock, as one routing after another would read them from the database).
+
+Locks are always taken customer first (the caller, in id order), then owner rows, then teams in id
+order, so two routings may wait for each other but never deadlock.
 """
 
-import functools
+from dataclasses import dataclass, replace
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from lifecycle import rules
+from lifecycle.db import owners as owner_rows
+from lifecycle.db import rows, teams as team_rows
+from lifecycle.models import Agent, Customer, TimelineEvent
 from lifecycle.selectors import routing as selectors
-from lifecycle.models import Agent, Customer, ExceptionKind, Team
 from lifecycle.services.errors import NoOwningTeam
-from lifecycle.services.exceptions import exception_raise
-from lifecycle.services.ownership import ownership_transfer
-
-UNASSIGNED = ExceptionKind.UNASSIGNED_CUSTOMER
+from lifecycle.services.ownership import Transfer, unassigned_subject, handoffs_write
 
 
-def unassigned_subject(customer_id):
-    return f"customer:{customer_id}"
+@dataclass(frozen=True)
+class RouteRequest:
+    customer: Customer  # its row locked by the caller
+    stage: str  # the stage it enters (routing rules match on it)
+    reason: str
+    actor: object
+    # Re-routing inside the customer's current team (an agent leaving): only while `from_agent`
+    # still owns it; `to_agent` is a manager's choice, followed when they are in the team.
+    from_agent: Agent | None = None
+    to_agent: Agent | None = None
+    order: object = None  # the order that moved the customer: rules on the order value match its total
+
+    @property
+    def reroute(self):
+        return self.from_agent is not None
 
 
-def decide_team(*, customer, stage, order=None):
-    """The team for a customer entering `stage` (first matching rule, else the stage default)."""
-    facts = selectors.routing_facts(customer=customer, stage=stage, order=order)
-    default_team_id, active_rules = selectors.routing_config(stage)
+class TeamDesks:
+    """The teams a batch routes into, locked, with their agents' loads and round-robin counters
+    carried in memory; save() writes the counters that moved."""
+
+    def __init__(self, team_ids):
+        self.teams = team_rows.lock_teams(sorted(team_ids))
+        self.loads = {team_id: {load.agent_id: load for load in selectors.agent_loads(team_id)}
+                      for team_id in self.teams}
+        self.counters = {team_id: team.rr_counter for team_id, team in self.teams.items()}
+
+    def choose(self, team_id, *, previous=None, manager_choice=None, moving_from=None):
+        """The agent decision for one more customer (or exception) of the team. `previous` is the
+        sticky candidate, an agent id or a function of the team's member ids giving one (so the
+        history is only read when the team is sticky)."""
+        team, loads = self.teams[team_id], self.loads[team_id]
+        if team.routing_mode != rules.STICKY:
+            previous = None
+        elif callable(previous):
+            previous = previous(set(loads))
+        decision = rules.choose_agent(team.routing_mode, list(loads.values()), slot=self.counters[team_id],
+                                      previous_agent_id=previous, manager_choice=manager_choice)
+        if decision.slot is not None:
+            self.counters[team_id] = decision.slot + 1
+        self._count_move(moving_from, decision.agent_id)
+        return decision
+
+    def _count_move(self, from_agent_id, to_agent_id):
+        """The item leaves one agent's load and joins another's, in every team either belongs to."""
+        for team_loads in self.loads.values():
+            for agent_id, delta in ((from_agent_id, -1), (to_agent_id, 1)):
+                if agent_id is not None and agent_id in team_loads:
+                    load = team_loads[agent_id]
+                    team_loads[agent_id] = replace(load, open_items=load.open_items + delta)
+
+    def save(self):
+        for team_id, counter in self.counters.items():
+            if counter != self.teams[team_id].rr_counter:
+                team_rows.set_counter(team_id, counter)
+
+
+def route_decisions(requests):
+    """[(request, current OwnerRow or None, team, RoutingDecision)] for the requests that change
+    something, in order; takes the owner rows' and the teams' locks (call it in a transaction)."""
+    owners = owner_rows.lock_owners([r.customer.pk for r in requests])
+    facts = selectors.routing_facts_many([(r.customer, r.stage, r.order) for r in requests if not r.reroute])
+    pending = []
+    for request in requests:
+        current = owners.get(request.customer.pk)
+        if request.reroute:
+            if current is None or current.agent_id != request.from_agent.pk:
+                continue  # no longer theirs: someone moved the customer meanwhile
+            choice = rules.TeamChoice(current.team_id, source=rules.CURRENT_TEAM)
+        else:
+            choice = _team_choice(request, facts[request.customer.pk])
+            if current and current.team_id == choice.team_id and current.agent_id is not None:
+                continue  # a stage move inside one team keeps the agent the customer knows
+        pending.append((request, choice, current))
+    if not pending:
+        return []
+    desks = TeamDesks({choice.team_id for _, choice, _ in pending})
+    decided = []
+    for request, choice, current in pending:
+        agent_decision = desks.choose(
+            choice.team_id, previous=_previous(request, current, choice.team_id),
+            manager_choice=request.to_agent.pk if request.to_agent is not None else None,
+            moving_from=current.agent_id if current else None)
+        decision = rules.RoutingDecision(choice, agent_decision, stage=request.stage)
+        decided.append((request, current, desks.teams[choice.team_id], decision))
+    desks.save()
+    return decided
+
+
+def _team_choice(request, facts):
+    default_team_id, active_rules = selectors.routing_config(request.stage)
     choice = rules.choose_team(active_rules, facts, default_team_id)
     if choice is None:
-        raise NoOwningTeam(f"No team owns the stage {stage!r}; a manager must set one in Stage owners.")
+        raise NoOwningTeam(f"No team owns the stage {request.stage!r}; a manager must set one in Stage owners.")
     return choice
 
 
-@functools.cache
-def _lock_team_sql():
-    table, pk = connection.ops.quote_name(Team._meta.db_table), connection.ops.quote_name(Team._meta.pk.column)
-    lock = f" {connection.ops.for_update_sql()}" if connection.features.has_select_for_update else ""
-    return f"SELECT * FROM {table} WHERE {pk} = %s{lock}"
-
-
-@functools.cache
-def _bump_sql():
-    column, pk = (connection.ops.quote_name(Team._meta.get_field(f).column) for f in ("rr_counter", "id"))
-    return f"UPDATE {connection.ops.quote_name(Team._meta.db_table)} SET {column} = %s WHERE {pk} = %s"
-
-
-def _lock_team(team_id):
-    # Team.objects.select_for_update().get() and the counter's update as SQL: building those
-    # queries was a third of the routing decision's time (see benchmarks/bench_routing.py).
-    return Team.objects.raw(_lock_team_sql(), [team_id])[0]
-
-
-def choose_agent_locked(team_id, *, previous=None, manager_choice=None):
-    """Lock the team row, read its agents' loads, decide; return (team, AgentDecision).
-
-    The lock holds until the caller's transaction commits, so routings into one team run one at a
-    time: round robin never hands out a slot twice (the counter is read and bumped under it), and
-    least loaded and capacity always count the previous decision's customer. `previous` is the
-    sticky candidate: an agent id, or a function of the team's member ids returning one (so the
-    history is only read when the team is sticky). Call it inside a transaction.
-    """
-    team = _lock_team(team_id)
-    loads = selectors.agent_loads(team)
-    previous_id = None
-    if team.routing_mode == rules.STICKY and previous is not None:
-        previous_id = previous({load.agent_id for load in loads}) if callable(previous) else previous
-    decision = rules.choose_agent(
-        team.routing_mode, loads, slot=team.rr_counter, previous_agent_id=previous_id,
-        manager_choice=manager_choice.pk if manager_choice is not None else None,
-    )
-    if decision.slot is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(_bump_sql(), [decision.slot + 1, team.pk])
-    return team, decision
-
-
-def decide_route(*, customer, stage, order=None):
-    """The routing decision for a customer entering `stage`: (team, RoutingDecision), or None when
-    the customer already belongs to the chosen team with an agent (a stage move inside one team
-    keeps the agent the customer knows). Takes the team's lock: call it inside a transaction.
-    """
-    choice = decide_team(customer=customer, stage=stage, order=order)
-    current_team, current_agent = selectors.current_owner_ids(customer.pk) or (None, None)
-    if current_team == choice.team_id and current_agent is not None:
-        return None
+def _previous(request, current, team_id):
+    """Sticky's candidate: the agent leaving when re-routing; else the current agent when they
+    work in the new team too, else whoever last owned the customer inside that team."""
+    if request.reroute:
+        return request.from_agent.pk
 
     def previous(member_ids):
-        # Sticky: the current agent when they work in the new team too, else whoever last owned
-        # the customer inside that team.
-        if current_agent in member_ids:
-            return current_agent
-        return selectors.last_agent_in_team(customer.pk, choice.team_id)
+        if current is not None and current.agent_id in member_ids:
+            return current.agent_id
+        return selectors.last_agent_in_team(request.customer.pk, team_id)
 
-    team, agent_decision = choose_agent_locked(choice.team_id, previous=previous)
-    return team, rules.RoutingDecision(choice, agent_decision, stage=stage)
+    return previous
+
+
+def route_many(requests, events):
+    """Route each request, in order; handoff events go to `events`. Returns the Handoffs written."""
+    decided = route_decisions(requests)
+    agents = Agent.objects.select_related("user").in_bulk({d.agent.agent_id for *_, d in decided if d.agent.agent_id})
+    transfers = []
+    for request, current, team, decision in decided:
+        agent = agents.get(decision.agent.agent_id)
+        detail = decision.as_detail() | ({"reassigned_from": request.from_agent.pk} if request.reroute else {})
+        transfers.append(Transfer(customer=request.customer, current=current, team=team, agent=agent,
+                                  reason=request.reason, actor=request.actor, rule=decision.label, detail=detail))
+    return handoffs_write(transfers, events)
+
+
+def _route_one(request):
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=request.customer.pk)
+        events = []
+        handoffs = route_many([replace(request, customer=locked)], events)
+        rows.insert_many(TimelineEvent, events)
+    return handoffs[0] if handoffs else None
 
 
 def route_customer(*, customer, stage, reason, actor, order=None):
     """Hand the customer to the team and agent the rules pick for `stage`; the Handoff, or None.
 
-    None when nothing changes: the customer keeps its agent (see decide_route), or nobody can take
-    it and the team already owns it unassigned. Whenever no agent can be chosen,
-    `unassigned_customer` is raised (or refreshed): its SLA is the clock until someone takes the customer.
+    None when nothing changes: the customer keeps its agent (a stage move inside one team), or
+    nobody can take it and the team already owns it unassigned. Whenever no agent can be chosen,
+    `unassigned_customer` is raised (or refreshed): its SLA is the clock until someone takes it.
     """
-    with transaction.atomic():
-        # Fresh tags and country under the lock that serialises this customer's ownership changes.
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        decided = decide_route(customer=locked, stage=stage, order=order)
-        if decided is None:
-            return None
-        team, decision = decided
-        return _hand_over(customer=locked, team=team, decision=decision, reason=reason, actor=actor)
+    return _route_one(RouteRequest(customer=customer, stage=stage, reason=reason, actor=actor, order=order))
 
 
 def reroute_customer(*, customer, from_agent, reason, actor, to_agent=None):
@@ -122,30 +180,23 @@ def reroute_customer(*, customer, from_agent, reason, actor, to_agent=None):
     team. `to_agent` is a manager's choice; when they are not in the customer's team, the team's
     mode decides and the handoff's detail says so.
     """
-    with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        current = selectors.current_owner_ids(customer.pk)
-        if current is None or current[1] != from_agent.pk:
-            return None
-        choice = rules.TeamChoice(current[0], source=rules.CURRENT_TEAM)
-        team, agent_decision = choose_agent_locked(current[0], previous=from_agent.pk, manager_choice=to_agent)
-        decision = rules.RoutingDecision(choice, agent_decision, stage=locked.stage)
-        return _hand_over(customer=locked, team=team, decision=decision, reason=reason, actor=actor,
-                          extra={"reassigned_from": from_agent.pk})
+    return _route_one(RouteRequest(customer=customer, stage=customer.stage, reason=reason, actor=actor,
+                                   from_agent=from_agent, to_agent=to_agent))
 
 
-def _hand_over(*, customer, team, decision, reason, actor, extra=None):
-    agent_id = decision.agent.agent_id
-    agent = Agent.objects.select_related("user").get(pk=agent_id) if agent_id else None
-    detail = decision.as_detail() | (extra or {})
-    handoff = ownership_transfer(
-        customer=customer, team=team, agent=agent, reason=reason, actor=actor, rule=decision.label, detail=detail,
-    )
-    if agent is None:
-        # Resolved by ownership_transfer as soon as any path gives the customer an agent.
-        exception_raise(
-            kind=UNASSIGNED, subject_key=unassigned_subject(customer.pk), customer=customer, actor=actor,
-            summary=f"No agent of {team} can take this customer",
-            evidence={"team": team.slug, "team_id": team.pk, "rule": decision.label, "skipped": detail["skipped"]},
-        )
-    return handoff
+def choose_agent_locked(team_id, *, previous=None, manager_choice=None):
+    """Lock the team, read its agents' loads, decide one item's agent: (team, AgentDecision).
+
+    For an exception changing hands inside its queue's team. The lock holds until the caller's
+    transaction commits, so routings into one team run one at a time: round robin never hands out
+    a slot twice, and least loaded and capacity always count the previous decision.
+    """
+    desks = TeamDesks([team_id])
+    decision = desks.choose(team_id, previous=previous,
+                            manager_choice=manager_choice.pk if manager_choice is not None else None)
+    desks.save()
+    return desks.teams[team_id], decision
+
+
+__all__ = ["RouteRequest", "TeamDesks", "choose_agent_locked", "reroute_customer", "route_customer",
+           "route_decisions", "route_many", "unassigned_subject"]

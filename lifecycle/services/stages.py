@@ -1,19 +1,52 @@
-"""Lifecycle stage moves. The move, its timeline event and the handoff to the stage's team share
-one transaction: a customer is never in a stage with the previous stage's owner."""
+"""Lifecycle stage moves. A move, its timeline event and the handoff to the stage's team share one
+transaction: a customer is never in a stage with the previous stage's owner.
+
+One path for the moves rules make (orders.py: a batch's customers following their orders) and the
+ones people make (customer_move_stage, a batch of one): stage_step moves a locked customer in
+memory by its transition and collects the event; stages_settle writes the customers and hands
+each one whose stage changed to its new stage's team, once.
+"""
 
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
-from lifecycle.models import STAGE_TRANSITIONS, Customer
+from lifecycle.db import rows
+from lifecycle.models import STAGE_TRANSITIONS, Customer, TimelineEvent
 from lifecycle.selectors.visibility import customer_visible_to
 from lifecycle.services import timeline
 from lifecycle.services.errors import PermissionDenied, StageMoveRefused
-from lifecycle.services.ownership import ownership_route_to_stage_team
+from lifecycle.services.routing import RouteRequest, route_many
 
 
 def is_backward(transition_name):
     return STAGE_TRANSITIONS[transition_name].custom.get("backward", False)
+
+
+def stage_step(customer, transition, actor, reason, events):
+    """Run the named transition on the locked `customer` in memory; its event goes to `events`."""
+    from_stage = customer.stage
+    getattr(customer, transition)()
+    customer.stage_changed_at = timezone.now()
+    events.append(timeline.stage_changed_event(customer=customer, from_stage=from_stage, to_stage=customer.stage,
+                                               transition=transition, reason=reason, actor=actor))
+
+
+def stages_follow(changes, events):
+    """Write the locked customers changed in memory (stage_step, first order date), in one UPDATE,
+    and hand each whose stage changed to the new stage's team: `changes` holds (customer, stage
+    before, actor who moved it or None, reason) each. Returns the Handoffs."""
+    if not changes:
+        return []
+    now = timezone.now()
+    for customer, *_ in changes:
+        customer.updated_at = now
+    rows.update_many(Customer, [c for c, *_ in changes], ["first_order_at", "stage", "stage_changed_at",
+                                                         "updated_at"])
+    routes = [RouteRequest(customer=customer, stage=customer.stage, actor=actor,
+                           reason=reason or f"Stage {from_stage} → {customer.stage}")
+              for customer, from_stage, actor, reason in changes if customer.stage != from_stage]
+    return route_many(routes, events) if routes else []
 
 
 def customer_move_stage(*, customer, transition, actor, reason=""):
@@ -41,18 +74,10 @@ def customer_move_stage(*, customer, transition, actor, reason=""):
             raise PermissionDenied(f"Moving a customer {'back' if backward else 'forward'} needs {who}.")
         if actor.is_user and not customer_visible_to(actor.user, customer.pk):
             raise PermissionDenied("You can only move customers of your own teams.")
-        from_stage = locked.stage
-        method()
-        locked.stage_changed_at = timezone.now()
-        locked.save()
-        timeline.record_stage_changed(
-            customer=locked, from_stage=from_stage, to_stage=locked.stage, transition=transition,
-            reason=reason, actor=actor,
-        )
-        ownership_route_to_stage_team(
-            customer=locked, stage=locked.stage, actor=actor,
-            reason=reason or f"Stage {from_stage} → {locked.stage}",
-        )
+        events, from_stage = [], locked.stage
+        stage_step(locked, transition, actor, reason, events)
+        stages_follow([(locked, from_stage, actor, reason)], events)
+        rows.insert_many(TimelineEvent, events)
     customer.refresh_from_db()
     return customer
 

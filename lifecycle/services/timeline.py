@@ -184,6 +184,41 @@ def stale_event(*, order, actor, observed_at, stored_at):
 
 record_stale_event = _recorded(stale_event)
 
+SYSTEM_SOURCES = {"woocommerce": EventSource.SHOP, "erp": EventSource.ERP, "crm": EventSource.CRM}
+SYSTEM_NAMES = {"woocommerce": "the shop", "erp": "the ERP", "crm": "the CRM"}
+
+
+def same_second_event(*, order, actor, system, raw_status, decided_by):
+    """Two versions of an order dated in the same second: which one was kept, and how that was known."""
+    who = SYSTEM_NAMES.get(system, system)
+    if decided_by == "states":
+        summary = (f"Order #{order.number}: {who} sent two updates in the same second; “{raw_status}” comes "
+                   f"after {order.state} in the order's life, so it was applied")
+    elif decided_by == "refunds":
+        summary = (f"Order #{order.number}: {who} sent two updates in the same second; the one with more "
+                   f"refunded was applied (refunds only grow)")
+    else:
+        summary = (f"Order #{order.number}: {who} sent two updates in the same second; “{raw_status}” "
+                   f"cannot be shown to be the later one, so the order stays {order.state}")
+    return _event(
+        customer=order.customer_id, order=order, kind=EventKind.SAME_SECOND,
+        source=SYSTEM_SOURCES.get(system, EventSource.SYSTEM), actor=actor, summary=summary,
+        data={"order_id": order.pk, "system": system, "raw_status": raw_status, "applied": decided_by is not None,
+              "decided_by": decided_by or "kept what was stored"},
+    )
+
+
+def clock_ahead_event(*, order, actor, system, claimed_at, received_at):
+    """A version dated in the future: taken as of when it was received."""
+    return _event(
+        customer=order.customer_id, order=order, kind=EventKind.CLOCK_AHEAD,
+        source=SYSTEM_SOURCES.get(system, EventSource.SYSTEM), actor=actor,
+        summary=(f"Order #{order.number}: {SYSTEM_NAMES.get(system, system)} dated an update "
+                 f"{claimed_at:%Y-%m-%d %H:%M} UTC, later than it arrived; taken as of its arrival"),
+        data={"order_id": order.pk, "system": system, "claimed_at": claimed_at.isoformat(),
+              "received_at": received_at.isoformat()},
+    )
+
 
 def unmapped_status_event(*, order, raw_status, actor):
     return _event(

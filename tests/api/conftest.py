@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from lifecycle.models import ExceptionCase, ExceptionKind, IdentityKind
 from lifecycle.services.customers import customer_link_identity
 from lifecycle.services.exceptions import exception_raise, exception_resolve
-from lifecycle.services.orders import order_observe_source
+from tests.factories import make_source_state
 from lifecycle.services.ownership import ownership_transfer
 from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_user, team
 
@@ -47,7 +47,7 @@ def world(db):
     now = timezone.now()
     first = make_order(anna, number="1041", placed_at=now - timedelta(days=3))
     latest = make_order(anna, number="1042", placed_at=now, raw_status="processing", state="paid")
-    order_observe_source(order=latest, system="erp", raw_status="To Deliver", observed_at=now + timedelta(minutes=5))
+    make_source_state(order=latest, system="erp", raw_status="To Deliver", observed_at=now + timedelta(minutes=5))
     anna_open, _ = exception_raise(kind=ExceptionKind.STATE_MISMATCH, subject_key=f"order:{latest.pk}",
                                    summary="shop paid, ERP not delivered", customer=anna, order=latest, actor=SYSTEM)
     exception_raise(kind=ExceptionKind.PAYMENT_PROBLEM, subject_key=f"order:{first.pk}", summary="card declined",

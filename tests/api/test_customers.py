@@ -11,7 +11,7 @@ from lifecycle.models import OPEN_STATUSES, ExceptionKind, IdentityKind
 from lifecycle.selectors.api import OPEN_EXCEPTIONS_PER_CUSTOMER, ORDERS_PER_CUSTOMER
 from lifecycle.services.customers import customer_link_identity
 from lifecycle.services.exceptions import exception_raise
-from lifecycle.services.orders import order_observe_source
+from tests.factories import make_source_state
 from tests.api.conftest import hand_to, token_client
 from tests.factories import SYSTEM, make_customer, make_order
 
@@ -135,7 +135,7 @@ def _busy_customer(n_orders, shared_id, store):
     start = timezone.now() - timedelta(days=n_orders)
     for i in range(n_orders):
         order = make_order(customer, placed_at=start + timedelta(days=i), raw_status="processing")
-        order_observe_source(order=order, system="erp", raw_status="Open",
+        make_source_state(order=order, system="erp", raw_status="Open",
                              observed_at=start + timedelta(days=i, hours=1))
         exception_raise(kind=ExceptionKind.STATE_MISMATCH, subject_key=f"order:{order.pk}", summary="disagree",
                         customer=customer, order=order, actor=SYSTEM)

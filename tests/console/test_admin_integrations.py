@@ -17,9 +17,9 @@ from console.celery import app as celery_app
 from integrations.models import InboundEvent, StatusMapping, StoreConnection, SyncCursor, SyncRun
 from integrations.stores import store_connect
 from integrations.woocommerce import tasks
-from integrations.woocommerce.mapping import status_mapping_set
+from integrations.woocommerce.status_mappings import status_mapping_set
 from integrations.woocommerce.processing import inbound_event_process
-from integrations.woocommerce.services import store_status_map
+from integrations.woocommerce.status_mappings import store_status_map
 from integrations.woocommerce.signatures import compute_signature, php_json_encode
 from integrations.woocommerce.wakeups import wakeups
 from lifecycle.actors import Actor

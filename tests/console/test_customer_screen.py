@@ -24,7 +24,7 @@ from lifecycle.models import (
 from lifecycle.selectors.customers import EVENTS_PER_PAGE, ORDERS_PER_PAGE
 from lifecycle.services import timeline
 from lifecycle.services.exceptions import exception_raise
-from lifecycle.services.orders import order_observe_source
+from tests.factories import make_source_state
 from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_owned_customer, make_user
 
 # Session, user, permissions, agent and teams, customer, handoffs, orders, source states, store
@@ -330,7 +330,7 @@ def test_disagreements_are_highlighted(client_for, manager, onboarding_customer)
 
 def test_erp_column_fills_once_the_erp_reports(client_for, manager, onboarding_customer):
     order = onboarding_customer.orders.get()
-    order_observe_source(order=order, system=System.ERP, raw_status="To Deliver and Bill",
+    make_source_state(order=order, system=System.ERP, raw_status="To Deliver and Bill",
                          observed_at=timezone.now())
 
     response = client_for(manager).get(screen(onboarding_customer))
@@ -384,7 +384,7 @@ def grow_history(customer, orders, events):
     for n in range(orders):
         order = make_order(customer, state="paid", raw_status="processing", namespace="main",
                            placed_at=start + datetime.timedelta(days=n))
-        order_observe_source(order=order, system=System.ERP, raw_status="Completed", observed_at=timezone.now())
+        make_source_state(order=order, system=System.ERP, raw_status="Completed", observed_at=timezone.now())
     for n in range(events):
         timeline.record_customer_created(customer=customer, actor=Actor.system("bulk"))
     for n in range(3):

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from integrations.models import SyncCursor, SyncRun
-from integrations.woocommerce import batch
+from integrations.woocommerce import intake
 from integrations.woocommerce.backfill import store_backfill
 from integrations.woocommerce.client import StoreClient, wc_datetime
 from integrations.woocommerce.mappers import parse_gmt
@@ -47,7 +47,7 @@ def test_backfill_reads_every_page_through_a_429_and_a_500(sandbox, shop, backfi
 
 def test_a_crash_mid_page_resumes_from_the_cursor_without_duplicates(sandbox, shop, backfill, monkeypatch):
     # given a backfill whose worker dies on the third page, after applying its orders, before the commit
-    real_apply, calls = batch.orders_apply_many, []
+    real_apply, calls = intake.orders_apply, []
 
     def dying_apply(**kwargs):
         calls.append(len(kwargs["items"]))
@@ -56,7 +56,7 @@ def test_a_crash_mid_page_resumes_from_the_cursor_without_duplicates(sandbox, sh
             raise RuntimeError("worker killed")
         return outcomes
 
-    monkeypatch.setattr(batch, "orders_apply_many", dying_apply)
+    monkeypatch.setattr(intake, "orders_apply", dying_apply)
     with pytest.raises(RuntimeError):
         backfill(shop)
     crashed = SyncRun.objects.get()
@@ -70,7 +70,7 @@ def test_a_crash_mid_page_resumes_from_the_cursor_without_duplicates(sandbox, sh
     assert cursor.modified_after == newest_committed - timedelta(seconds=1)
 
     # when the next run starts with the worker healthy again
-    monkeypatch.setattr(batch, "orders_apply_many", real_apply)
+    monkeypatch.setattr(intake, "orders_apply", real_apply)
     mark = len(sandbox.requests)
     resumed = backfill(shop)
     # then it read on from the cursor, never from the first order again

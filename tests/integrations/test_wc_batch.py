@@ -1,11 +1,11 @@
-"""The batch path (a backfill page, a store's waiting deliveries) ends every order, customer, owner and
-exception as order_apply one delivery at a time does, on payloads from the sandbox shop."""
+"""The one path for order payloads (a single delivery, a store's waiting deliveries, a backfill page)
+ends every order where the shop says it is, whatever the batch size, on histories from the sandbox shop."""
 
 import pytest
 
 from integrations.stores import store_connect
-from integrations.woocommerce import services
-from integrations.woocommerce.batch import Item, orders_apply_many
+from integrations.woocommerce.intake import Item, orders_apply
+from integrations.woocommerce.mappers import DEFAULT_STATUS_MAP, map_order
 from integrations.woocommerce.sandbox import SandboxStore
 from lifecycle.actors import Actor
 from lifecycle.models import (
@@ -79,42 +79,57 @@ def snapshot():
             "owners": owners, "unassigned": agents, "exceptions": exceptions, "events": kinds}
 
 
-def one_by_one(store, payloads):
-    return [services.order_apply(store=store, payload=p, actor=ACTOR, event_ref="r") for p in payloads]
-
-
 def batched(store, payloads, size):
     outcomes = []
     for start in range(0, len(payloads), size):
         items = [Item(payload=p, actor=ACTOR, event_ref="r") for p in payloads[start:start + size]]
-        outcomes += orders_apply_many(store=store, items=items)
+        outcomes += orders_apply(store=store, items=items)
     return outcomes
+
+
+def where_the_shop_is(payloads):
+    """Per order, what the shop's newest version says: (state, total, refunded, raw status, modified).
+    The state is the newest mapped status's (an unmapped one keeps the state the order had)."""
+    expected = {}
+    for payload in payloads:  # oldest first, as the shop made them
+        data = map_order(payload, store_slug="main", status_map=DEFAULT_STATUS_MAP)
+        state = data.canonical_state or expected.get(data.external_id, ("pending_payment",))[0]
+        expected[data.external_id] = (state, data.total, data.refunded_total, data.raw_status, data.modified_at)
+    return expected
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("seed,size", [(11, 100), (12, 37), (13, 7)])
-def test_batches_end_where_one_by_one_ends(seed, size):
+def test_every_order_ends_where_the_shop_says_whatever_the_batch(seed, size):
     # given a shop's deliveries: 45 orders in four versions each, guests and registered customers,
     # refunds, cancellations and a plugin status nobody mapped
     payloads = shop_history(seed)
     setup_teams()
     store = store_connect(name="Main", slug="main", base_url="https://shop.example.com", consumer_key="ck",
                           consumer_secret="cs", webhook_secret="wh", actor=ACTOR)
-    # when they are applied one by one, and (on a clean slate) in batches
-    singles = one_by_one(store, payloads)
-    expected = snapshot()
+    # when they are applied one delivery at a time (a batch of one), and (on a clean slate) in batches
+    singles = batched(store, payloads, 1)
+    one_at_a_time = snapshot()
     _wipe()
     batches = batched(store, payloads, size)
-    # then every outcome, order, source state, customer, identity, owning team and exception agrees
-    assert batches == singles
-    got = snapshot()
-    for part in expected:
-        assert got[part] == expected[part], part
-    assert len(expected["orders"]) == 45 and any(s == "shipped" for s, _ in expected["sources"].values())
+    # then every version was applied, and every order is where the shop's newest version says
+    assert batches == singles == ["applied"] * len(payloads)
+    expected = where_the_shop_is(payloads)
+    got = {o.external_id: (o.state, o.total, o.refunded_total, *sources) for o in Order.objects.all()
+           for sources in [(s.raw_status, s.observed_at) for s in o.source_states.all()]}
+    assert got == expected
+    assert len(expected) == 45 and any(raw == "shipped" for *_, raw, _ in expected.values())
+    assert not ExceptionCase.objects.filter(kind="state_mismatch").exists()
+    assert ExceptionCase.objects.filter(kind="unmapped_status", subject_key="store:main/status:shipped").exists()
+    # and the batch size changed nothing: customers, identities, owners, exceptions and events agree
+    batched_snapshot = snapshot()
+    for part in one_at_a_time:
+        assert batched_snapshot[part] == one_at_a_time[part], part
     # and every customer with orders has one owner with an agent, each with its handoffs recorded
-    assert Ownership.objects.count() == Customer.objects.count() == len(expected["customers"])
-    assert not got["unassigned"]
-    assert Handoff.objects.filter(to_agent__isnull=False).values("customer").distinct().count() == len(got["owners"])
+    assert Ownership.objects.count() == Customer.objects.count() == len(batched_snapshot["customers"])
+    assert not batched_snapshot["unassigned"]
+    assert (Handoff.objects.filter(to_agent__isnull=False).values("customer").distinct().count()
+            == len(batched_snapshot["owners"]))
 
 
 def test_one_order_in_many_versions_is_applied_in_arrival_order(db):

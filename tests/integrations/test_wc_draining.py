@@ -91,7 +91,7 @@ def test_another_topic_ends_the_batch_and_keeps_its_place(receive, store, wc_ord
 def test_a_batch_that_fails_as_a_whole_goes_one_by_one_and_keeps_nothing_of_the_batch(receive, store, wc_order):
     # given two waiting deliveries and a batch path that breaks
     first, second = receive(version(wc_order, 30, "pending")), receive(version(wc_order, 31, "processing"))
-    with mock.patch.object(draining.batch, "orders_apply_many", side_effect=RuntimeError("bug")):
+    with mock.patch.object(draining, "_apply", side_effect=RuntimeError("bug")):
         # when the drain runs
         drain_store.apply(args=[store.pk])
     # then each delivery was processed alone, in order, and the order is in its newest state

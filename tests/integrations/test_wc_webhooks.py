@@ -4,7 +4,7 @@ import psycopg
 import pytest
 
 from integrations.models import InboundEvent, StoreConnection
-from integrations.woocommerce.mapping import status_mapping_set
+from integrations.woocommerce.status_mappings import status_mapping_set
 from integrations.woocommerce.processing import inbound_event_process
 from lifecycle.actors import Actor
 from lifecycle.models import (
@@ -165,7 +165,7 @@ def test_id_and_email_pointing_at_two_customers_opens_duplicate_customer(deliver
     deliver(_bump(wc_order, "2017-04-02T10:00:00", id=802, number="802", customer_id=25), topic="order.created")
     assert Customer.objects.count() == 2
     duplicate = ExceptionCase.objects.get(kind="duplicate_customer")
-    assert duplicate.evidence["woocommerce_id"] == 25
+    assert duplicate.evidence["woocommerce_id"] == "25"  # ids are text in every system
     assert Order.objects.get(external_id="802").customer.email == "first@example.com"
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from lifecycle.models import Customer, ExceptionCase, Order, TimelineEvent
-from lifecycle.services import rows
+from lifecycle.db import rows
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,6 @@
+"""Hand-written SQL, in one place: the statements the hot paths run instead of the ORM's, and the
+helpers they are built with (sql.py), the batch writes (rows.py) and the key locks (locks.py).
+
+Services decide; these modules only read and write rows as they are told. Everything here names
+tables and columns through the models, so a rename cannot silently break a statement.
+"""

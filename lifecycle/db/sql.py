@@ -1,0 +1,36 @@
+"""Helpers every hand-written statement is built with: names from the models, locks as the
+database supports them, model constants as literals."""
+
+from django.db import connection
+
+
+def quote(name):
+    return connection.ops.quote_name(name)
+
+
+def table(model):
+    return quote(model._meta.db_table)
+
+
+def col(model, name, alias=None):
+    """A model field's column, quoted, optionally qualified by a table alias."""
+    column = quote(model._meta.get_field(name).column)
+    return f"{alias}.{column}" if alias else column
+
+
+def for_update(sql, of=""):
+    """`sql` locking the rows it reads: FOR UPDATE (OF `of` where supported); unchanged on
+    databases without row locks (SQLite serialises writers instead)."""
+    if not connection.features.has_select_for_update:
+        return sql
+    return sql + (f" FOR UPDATE OF {of}" if of and connection.features.has_select_for_update_of else " FOR UPDATE")
+
+
+def literals(values):
+    """Model constants (statuses), not input, as SQL literals: a prepared statement's generic plan
+    can then use the partial indexes whose conditions name them."""
+    return ", ".join(f"'{value}'" for value in values)
+
+
+def marks(count):
+    return ", ".join(["%s"] * count)
