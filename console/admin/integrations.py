@@ -255,6 +255,15 @@ class StatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["store", "raw_status"] if obj else []  # another status is another mapping
 
+    def get_changeform_initial_data(self, request):
+        """`?store_slug=main&raw_status=shipped` fills the add form in: the customer screen's note on an
+        order waiting for a mapping links here (it knows the store by the order's namespace, a slug)."""
+        initial = super().get_changeform_initial_data(request)
+        slug = initial.pop("store_slug", None)
+        if slug:
+            initial["store"] = StoreConnection.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        return initial
+
     def has_add_permission(self, request):
         # status_mapping_set asks for the change permission, whether the row exists or not.
         return super().has_add_permission(request) and request.user.has_perm("integrations.change_statusmapping")

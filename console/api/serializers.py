@@ -17,6 +17,7 @@ from lifecycle.models import (
     System,
 )
 from lifecycle.selectors.api import MANAGERS_QUEUE
+from lifecycle.selectors.waiting import UNMAPPED_STATUS
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
@@ -61,6 +62,37 @@ class SourceStateSerializer(serializers.Serializer):
     seen_at = serializers.DateTimeField(source="observed_at", help_text="When the system reported it (its clock).")
 
 
+class WaitingExceptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="Null when the exception sits in a queue you may not "
+                                  "open (GET /api/v1/exceptions/ does not list it for you).")
+    kind = serializers.ChoiceField(choices=ExceptionKind.choices)
+    queue = TeamSerializer(allow_null=True, help_text="The owning team's queue; null is the managers' queue.")
+    due_at = serializers.DateTimeField(allow_null=True, help_text="SLA due time.")
+
+
+class WaitingSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=[(UNMAPPED_STATUS, "The status its own system reports has no mapping: the canonical state stays "
+                  "until a manager maps it")],
+        help_text="Why it waits.",
+    )
+    system = serializers.ChoiceField(choices=System.choices, help_text="The order's own system.")
+    raw_status = serializers.CharField(help_text="The unmapped status, exactly as the system reports it.")
+    exception = serializers.SerializerMethodField(
+        help_text="The open exception that tracks it (one per system, store and status, for all the orders "
+        "waiting on it). Null when none is open, and when your role may not see exceptions (operations)."
+    )
+
+    @extend_schema_field(WaitingExceptionSerializer(allow_null=True))
+    def get_exception(self, waiting):
+        if waiting.exception is None:
+            return None
+        data = WaitingExceptionSerializer(waiting.exception).data
+        if not waiting.exception_visible:
+            data["id"] = None
+        return data
+
+
 class OrderSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
@@ -70,6 +102,8 @@ class OrderSerializer(serializers.Serializer):
     placed_at = serializers.DateTimeField()
     sources = SourceStateSerializer(source="source_states", many=True,
                                     help_text="Per system: the raw status and when it was seen.")
+    waiting_on = WaitingSerializer(source="waiting", allow_null=True,
+                                   help_text="Why the order waits, or null when it does not.")
 
 
 class ExceptionBriefSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from console.api import serializers as s
+from console.views.customers import woocommerce_meanings
 from lifecycle.models import Customer, ExceptionCase, TimelineEvent
 from lifecycle.selectors.api import (
     customer_for_api,
@@ -121,7 +122,7 @@ class CustomerList(_ReadView):
         description=(
             "Customers you may see, newest first. With `email`, `order_number` or `external_id` (several "
             "combine with AND): the customers matching them, usually one. Each carries its owner, stage, "
-            "latest orders with each system's raw status, and open exceptions."
+            "latest orders with each system's raw status (and why an order waits), and open exceptions."
         ),
         parameters=[s.CustomerQuerySerializer],
         responses={200: s.CustomerSerializer(many=True), **COMMON_ERRORS, 404: _error("The cursor is invalid.")},
@@ -129,7 +130,7 @@ class CustomerList(_ReadView):
     def get(self, request):
         lookups = _query(s.CustomerQuerySerializer, request)
         page = self.paginate_queryset(customers_for_api(request.user, **lookups))
-        load_customer_details(request.user, page)
+        load_customer_details(request.user, page, interpret=woocommerce_meanings)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
@@ -146,7 +147,7 @@ class CustomerDetail(_ReadView):
                    404: _error("No such customer, or one you may not see.")},
     )
     def get(self, request, id):
-        customer = customer_for_api(request.user, id)
+        customer = customer_for_api(request.user, id, interpret=woocommerce_meanings)
         if customer is None:
             raise Http404
         return Response(self.get_serializer(customer).data)

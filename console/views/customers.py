@@ -14,15 +14,19 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html_join
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 from django_fsm import ConcurrentTransition
 
 from console.admin.customers import STAGE_COLORS
 from console.admin.exceptions import countdown
 from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
+from console.views.home import sla_label
 from integrations.woocommerce import statuses
 from integrations.woocommerce.status_mappings import status_map_for_store
 from lifecycle.actors import Actor
@@ -30,9 +34,11 @@ from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, 
 from lifecycle.selectors import customers as screen
 from lifecycle.selectors.pages import decode_cursor
 from lifecycle.selectors.visibility import exceptions_visible_to
+from lifecycle.selectors.waiting import SEE_EXCEPTIONS
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.queues import exception_assign, exception_claim, exception_close, exception_release
 from lifecycle.services.stages import customer_move_stage
+from lifecycle.statuses import status_key
 
 TEMPLATE = "console/customer/screen.html"
 REFUSED = (ServiceError, PermissionDenied, ConcurrentTransition)
@@ -96,13 +102,57 @@ def _page_links(request, page, prefix):
     return page
 
 
+# Whose status it is, in the waiting note's words.
+STATUS_OWNERS = {System.WOOCOMMERCE: "the shop's", System.ERP: "the ERP's", System.CRM: "the CRM's"}
+MAP_STATUSES = "integrations.change_statusmapping"  # what status_mapping_set asks for
+
+
+def waiting_note(waiting, order, user, now):
+    """Why the order waits, in a sentence for people: the status, who maps it and where, and the open
+    exception that tracks it (its queue, its SLA; a link only for users who may open it). Operations,
+    who do not see exceptions, get the first two."""
+    owner = STATUS_OWNERS.get(waiting.system, "its system's")
+    note = [format_html(gettext("Waiting for a status mapping: {} status “{}” means nothing to the console yet."),
+                        owner, waiting.raw_status)]
+    where = gettext("Status mappings")
+    if waiting.system == System.WOOCOMMERCE and user.has_perm(MAP_STATUSES):
+        # The add form with this store and status filled in (console/admin/integrations.py).
+        query = urlencode({"store_slug": order.namespace, "raw_status": status_key(waiting.raw_status, waiting.system)})
+        where = format_html('<a href="{}?{}" class="font-medium text-primary-600 dark:text-primary-500" '
+                            'data-map-status>{}</a>', reverse("admin:integrations_statusmapping_add"), query, where)
+    item = waiting.exception
+    if item is not None:
+        name = item.get_kind_display()
+        if waiting.exception_visible:
+            name = format_html('<a href="{}" class="font-medium text-primary-600 dark:text-primary-500" '
+                               'data-exception-link>{}</a>',
+                               reverse("admin:lifecycle_exceptioncase_change", args=[item.pk]), name)
+        queue = item.queue.name if item.queue_id else gettext("Managers")
+        sla = ""
+        if item.due_at:
+            label, overdue = sla_label(item.due_at, now)
+            sla = format_html(' (<span title="{}" class="{}">{}</span>)',
+                              date_format(timezone.localtime(item.due_at), "SHORT_DATETIME_FORMAT"),
+                              "font-semibold text-red-600" if overdue else "", label)
+        note.append(format_html(gettext("A manager maps it in {}; the exception “{}” in the {} queue{} tracks it."),
+                                where, name, queue, sla))
+    elif user.has_perm(SEE_EXCEPTIONS):
+        note.append(format_html(gettext("A manager maps it in {}; no open exception tracks it."), where))
+    else:
+        note.append(format_html(gettext("A manager maps it in {}."), where))
+    return format_html_join(" ", "{}", ((part,) for part in note))
+
+
 def _orders(request, customer):
-    page = screen.customer_orders(customer, interpret=woocommerce_meanings, **_cursors(request, "orders"))
+    page = screen.customer_orders(customer, interpret=woocommerce_meanings, user=request.user,
+                                  **_cursors(request, "orders"))
     connected = [system_connected for _, _, system_connected in page.systems]
+    now = timezone.now()
     for row in page.rows:
         row.label_classes = LABEL_CLASSES.get(ORDER_STATE_COLORS.get(row.order.state), LABEL_DEFAULT)
         row.admin_url = reverse("admin:lifecycle_order_change", args=[row.order.pk])
         row.columns = [{"cell": cell, "connected": on} for cell, on in zip(row.cells, connected, strict=True)]
+        row.waiting_note = waiting_note(row.waiting, row.order, request.user, now) if row.waiting else None
     return _page_links(request, page, "orders")
 
 

@@ -21,6 +21,7 @@ from lifecycle.models import (
     TimelineEvent,
 )
 from lifecycle.selectors.visibility import customers_visible_to, exceptions_visible_to
+from lifecycle.selectors.waiting import attach_trackers, waiting_for
 from lifecycle.normalise import normalize_email
 
 # A helpdesk sidebar shows a customer's recent history: a wholesale buyer with thousands of orders
@@ -40,7 +41,7 @@ SEE_EXCEPTIONS = "lifecycle.view_exceptioncase"
 _AGENT = ("id", "user__username", "user__first_name", "user__last_name")
 _CUSTOMER_FIELDS = ("id", "display_name", "email", "stage", "created_at", "ownership__since",
                     "ownership__team__slug", "ownership__team__name", *(f"ownership__agent__{f}" for f in _AGENT))
-_ORDER_FIELDS = ("id", "customer_id", "number", "state", "total", "currency", "placed_at")
+_ORDER_FIELDS = ("id", "customer_id", "system", "namespace", "number", "state", "total", "currency", "placed_at")
 _SOURCE_FIELDS = ("id", "order_id", "system", "raw_status", "observed_at")
 _EXCEPTION_FIELDS = ("id", "customer_id", "kind", "summary", "status", "severity", "due_at", "opened_at",
                      "queue__slug", "queue__name", "order__number", "order__state",
@@ -87,12 +88,12 @@ def customers_for_api(user, **lookups):
     return customers_visible_to(user, queryset)
 
 
-def customer_for_api(user, customer_id):
+def customer_for_api(user, customer_id, *, interpret=None):
     """One visible customer with its details, or None when it does not exist or the user may not see it."""
     queryset = Customer.objects.select_related("ownership__team", "ownership__agent__user").only(*_CUSTOMER_FIELDS)
     customer = customers_visible_to(user, queryset.filter(pk=customer_id)).first()
     if customer is not None:
-        load_customer_details(user, [customer])
+        load_customer_details(user, [customer], interpret=interpret)
     return customer
 
 
@@ -124,14 +125,17 @@ def _counts(queryset):
     return dict(queryset.order_by().values_list("customer_id").annotate(n=Count("id")).values_list("customer_id", "n"))
 
 
-def load_customer_details(user, customers):
+def load_customer_details(user, customers, *, interpret=None):
     """Attach what the API shows to a page of customers, in place, in three to six queries.
 
     Sets on each customer: `recent_orders` (newest first, at most ORDERS_PER_CUSTOMER, each with
-    `source_states`), `orders_total`, and, when the user may see exceptions, `recent_open_exceptions`
-    (most urgent first, at most OPEN_EXCEPTIONS_PER_CUSTOMER) and `open_exceptions_total`;
-    `show_owner` and `show_exceptions` say what the user's role may see. Totals cost a query only
-    when some customer has more than its cap.
+    `source_states` and `waiting`: why it waits, or None), `orders_total`, and, when the user may
+    see exceptions, `recent_open_exceptions` (most urgent first, at most OPEN_EXCEPTIONS_PER_CUSTOMER)
+    and `open_exceptions_total`; `show_owner` and `show_exceptions` say what the user's role may
+    see. Totals cost a query only when some customer has more than its cap. `interpret` (a
+    StatusInterpreter, see selectors/customers.py) tells which orders wait on an unmapped status:
+    what it needs, and one query for the exceptions tracking them when some order waits and the
+    user may see exceptions (lifecycle/selectors/waiting.py).
     """
     customers = list(customers)
     if not customers:
@@ -147,6 +151,7 @@ def load_customer_details(user, customers):
     )
     full = [pk for pk, rows in orders.items() if len(rows) > ORDERS_PER_CUSTOMER]
     order_totals = _counts(Order.objects.filter(customer_id__in=full)) if full else {}
+    _why_orders_wait(user, shown_orders, interpret)
 
     exceptions, exception_totals = {}, {}
     if show_exceptions:
@@ -169,6 +174,19 @@ def load_customer_details(user, customers):
             customer.recent_open_exceptions = rows[:OPEN_EXCEPTIONS_PER_CUSTOMER]
             customer.open_exceptions_total = exception_totals.get(customer.pk, len(rows))
     return customers
+
+
+def _why_orders_wait(user, orders, interpret):
+    """Set `waiting` on each order: only its own system's status is asked about."""
+    pairs = []
+    for order in orders:
+        order.waiting = None
+        pairs.extend((order, state) for state in order.source_states.all() if state.system == order.system)
+    if interpret is None or not pairs:
+        return
+    for (order, state), meaning in zip(pairs, interpret(pairs), strict=True):
+        order.waiting = waiting_for(order, state, meaning)
+    attach_trackers(user, [order.waiting for order in orders])
 
 
 def customer_timeline(customer_id, *, source=None):

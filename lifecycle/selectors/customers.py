@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from lifecycle import statuses
 from lifecycle.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -32,6 +33,7 @@ from lifecycle.models import (
 )
 from lifecycle.selectors.pages import Page, keyset_page
 from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to
+from lifecycle.selectors.waiting import attach_trackers, waiting_for
 
 HANDOFFS_SHOWN = 5  # the latest few; the full list is one link away
 ORDERS_PER_PAGE = 20
@@ -43,7 +45,7 @@ ASSIGN = "lifecycle.assign_exceptioncase"
 DISMISS = "lifecycle.dismiss_exceptioncase"
 WORK = "lifecycle.change_exceptioncase"
 # A status interpreter's answer for a raw status its system has no mapping for.
-UNMAPPED = "unmapped"
+UNMAPPED = statuses.UNMAPPED
 # WooCommerce keeps "processing"/"completed" after a partial refund (integrations/woocommerce/mappers.py):
 # a source reading one of these beside a partially refunded order agrees with it.
 _PARTIAL_REFUND_FROM = frozenset({OrderState.PAID, OrderState.FULFILLING, OrderState.SHIPPED,
@@ -130,6 +132,13 @@ class OrderRow:
     order: Order
     cells: list  # one per system in System order: a SourceCell, or None when that system said nothing
     disagreements: list = field(default_factory=list)  # why the row is highlighted, in words
+    # Why the order waits (lifecycle/selectors/waiting.py): its own system's status has no mapping.
+    # Said instead of that cell's "has no mapping" disagreement; the row stays highlighted.
+    waiting: object = None
+
+    @property
+    def flagged(self):
+        return bool(self.disagreements or self.waiting)
 
 
 @dataclass
@@ -152,7 +161,8 @@ def _compare(row, labels):
             continue
         if cell.mapped == UNMAPPED:
             cell.disagrees = True
-            row.disagreements.append(f"{labels[cell.system]} status “{cell.raw_status}” has no mapping")
+            if not (row.waiting and row.waiting.system == cell.system):
+                row.disagreements.append(f"{labels[cell.system]} status “{cell.raw_status}” has no mapping")
             continue
         mapped_states.add(cell.mapped)
         if not _agrees(cell.mapped, row.order.state):
@@ -166,11 +176,14 @@ def _compare(row, labels):
         row.disagreements.append("A state mismatch exception is open")
 
 
-def customer_orders(customer, *, after=None, before=None, limit=ORDERS_PER_PAGE, interpret=None):
-    """One page of orders, newest first, each with every system's raw status beside the canonical state.
+def customer_orders(customer, *, after=None, before=None, limit=ORDERS_PER_PAGE, interpret=None, user=None):
+    """One page of orders, newest first, each with every system's raw status beside the canonical state,
+    and why it waits when its own system's status has no mapping (`row.waiting`).
 
     Two queries (the page with an open-mismatch flag, then the page's source states), one more for
-    the systems not seen on the page, plus what `interpret` needs (a StatusInterpreter).
+    the systems not seen on the page, plus what `interpret` needs (a StatusInterpreter), plus one for
+    the open exceptions tracking the waiting orders when some order waits and `user` may read
+    exceptions.
     """
     mismatch = ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
                                             status__in=OPEN_STATUSES)
@@ -193,9 +206,12 @@ def customer_orders(customer, *, after=None, before=None, limit=ORDERS_PER_PAGE,
             SourceCell(s, states[s].raw_status, states[s].observed_at, mapped[id(states[s])]) if s in states else None
             for s in systems
         ]
-        row = OrderRow(order, cells)
+        own = states.get(order.system)
+        row = OrderRow(order, cells, waiting=waiting_for(order, own, mapped[id(own)]) if own else None)
         _compare(row, labels)
         rows.append(row)
+    if user is not None:
+        attach_trackers(user, [row.waiting for row in rows])
     return OrdersPage(rows, page.newer, page.older,
                       systems=[(s.value, s.label, s in reporting) for s in systems])
 

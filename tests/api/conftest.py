@@ -14,6 +14,7 @@ from lifecycle.services.customers import customer_link_identity
 from lifecycle.services.exceptions import exception_raise, exception_resolve
 from tests.factories import make_source_state
 from lifecycle.services.ownership import ownership_transfer
+from lifecycle.statuses import unmapped_subject
 from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_user, team
 
 
@@ -37,6 +38,19 @@ def hand_to(customer, slug):
     ownership_transfer(customer=customer, team=team(slug), reason="arranged by the test", actor=SYSTEM)
     customer.refresh_from_db()
     return customer
+
+
+def wait_on_unmapped(customer, raw_status="shipped", namespace="main", **order):
+    """An order (paid, newest) whose shop status nobody mapped, and that store's one open
+    unmapped_status exception (no customer; the managers' queue), as the intake raises it."""
+    order = make_order(customer, state="paid", raw_status=raw_status, namespace=namespace,
+                       placed_at=timezone.now() + timedelta(minutes=1), **order)
+    exception, _ = exception_raise(
+        kind=ExceptionKind.UNMAPPED_STATUS, subject_key=unmapped_subject("woocommerce", namespace, raw_status),
+        summary=f"Main Shop: WooCommerce status “{raw_status}” has no mapping", actor=SYSTEM,
+        evidence={"store": namespace, "raw_status": raw_status, "example_order": order.number},
+    )
+    return order, exception
 
 
 @pytest.fixture

@@ -6,13 +6,16 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from integrations.models import StatusMapping
+from integrations.stores import store_connect
 from lifecycle.models import OPEN_STATUSES, ExceptionKind, IdentityKind
 from lifecycle.selectors.api import OPEN_EXCEPTIONS_PER_CUSTOMER, ORDERS_PER_CUSTOMER
 from lifecycle.services.customers import customer_link_identity
-from lifecycle.services.exceptions import exception_raise
+from lifecycle.services.exceptions import exception_raise, exception_resolve
 from tests.factories import make_source_state
-from tests.api.conftest import hand_to, token_client
+from tests.api.conftest import hand_to, token_client, wait_on_unmapped
 from tests.factories import SYSTEM, make_customer, make_order
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +42,7 @@ def test_lookup_by_email_is_trimmed_and_case_insensitive_and_returns_the_full_si
     # then one customer comes back with owner, stage, orders with each system's raw status, exceptions
     assert set(anna) == {"id", "name", "email", "owner", "stage", "health", "orders", "orders_total",
                          "open_exceptions", "open_exceptions_total"}
+    assert set(anna["orders"][0]) == {"id", "number", "state", "total", "currency", "placed_at", "sources", "waiting_on"}
     assert (anna["id"], anna["name"], anna["email"]) == (world.anna.pk, "Anna Schmidt", "anna@example.com")
     assert anna["owner"]["team"] == {"slug": "commerce", "name": "Commerce"}
     assert anna["owner"]["agent"] is None and anna["owner"]["since"]
@@ -154,6 +158,7 @@ def test_query_count_is_the_same_for_one_and_five_matching_customers(role, reque
     # given one customer, then five, sharing WooCommerce customer id 7 (five stores)
     client = token_client(request.getfixturevalue(role))
     _busy_customer(3, "7", "store-0")
+    _queries(client, CUSTOMERS, {"external_id": "7"})  # a store's status mappings are read once per process
     one, body = _queries(client, CUSTOMERS, {"external_id": "7"})
     assert len(body["results"]) == 1
     for n in range(1, 5):
@@ -204,3 +209,70 @@ def test_a_page_of_several_customers_caps_each_one_on_its_own(manager):
     assert body[busy.pk]["open_exceptions_total"] == open_of(busy) > OPEN_EXCEPTIONS_PER_CUSTOMER
     assert len(body[busy.pk]["open_exceptions"]) == OPEN_EXCEPTIONS_PER_CUSTOMER
     assert body[quiet.pk]["open_exceptions_total"] == open_of(quiet) == len(body[quiet.pk]["open_exceptions"])
+
+
+# --- orders waiting for a status mapping ----------------------------------------------------------
+def _order(body, number):
+    return next(order for order in body["orders"] if order["number"] == number)
+
+
+@pytest.mark.parametrize(("role", "may_open"), [("manager", True), ("support_agent", False)])
+def test_an_order_waiting_for_a_mapping_says_so_and_names_the_exception_that_tracks_it(world, request, role,
+                                                                                       may_open):
+    # given an order of Anna's whose shop status nobody mapped, tracked by the store's exception in the
+    # managers' queue (which a support agent may not open)
+    _, exception = wait_on_unmapped(world.anna, number="1043")
+
+    body = token_client(request.getfixturevalue(role)).get(f"{CUSTOMERS}{world.anna.pk}/").json()
+
+    waiting = _order(body, "1043")["waiting_on"]
+    assert parse_datetime(waiting["exception"].pop("due_at")) == exception.due_at
+    assert waiting == {"reason": "unmapped_status", "system": "woocommerce", "raw_status": "shipped",
+                       "exception": {"id": exception.pk if may_open else None, "kind": "unmapped_status",
+                                     "queue": None}}
+    assert _order(body, "1042")["waiting_on"] is None  # "processing" is mapped
+    assert _order(body, "1041")["waiting_on"] is None  # the shop said nothing yet
+
+
+def test_operations_learn_that_an_order_waits_but_nothing_of_the_exception(world, operations):
+    wait_on_unmapped(world.anna, number="1043")
+
+    body = token_client(operations).get(f"{CUSTOMERS}{world.anna.pk}/").json()
+
+    assert _order(body, "1043")["waiting_on"] == {"reason": "unmapped_status", "system": "woocommerce",
+                                                  "raw_status": "shipped", "exception": None}
+    assert body["open_exceptions"] is None
+
+
+def test_only_an_open_exception_tracks_the_order_and_a_mapping_ends_the_wait(world, manager):
+    _, exception = wait_on_unmapped(world.anna, number="1043")
+    client = token_client(manager)
+
+    exception_resolve(kind=ExceptionKind.UNMAPPED_STATUS, subject_key=exception.subject_key,
+                      reason="resolved by hand", actor=SYSTEM)
+    waiting = _order(client.get(f"{CUSTOMERS}{world.anna.pk}/").json(), "1043")["waiting_on"]
+    assert (waiting["raw_status"], waiting["exception"]) == ("shipped", None)  # the status is still unmapped
+
+    store = store_connect(name="Main Shop", slug="main", base_url="https://shop.example.com", consumer_key="ck",
+                          consumer_secret="cs", webhook_secret="whsec", actor=SYSTEM)
+    StatusMapping.objects.create(store=store, raw_status="shipped", canonical="shipped")
+    [anna] = _lookup(client, email="anna@example.com")
+    assert _order(anna, "1043")["waiting_on"] is None
+
+
+@pytest.mark.parametrize("role", ["manager", "support_agent"])
+def test_waiting_orders_cost_one_query_for_the_whole_page(world, request, role):
+    client = token_client(request.getfixturevalue(role))
+    _queries(client, CUSTOMERS)
+    before, _ = _queries(client, CUSTOMERS)
+    wait_on_unmapped(world.anna, "shipped")
+    _queries(client, CUSTOMERS)  # the store's status mappings are read once per process
+    one, _ = _queries(client, CUSTOMERS)
+    wait_on_unmapped(world.anna, "ready-for-pickup")
+    wait_on_unmapped(world.anna, "shipped")  # a second order on the first status
+
+    three, body = _queries(client, CUSTOMERS)
+
+    assert one == three == before + 1, (before, one, three)
+    [anna] = [c for c in body["results"] if c["id"] == world.anna.pk]
+    assert sum(order["waiting_on"] is not None for order in anna["orders"]) == 3

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
 from console.wsgi import application
-from tests.api.conftest import token_client
+from tests.api.conftest import token_client, wait_on_unmapped
 
 pytestmark = pytest.mark.django_db
 
@@ -79,4 +79,15 @@ def test_operations_on_a_real_customer_conform_to_the_schema(api, world):
     schema, headers = api
     for operation in _operations(schema):
         if "{id}" in operation.path:
+            _exercise(operation, headers, GenerationMode.POSITIVE, path_parameters={"id": world.anna.pk})
+
+
+@pytest.mark.parametrize("role", ["manager", "support_agent", "operations"])
+def test_an_order_waiting_for_a_mapping_conforms_for_every_role(world, role, request, in_test_transaction):
+    # `waiting_on` with the exception (manager), with its id hidden (an agent: the managers' queue), without it
+    # (operations)
+    wait_on_unmapped(world.anna, number="1043")
+    schema, headers = _load(request.getfixturevalue(role), in_test_transaction)
+    for operation in _operations(schema):
+        if operation.path.startswith("/api/v1/customers/") and not operation.path.endswith("timeline/"):
             _exercise(operation, headers, GenerationMode.POSITIVE, path_parameters={"id": world.anna.pk})

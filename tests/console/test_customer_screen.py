@@ -2,6 +2,8 @@
 stage moves and exception work from the page go through the services; visibility decides who sees it."""
 
 import datetime
+import html as html_lib
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -9,7 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import strip_tags
 
+from integrations.models import StatusMapping
+from integrations.stores import store_connect
 from lifecycle.actors import Actor
 from lifecycle.models import (
     ExceptionCase,
@@ -25,7 +31,9 @@ from lifecycle.selectors.customers import EVENTS_PER_PAGE, ORDERS_PER_PAGE
 from lifecycle.services import timeline
 from lifecycle.services.exceptions import exception_raise
 from tests.factories import make_source_state
-from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_owned_customer, make_user
+from lifecycle.services.queues import exception_close
+from lifecycle.statuses import unmapped_subject
+from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_owned_customer, make_user, team
 
 # Session, user, permissions, agent and teams, customer, handoffs, orders, source states, store
 # mappings, systems reporting, open and closed exceptions, assignable agents, timeline: 15 at most
@@ -324,7 +332,10 @@ def test_disagreements_are_highlighted(client_for, manager, onboarding_customer)
     rows = order_rows(response)
     assert rows[agreeing.number].disagreements == []
     assert rows[differing.number].disagreements == ["WooCommerce says Completed, canonical is Paid"]
-    assert rows[unmapped.number].disagreements == ["WooCommerce status “ready-for-pickup” has no mapping"]
+    # the status nobody mapped is said once, as why the order waits (see the waiting tests below)
+    assert rows[unmapped.number].disagreements == []
+    assert rows[unmapped.number].waiting.raw_status == "ready-for-pickup"
+    assert rows[unmapped.number].cells[0].disagrees
     assert response.content.decode().count('data-disagrees="1"') == 2
 
 
@@ -357,6 +368,162 @@ def test_orders_are_paginated_newest_first(client_for, manager, onboarding_custo
 
     back = section(client.get(screen(onboarding_customer) + second.newer_url), "orders")
     assert [r.order.pk for r in back.rows] == [r.order.pk for r in first.rows]
+
+
+# --- orders waiting for a status mapping -----------------------------------------------------------
+def wait_on_unmapped(customer, raw_status="shipped", namespace="main"):
+    """An order whose shop status nobody mapped, and that store's one open unmapped_status exception
+    (no customer; the managers' queue by default), as the intake raises it."""
+    order = make_order(customer, state="paid", raw_status=raw_status, namespace=namespace)
+    exception, _ = exception_raise(
+        kind=ExceptionKind.UNMAPPED_STATUS, subject_key=unmapped_subject(System.WOOCOMMERCE, namespace, raw_status),
+        summary=f"Main Shop: WooCommerce status “{raw_status}” has no mapping", actor=SYSTEM,
+        evidence={"store": namespace, "raw_status": raw_status, "example_order": order.number},
+    )
+    return order, exception
+
+
+def waiting_note(response, order):
+    """The order row's waiting note as (text, html), or None when the row has none."""
+    page = response.content.decode()
+    row = page[page.index(f">#{order.number}</a>"):]
+    row = row[:row.index("</tr>")]
+    if "data-waiting=" not in row:
+        return None
+    note = row[row.index("data-waiting="):]
+    note = note[:note.index("</p>")]
+    sentence = note[note.index("<p>"):]
+    return " ".join(html_lib.unescape(strip_tags(sentence)).split()), note
+
+
+def exception_link(exception):
+    return f'href="{reverse("admin:lifecycle_exceptioncase_change", args=[exception.pk])}"'
+
+
+@pytest.fixture
+def store(db):
+    return store_connect(name="Main Shop", slug="main", base_url="https://shop.example.com", consumer_key="ck_test",
+                         consumer_secret="cs_test", webhook_secret="whsec", actor=SYSTEM)
+
+
+def test_an_order_waiting_for_a_mapping_says_why_and_which_exception_tracks_it(client_for, manager,
+                                                                               onboarding_customer):
+    # Given an order the shop reports as "shipped", which nobody mapped, and the store's open exception
+    waiting, exception = wait_on_unmapped(onboarding_customer)
+    assert (exception.customer, exception.queue, exception.status) == (None, None, ExceptionStatus.OPEN)
+    # and the same status from another store, whose exception is not open
+    elsewhere = make_order(onboarding_customer, state="paid", raw_status="shipped", namespace="outlet")
+
+    # When a manager opens the customer
+    response = client_for(manager).get(screen(onboarding_customer))
+
+    # Then the row says why it waits, who maps it, and which exception (queue, SLA) tracks it
+    text, note = waiting_note(response, waiting)
+    sla = re.search(r"\((due in \d+(d \d+h|h \d\dm))\)", text)
+    assert sla, text
+    assert text == (
+        "Waiting for a status mapping: the shop's status “shipped” means nothing to the console yet. "
+        f"A manager maps it in Status mappings; the exception “Unmapped status” in the Managers queue ({sla[1]}) "
+        "tracks it."
+    )
+    assert f'title="{date_format(timezone.localtime(exception.due_at), "SHORT_DATETIME_FORMAT")}"' in note
+    assert exception_link(exception) in note
+    assert "store_slug=main&amp;raw_status=shipped" in note, "managers get the mapping form, filled in"
+    assert order_rows(response)[waiting.number].waiting.exception.pk == exception.pk
+    # the other store's order waits too, but no open exception tracks that store's status
+    assert waiting_note(response, elsewhere)[0].endswith("A manager maps it in Status mappings; no open exception "
+                                                         "tracks it.")
+    assert waiting_note(response, onboarding_customer.orders.order_by("placed_at").first()) is None
+
+
+def test_an_agent_sees_the_queue_and_due_time_but_no_link_to_an_exception_they_cannot_open(
+        client_for, support_agent, onboarding_customer):
+    waiting, exception = wait_on_unmapped(onboarding_customer)
+    client = client_for(support_agent)  # support, success and commerce: not the managers' queue
+
+    text, note = waiting_note(client.get(screen(onboarding_customer)), waiting)
+
+    assert "A manager maps it in Status mappings; the exception “Unmapped status” in the Managers queue (due in " in text
+    assert "<a " not in note, "neither the exception, which they may not open, nor the mapping form"
+    assert client.get(reverse("admin:lifecycle_exceptioncase_change", args=[exception.pk])).status_code != 200
+
+    # once the exception sits in a queue of theirs they may open it, and get its link
+    ExceptionCase.objects.filter(pk=exception.pk).update(queue=team("success"))
+    text, note = waiting_note(client.get(screen(onboarding_customer)), waiting)
+    assert "the exception “Unmapped status” in the Success queue (due in " in text
+    assert exception_link(exception) in note and "store_slug" not in note
+
+
+def test_operations_see_that_an_order_waits_but_nothing_of_the_exception(client_for, operations,
+                                                                          onboarding_customer):
+    waiting, _ = wait_on_unmapped(onboarding_customer)
+    client = client_for(operations)
+    client.get(screen(onboarding_customer))
+
+    with CaptureQueriesContext(connection) as queries:
+        text, note = waiting_note(client.get(screen(onboarding_customer)), waiting)
+
+    assert text == ("Waiting for a status mapping: the shop's status “shipped” means nothing to the console yet. "
+                    "A manager maps it in Status mappings.")
+    assert "<a " not in note
+    assert not any("subject_key" in q["sql"] for q in queries), "operations never read exceptions"
+
+
+def test_the_note_goes_once_a_manager_maps_the_status_from_its_link(client_for, manager, onboarding_customer, store):
+    waiting, exception = wait_on_unmapped(onboarding_customer)
+    client = client_for(manager)
+    _, note = waiting_note(client.get(screen(onboarding_customer)), waiting)
+    map_url = html_lib.unescape(re.search(r'href="([^"]*)"[^>]*data-map-status', note)[1])
+
+    # the link opens the add form with the store and the status filled in
+    form = client.get(map_url)
+    assert form.status_code == 200
+    initial = form.context["adminform"].form.initial
+    assert (initial["store"], initial["raw_status"]) == (store.pk, "shipped")
+    client.post(reverse("admin:integrations_statusmapping_add"),
+                {"store": store.pk, "raw_status": "shipped", "canonical": "shipped"})
+    assert StatusMapping.objects.get(store=store).canonical == "shipped"
+
+    response = client.get(screen(onboarding_customer))
+
+    exception.refresh_from_db()
+    assert exception.status == ExceptionStatus.RESOLVED
+    row = order_rows(response)[waiting.number]
+    assert (row.order.state, row.waiting, row.disagreements) == ("shipped", None, [])
+    assert waiting_note(response, waiting) is None
+    assert "Waiting for a status mapping" not in response.content.decode()
+
+
+def test_a_closed_exception_tracks_nothing_while_the_status_stays_unmapped(client_for, manager,
+                                                                            onboarding_customer):
+    waiting, exception = wait_on_unmapped(onboarding_customer)
+    exception_close(exception=exception, actor=Actor.for_user(manager), reason="The plugin goes away", dismiss=True)
+
+    text, note = waiting_note(client_for(manager).get(screen(onboarding_customer)), waiting)
+
+    assert text.endswith("A manager maps it in Status mappings; no open exception tracks it.")
+    assert exception_link(exception) not in note
+
+
+@pytest.mark.parametrize("role", ["manager", "support_agent"])
+def test_waiting_orders_cost_one_query_whatever_their_number(request, client_for, onboarding_customer, role):
+    client = client_for(request.getfixturevalue(role))
+    client.get(screen(onboarding_customer))  # warm the session, the content types and the store's mappings
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(screen(onboarding_customer)).status_code == 200
+        return len(queries)
+
+    before = count()
+    wait_on_unmapped(onboarding_customer, "shipped")
+    one = count()
+    wait_on_unmapped(onboarding_customer, "ready-for-pickup")
+    wait_on_unmapped(onboarding_customer, "shipped")  # a second order on the first status
+    three = count()
+
+    assert one == three == before + 1, (before, one, three)
+    assert three <= SCREEN_MAX_QUERIES
 
 
 # --- timeline -------------------------------------------------------------------------------------
