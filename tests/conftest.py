@@ -12,7 +12,7 @@ from django.db import connection
 from tests.factories import make_agent, make_user
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SHARED_FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures")
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 
 def need_service(reason):
@@ -61,12 +61,12 @@ def operations(db):
 
 @pytest.fixture
 def shared_fixture():
-    """Path of a file in ../shared/fixtures (WooCommerce, ERP and HubSpot's published examples)."""
+    """Path of a file in tests/fixtures (copies of the published examples; see its README)."""
 
     def path(*parts):
-        full = os.path.join(SHARED_FIXTURES, *parts)
+        full = os.path.join(FIXTURES, *parts)
         if not os.path.exists(full):
-            pytest.fail(f"missing shared fixture {full}")
+            pytest.fail(f"missing fixture {full}")
         return full
 
     return path

@@ -14,6 +14,8 @@ import time
 
 from django.conf import settings
 
+from integrations.woocommerce.tasks import drain_store
+
 
 class Wakeups:
     """Leading- and trailing-edge throttle per store; `send(store_id, delay_seconds)` wakes one."""
@@ -44,8 +46,6 @@ class Wakeups:
 
 
 def _send(store_id, delay):
-    from integrations.woocommerce.tasks import drain_store
-
     drain_store.apply_async(args=[store_id], countdown=delay or None)
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, ExceptionKind, ExceptionStatus
 from lifecycle.services import timeline
 from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.services.ownership import ownership_transfer
 
 ASSIGN = "lifecycle.assign_exceptioncase"
 DISMISS = "lifecycle.dismiss_exceptioncase"
@@ -83,8 +84,6 @@ def _claim(exception, agent, actor):
 
 def _take_customer(exception, agent, actor):
     """Claiming "customer has no agent" makes the claimer the customer's agent, when in the team."""
-    from lifecycle.services.ownership import ownership_transfer
-
     owner = exception.customer.ownership
     if agent.teams.filter(pk=owner.team_id).exists():
         ownership_transfer(customer=exception.customer, team=owner.team, agent=agent, actor=actor,

@@ -12,10 +12,9 @@ from rest_framework.test import APIClient
 from lifecycle.models import ExceptionCase, ExceptionKind, IdentityKind
 from lifecycle.services.customers import customer_link_identity
 from lifecycle.services.exceptions import exception_raise, exception_resolve
-from tests.factories import make_source_state
 from lifecycle.services.ownership import ownership_transfer
 from lifecycle.statuses import unmapped_subject
-from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_user, team
+from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_source_state, make_user, team
 
 
 def token_client(user):

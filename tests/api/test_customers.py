@@ -14,9 +14,8 @@ from lifecycle.models import OPEN_STATUSES, ExceptionKind, IdentityKind
 from lifecycle.selectors.api import OPEN_EXCEPTIONS_PER_CUSTOMER, ORDERS_PER_CUSTOMER
 from lifecycle.services.customers import customer_link_identity
 from lifecycle.services.exceptions import exception_raise, exception_resolve
-from tests.factories import make_source_state
 from tests.api.conftest import hand_to, token_client, wait_on_unmapped
-from tests.factories import SYSTEM, make_customer, make_order
+from tests.factories import SYSTEM, make_customer, make_order, make_source_state
 
 pytestmark = pytest.mark.django_db
 CUSTOMERS = "/api/v1/customers/"

@@ -30,10 +30,18 @@ from lifecycle.models import (
 from lifecycle.selectors.customers import EVENTS_PER_PAGE, ORDERS_PER_PAGE
 from lifecycle.services import timeline
 from lifecycle.services.exceptions import exception_raise
-from tests.factories import make_source_state
 from lifecycle.services.queues import exception_close
 from lifecycle.statuses import unmapped_subject
-from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_owned_customer, make_user, team
+from tests.factories import (
+    SYSTEM,
+    make_agent,
+    make_customer,
+    make_order,
+    make_owned_customer,
+    make_source_state,
+    make_user,
+    team,
+)
 
 # Session, user, permissions, agent and teams, customer, handoffs, orders, source states, store
 # mappings, systems reporting, open and closed exceptions, assignable agents, timeline: 15 at most

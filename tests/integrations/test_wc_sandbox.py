@@ -17,7 +17,7 @@ from integrations.woocommerce.sandbox import SandboxStore, WebhookReceiver, php_
 
 KEY, SECRET = "ck_test", "cs_test"
 NOW = "2025-06-01T12:00:00"
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "woocommerce")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "woocommerce")
 
 
 @pytest.fixture
