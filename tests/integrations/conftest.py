@@ -2,6 +2,7 @@
 import pytest
 
 from console.celery import app as celery_app
+from integrations.models import InboundEvent
 from integrations.stores import store_connect
 from integrations.woocommerce.signatures import compute_signature, php_json_encode
 from lifecycle.actors import Actor
@@ -55,5 +56,22 @@ def deliver(client, django_capture_on_commit_callbacks, eager_tasks):
             headers["HTTP_X_WC_WEBHOOK_SIGNATURE"] = signature or compute_signature(raw, secret)
         with django_capture_on_commit_callbacks(execute=True):
             return client.post(f"/webhooks/woocommerce/{slug}/", data=raw, content_type="application/json", **headers)
+
+    return post
+
+
+@pytest.fixture
+def receive(client, store):
+    """Store a delivery as the receiver does, without running its task (the worker is down)."""
+
+    def post(payload, topic="order.updated", delivery="d", body=None):
+        raw = body if body is not None else php_json_encode(payload)
+        response = client.post(
+            "/webhooks/woocommerce/main/", data=raw, content_type="application/json",
+            HTTP_X_WC_WEBHOOK_TOPIC=topic, HTTP_X_WC_WEBHOOK_DELIVERY_ID=delivery,
+            HTTP_X_WC_WEBHOOK_SIGNATURE=compute_signature(raw, WEBHOOK_SECRET),
+        )
+        assert response.status_code == 200, response.content
+        return InboundEvent.objects.get(pk=response.json()["event"])
 
     return post

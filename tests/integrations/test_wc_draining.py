@@ -19,23 +19,6 @@ pytestmark = pytest.mark.django_db
 S = InboundEvent.Status
 
 
-@pytest.fixture
-def receive(client, store):
-    """Store a delivery as the receiver does, without running its task (the worker is down)."""
-
-    def post(payload, topic="order.updated", delivery="d", body=None):
-        raw = body if body is not None else php_json_encode(payload)
-        response = client.post(
-            "/webhooks/woocommerce/main/", data=raw, content_type="application/json",
-            HTTP_X_WC_WEBHOOK_TOPIC=topic, HTTP_X_WC_WEBHOOK_DELIVERY_ID=delivery,
-            HTTP_X_WC_WEBHOOK_SIGNATURE=compute_signature(raw, WEBHOOK_SECRET),
-        )
-        assert response.status_code == 200, response.content
-        return InboundEvent.objects.get(pk=response.json()["event"])
-
-    return post
-
-
 def version(order, minute, status, **changes):
     return {**order, "status": status, "date_modified_gmt": f"2017-03-22T16:{minute:02d}:00", **changes}
 

@@ -11,33 +11,14 @@ from django.utils import timezone
 
 from integrations.models import InboundEvent
 from integrations.woocommerce import draining
-from integrations.woocommerce.signatures import compute_signature, php_json_encode
 from integrations.woocommerce.tasks import drain_store, process_inbound_event
 from lifecycle.models import Customer, ExceptionCase, ExceptionKind, Order, OrderSourceState, TimelineEvent
 from lifecycle.services import observations
 from tests.concurrency import race
-from tests.integrations.conftest import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
 S = InboundEvent.Status
 SECOND = "2017-03-22T16:30:00"
-
-
-@pytest.fixture
-def receive(client, store):
-    """Store a delivery as the receiver does, without running its task (the worker is down)."""
-
-    def post(payload, topic="order.updated", delivery="d", body=None):
-        raw = body if body is not None else php_json_encode(payload)
-        response = client.post(
-            "/webhooks/woocommerce/main/", data=raw, content_type="application/json",
-            HTTP_X_WC_WEBHOOK_TOPIC=topic, HTTP_X_WC_WEBHOOK_DELIVERY_ID=delivery,
-            HTTP_X_WC_WEBHOOK_SIGNATURE=compute_signature(raw, WEBHOOK_SECRET),
-        )
-        assert response.status_code == 200, response.content
-        return InboundEvent.objects.get(pk=response.json()["event"])
-
-    return post
 
 
 def version(order, status, modified=SECOND, **changes):
