@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from lifecycle import statuses
@@ -37,9 +37,9 @@ from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, Order, O
 from lifecycle.models import Ownership, TimelineEvent
 from lifecycle.services import orders, timeline
 from lifecycle.services.customers import customers_resolve
-from lifecycle.values import Outcome, OrderObservation  # noqa: F401 (the values this service takes)
 from lifecycle.services.errors import OrderTransitionRefused
 from lifecycle.services.exceptions import exception_raise, exception_resolve
+from lifecycle.values import OrderObservation, Outcome  # noqa: F401 (the values this service takes)
 
 
 def orders_observe(*, observations):
@@ -68,8 +68,7 @@ def _rounds(observations):
 class _Round:
     """What one round collects to write together."""
 
-    events: list = field(default_factory=list)
-    notes: list = field(default_factory=list)  # stale, clock and same-second notes on orders
+    events: list = field(default_factory=list)  # timeline events, inserted together at the end
     followers: orders.Followers = field(default_factory=orders.Followers)
 
 
@@ -77,7 +76,8 @@ def _observe_round(batch, outcomes):
     now = timezone.now()
     # Two writers (two drains, a drain and a backfill, an import) creating the same order or
     # customer would both insert it: each takes the keys it may create, in one order, first.
-    locks.lock_keys([("order", *obs.key) for _, obs in batch] + [key for _, obs in batch for key in obs.customer.keys()])
+    locks.lock_keys([("order", *obs.key) for _, obs in batch]
+                    + [key for _, obs in batch for key in obs.customer.keys()])
     existing = _lock_orders([obs for _, obs in batch])
     work = _Round()
     created, newer = [], []
@@ -100,7 +100,7 @@ def _observe_round(batch, outcomes):
     if newer:
         _update(newer, outcomes, work)
     orders.orders_follow(work.followers, work.events)
-    rows.insert_many(TimelineEvent, work.events + work.notes)
+    rows.insert_many(TimelineEvent, work.events)
 
 
 # A date further ahead of its receipt than this is a wrong clock, not a fast one.
@@ -115,7 +115,7 @@ def _observed_at(obs, now):
 
 def _note_clock(order, obs, observed_at, work):
     if observed_at != obs.modified_at:
-        work.notes.append(timeline.clock_ahead_event(order=order, actor=obs.actor, system=obs.system,
+        work.events.append(timeline.clock_ahead_event(order=order, actor=obs.actor, system=obs.system,
                                                      claimed_at=obs.modified_at, received_at=observed_at))
 
 
@@ -129,7 +129,7 @@ def _lock_orders(observations):
     for (system, namespace), external_ids in by_system.items():
         source = OrderSourceState.objects.filter(order=OuterRef("pk"), system=system)
         for order in (Order.objects.select_for_update(of=("self",))
-                      .filter(Q(system=system, namespace=namespace, external_id__in=external_ids))
+                      .filter(system=system, namespace=namespace, external_id__in=external_ids)
                       .annotate(source_id=Subquery(source.values("pk")[:1]),
                                 source_observed_at=Subquery(source.values("observed_at")[:1]),
                                 source_raw_status=Subquery(source.values("raw_status")[:1]))
@@ -146,7 +146,7 @@ def _newer(order, obs, observed_at, work):
         return True
     if observed_at < stored:
         if obs.note_stale:
-            work.notes.append(timeline.stale_event(order=order, actor=obs.actor, observed_at=observed_at,
+            work.events.append(timeline.stale_event(order=order, actor=obs.actor, observed_at=observed_at,
                                                    stored_at=stored))
         return False
     # The same second as the stored version.
@@ -155,7 +155,7 @@ def _newer(order, obs, observed_at, work):
         return False  # the same version again (a duplicate or a replay)
     decided = _same_second_order(order, obs)
     if obs.note_stale:
-        work.notes.append(timeline.same_second_event(order=order, actor=obs.actor, system=obs.system,
+        work.events.append(timeline.same_second_event(order=order, actor=obs.actor, system=obs.system,
                                                      raw_status=obs.raw_status, decided_by=decided))
     return decided is not None
 
