@@ -19,12 +19,10 @@ import functools
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
+from lifecycle.db.sql import quote, table
+
 # Allocating ids before inserting lets one statement carry rows that refer to each other.
 ALLOCATES_IDS = "postgresql"
-
-
-def _quote(name):
-    return connection.ops.quote_name(name)
 
 
 def _db():
@@ -69,11 +67,11 @@ def _django_own(field):
 @functools.cache
 def _insert_sql(model, with_pk):
     fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
-    columns = ", ".join(_quote(f.column) for f in fields)
+    columns = ", ".join(quote(f.column) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     db = _db()
     plan = [(field, _preparer(field, db)) for field in fields]
-    return f"INSERT INTO {_quote(model._meta.db_table)} ({columns}) VALUES ({marks})", plan
+    return f"INSERT INTO {table(model)} ({columns}) VALUES ({marks})", plan
 
 
 def _params(instance, plan, db):
@@ -131,7 +129,7 @@ def _native_values(count, casts):
 def _insert_many_sql(model, with_pk, count):
     """INSERT of `count` rows in PostgreSQL's placeholders, ids returned when it allocates them."""
     sql, plan = _insert_sql(model, with_pk)
-    returning = "" if with_pk else f" RETURNING {_quote(model._meta.pk.column)}"
+    returning = "" if with_pk else f" RETURNING {quote(model._meta.pk.column)}"
     return f"{sql.split(' VALUES ')[0]} VALUES {_native_values(count, [''] * len(plan))}{returning}"
 
 
@@ -170,7 +168,7 @@ def insert_returning_pk(instance):
     """Insert `instance` (its pk left to the database) in one hand-built statement; sets its pk."""
     sql, params = insert_statement(instance)
     with cursor() as cur:
-        cur.execute(f"{sql} RETURNING {_quote(type(instance)._meta.pk.column)}", params)
+        cur.execute(f"{sql} RETURNING {quote(type(instance)._meta.pk.column)}", params)
         instance.pk = cur.fetchone()[0]
     mark_saved(instance)
     return instance
@@ -179,7 +177,7 @@ def insert_returning_pk(instance):
 @functools.cache
 def columns(model):
     """The model's columns in field order, for a SELECT or RETURNING list that `from_row` reads."""
-    return ", ".join(_quote(f.column) for f in model._meta.concrete_fields)
+    return ", ".join(quote(f.column) for f in model._meta.concrete_fields)
 
 
 @functools.cache
@@ -299,10 +297,10 @@ def update_many(model, instances, fields):
 def _update_many_sql(model, pk, columns, count):
     """UPDATE … FROM (VALUES …) of `count` rows in PostgreSQL's placeholders, each value cast to its column's type."""
     values = _native_values(count, [f"::{f.db_type(connection)}" for f in [pk, *columns]])
-    names = ", ".join(_quote(f.column) for f in [pk, *columns])
-    sets = ", ".join(f"{_quote(f.column)} = v.{_quote(f.column)}" for f in columns)
-    return (f"UPDATE {_quote(model._meta.db_table)} AS t SET {sets} FROM (VALUES {values}) "
-            f"AS v ({names}) WHERE t.{_quote(pk.column)} = v.{_quote(pk.column)}")
+    names = ", ".join(quote(f.column) for f in [pk, *columns])
+    sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
+    return (f"UPDATE {table(model)} AS t SET {sets} FROM (VALUES {values}) "
+            f"AS v ({names}) WHERE t.{quote(pk.column)} = v.{quote(pk.column)}")
 
 
 def analyze(*models):
@@ -315,4 +313,4 @@ def analyze(*models):
     if connection.vendor != ALLOCATES_IDS:
         return
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE " + ", ".join(_quote(model._meta.db_table) for model in models))
+        cursor.execute("ANALYZE " + ", ".join(table(model) for model in models))

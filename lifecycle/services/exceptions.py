@@ -8,94 +8,20 @@ business calendar of the queue that owns it. Resolvers close their own kind when
 """
 
 import contextlib
-import functools
-from collections import namedtuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Ownership
+from lifecycle.db import exceptions as exception_rows
 from lifecycle.db import rows
+from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase
 from lifecycle.services import sla, timeline
-
-
-def _literals(statuses):
-    # Model constants, not input: as literals (not parameters) they let a prepared statement's
-    # generic plan use the open-only indexes, whose conditions name the statuses.
-    return ", ".join(f"'{status}'" for status in statuses)
-
-
-# What a raise needs to know when the (kind, subject) is not open: the customer's owning team (for
-# kinds routed to it), whether there is a closed record to reopen, and a reserved id for a new row so
-# it and its timeline event can be written as one statement (see rows.py; a refresh leaves that id
-# unused, a harmless gap).
-FACTS = """(SELECT team_id FROM {ownership} WHERE customer_id = %(customer)s),
-           EXISTS (SELECT 1 FROM {exception} WHERE kind = %(kind)s AND subject_key = %(subject)s
-                                                AND status IN ({closed})),
-           {next_id}"""
-# Count one more occurrence on the open (kind, subject) exception: it locks, changes and reads the
-# row in one round trip (PostgreSQL, SQLite ≥ 3.35). A repeat's severity can only go up.
-REFRESH = """UPDATE {exception}
-       SET evidence = %(evidence)s, summary = %(summary)s, occurrences = occurrences + 1, updated_at = %(now)s,
-           severity = CASE WHEN severity < %(severity)s THEN %(severity)s ELSE severity END
-     WHERE kind = %(kind)s AND subject_key = %(subject)s AND status IN ({open})
- RETURNING {columns}"""
-# PostgreSQL: one statement refreshes the open exception if there is one (a repeat is then done, in one
-# round trip) and reads the facts an opening needs otherwise (the subqueries see the table as it was
-# before the UPDATE, like the facts query did before a separate refresh).
-REFRESH_OR_FACTS = """WITH refreshed AS ({refresh})
-    SELECT refreshed.*, {facts} FROM (VALUES (1)) AS one LEFT JOIN refreshed ON true"""
-# Elsewhere: whether it is open, and the facts; a refresh follows when it is.
-OPEN_AND_FACTS = """SELECT EXISTS (SELECT 1 FROM {exception} WHERE kind = %(kind)s AND subject_key = %(subject)s
-                                         AND status IN ({open})),
-           {facts}"""
-Facts = namedtuple("Facts", "owner_team has_closed new_id")
-
-
-@functools.cache
-def _sql(template):
-    names = {"ownership": Ownership._meta.db_table, "exception": ExceptionCase._meta.db_table,
-             "open": _literals(OPEN_STATUSES), "closed": _literals(CLOSED_STATUSES),
-             "next_id": rows.next_id_sql(ExceptionCase), "columns": rows.columns(ExceptionCase)}
-    names |= {"facts": FACTS.format(**names), "refresh": REFRESH.format(**names)}
-    return template.format(**names)
-
-
-def _refresh_params(kind, subject_key, summary, evidence, severity):
-    field = ExceptionCase._meta.get_field  # values prepared as the ORM would store them (JSON, times)
-    return {"kind": kind, "subject": subject_key, "summary": summary, "severity": severity or 0,
-            "now": field("updated_at").get_db_prep_save(timezone.now(), connection),
-            "evidence": field("evidence").get_db_prep_save(evidence, connection)}
-
-
-def _refresh_or_facts(kind, subject_key, summary, evidence, severity, customer_id):
-    """(the refreshed exception or None, Facts for opening it): one statement on PostgreSQL."""
-    params = _refresh_params(kind, subject_key, summary, evidence, severity) | {"customer": customer_id}
-    with rows.cursor() as cursor:
-        if connection.vendor == rows.ALLOCATES_IDS:
-            cursor.execute(_sql(REFRESH_OR_FACTS), params)
-            *refreshed, owner_team, has_closed, new_id = cursor.fetchone()
-            current = rows.from_row(ExceptionCase, refreshed) if refreshed[0] is not None else None
-            return current, Facts(owner_team, has_closed, new_id)
-        cursor.execute(_sql(OPEN_AND_FACTS), params)
-        is_open, *facts = cursor.fetchone()
-    # Closed since we looked (None): opened again by the caller.
-    current = _refresh_open(kind, subject_key, summary, evidence, severity) if is_open else None
-    return current, Facts(*facts)
 
 
 def _locked_open(kind, subject_key):
     return (ExceptionCase.objects.select_for_update()
             .filter(kind=kind, subject_key=subject_key, status__in=OPEN_STATUSES).first())
-
-
-def _refresh_open(kind, subject_key, summary, evidence, severity):
-    """Count one more occurrence on the open (kind, subject) exception; None when none is open."""
-    with rows.cursor() as cursor:
-        cursor.execute(_sql(REFRESH), _refresh_params(kind, subject_key, summary, evidence, severity))
-        row = cursor.fetchone()
-    return rows.from_row(ExceptionCase, row) if row else None
 
 
 def exception_raise(*, kind, subject_key, summary, actor, evidence=None, customer=None, order=None, severity=None):
@@ -107,8 +33,8 @@ def exception_raise(*, kind, subject_key, summary, actor, evidence=None, custome
     evidence, summary = evidence or {}, summary[:300]
     policy = sla.policy_for(kind)
     customer_id = customer.pk if customer else (order.customer_id if order else None)
-    current, facts = _refresh_or_facts(kind, subject_key, summary, evidence, severity,
-                                       customer_id if policy.route_to_owner_team else None)
+    current, facts = exception_rows.refresh_or_facts(kind, subject_key, summary, evidence, severity,
+                                                     customer_id if policy.route_to_owner_team else None)
     if current is not None:
         return current, False
     try:
@@ -120,7 +46,7 @@ def exception_raise(*, kind, subject_key, summary, actor, evidence=None, custome
     except IntegrityError:
         # Another raise opened it between our look and our write (the one-open index refused ours,
         # and rolled back everything this call wrote): count this raise on that one instead.
-        current = _refresh_open(kind, subject_key, summary, evidence, severity)
+        current = exception_rows.refresh_open(kind, subject_key, summary, evidence, severity)
         if current is None:
             raise
         return current, False

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from lifecycle import business_time
 from lifecycle.config_cache import ConfigCache
+from lifecycle.db import exceptions as exception_rows
 from lifecycle.actors import Actor
 from lifecycle.defaults import EXCEPTION_POLICIES
 from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionPolicy, Holiday, Severity, Team, TimelineEvent
@@ -115,31 +116,11 @@ def sla_sweep(now=None, *, actor=None):
 
 
 def _sweep_in_one_statement(now, actor):
-    """PostgreSQL: UPDATE … RETURNING feeds the timeline's INSERT … SELECT, in one statement.
-
-    The UPDATE scans the partial due-time index (open, not breached); the events never come back
-    to Python, which for 100,000 breaches is the difference between seconds and tens of seconds.
-    """
-    open_statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)  # enum constants, not input
-    insert_events, params = timeline.exception_breached_insert_sql(source="breached", actor=actor, breached_at=now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH breached AS (
-                UPDATE {ExceptionCase._meta.db_table}
-                   SET breached_at = %(now)s, updated_at = %(now)s,
-                       severity = LEAST(severity + 1, %(top)s),
-                       escalated_from_id = COALESCE(queue_id, escalated_from_id),
-                       queue_id = NULL
-                 WHERE status IN ({open_statuses}) AND breached_at IS NULL AND due_at <= %(now)s
-                RETURNING id, kind, summary, customer_id, order_id, severity, escalated_from_id, due_at
-            ), events AS ({insert_events} RETURNING 1)
-            SELECT (SELECT count(*) FROM breached), (SELECT count(*) FROM events)
-            """,
-            params | {"now": now, "top": int(Severity.CRITICAL)},
-        )
-        breached, _events = cursor.fetchone()
-    return breached
+    """PostgreSQL: UPDATE … RETURNING feeds the timeline's INSERT … SELECT, in one statement
+    (lifecycle/db/exceptions.py)."""
+    insert_events = timeline.exception_breached_insert_sql(source=exception_rows.ESCALATED, actor=actor,
+                                                           breached_at=now)
+    return exception_rows.escalate_due(now, insert_events)
 
 
 def _escalate_two_step(now):

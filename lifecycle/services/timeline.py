@@ -4,9 +4,12 @@ Builders only insert; callers run them inside the transaction of the change they
 change and its event are written together or not at all.
 """
 
+from datetime import UTC
+
 from django.utils import timezone
 
-from lifecycle.models import EventKind, EventSource, TimelineEvent
+from lifecycle.db import timeline as timeline_rows
+from lifecycle.models import EventKind, EventSource, ExceptionKind, Severity, TimelineEvent
 
 
 def _event(*, customer, kind, source, actor, summary, order=None, data=None, occurred_at=None):
@@ -282,12 +285,8 @@ def build_exception_breached_events(*, breaches, actor, breached_at):
     `breaches` are rows as they are after escalation (id, kind, summary, customer_id, order_id,
     severity, escalated_from_id, due_at: an ExceptionCase or the sweep's row). Exceptions without a
     customer (a store's sync failure) have no timeline. On PostgreSQL the sweep writes the same
-    events in SQL (exception_breached_insert_sql, below): keep the two in step; a test compares them.
+    events in SQL (lifecycle/db/timeline.py): keep the two in step; a test compares them.
     """
-    from datetime import UTC  # imported here, like the enums: only the SLA builders need them
-
-    from lifecycle.models import ExceptionKind, Severity
-
     source, who = _source_for(actor), actor.as_fields()
     return [
         TimelineEvent(
@@ -308,40 +307,15 @@ def build_exception_breached_events(*, breaches, actor, breached_at):
     ]
 
 
-# Microseconds always written, so that Python's strftime and PostgreSQL's to_char agree to the character.
+# Microseconds always written, so that Python's strftime and PostgreSQL's to_char (lifecycle/db/timeline.py)
+# agree to the character.
 _ISO_UTC = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
 def exception_breached_insert_sql(*, source, actor, breached_at):
-    """The events of build_exception_breached_events as one INSERT … SELECT (PostgreSQL).
-
-    `source` names a row source with the breach columns (the sweep's UPDATE … RETURNING, as a CTE),
-    so a sweep of 100,000 breaches writes its events in the same statement instead of building
-    100,000 objects in Python. Returns (sql, params); the params are named tl_*.
+    """The events of build_exception_breached_events as one INSERT … SELECT (PostgreSQL): see
+    lifecycle/db/timeline.py. `source` names a row source with the breach columns (the sweep's
+    UPDATE … RETURNING, as a CTE). Returns (sql, params); the params are named tl_*.
     """
-    import json
-
-    from lifecycle.models import ExceptionKind, Severity
-
-    who = actor.as_fields()
-    sql = f"""
-        INSERT INTO {TimelineEvent._meta.db_table}
-            (actor_kind, actor_user_id, actor_ref, customer_id, order_id, kind, source, summary, data, occurred_at)
-        SELECT %(tl_actor_kind)s, %(tl_actor_user)s, %(tl_actor_ref)s, b.customer_id, b.order_id,
-               '{EventKind.EXCEPTION_BREACHED.value}', %(tl_source)s,
-               left('SLA breached: ' || (%(tl_kinds)s::jsonb ->> b.kind) || ': ' || b.summary, 250)
-                   || ' → managers'' queue, severity ' || (%(tl_severities)s::jsonb ->> b.severity::text),
-               jsonb_build_object('exception_id', b.id, 'kind', b.kind, 'severity', b.severity,
-                                  'escalated_from_id', b.escalated_from_id,
-                                  'due_at', to_char(b.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')),
-               %(tl_occurred_at)s
-          FROM {source} b
-         WHERE b.customer_id IS NOT NULL"""
-    params = {
-        "tl_actor_kind": who["actor_kind"], "tl_actor_ref": who["actor_ref"],
-        "tl_actor_user": who["actor_user"].pk if who["actor_user"] else None,
-        "tl_source": _source_for(actor), "tl_occurred_at": breached_at,
-        "tl_kinds": json.dumps({value: str(label) for value, label in ExceptionKind.choices}),
-        "tl_severities": json.dumps({str(value): str(label).lower() for value, label in Severity.choices}),
-    }
-    return sql, params
+    return timeline_rows.exception_breached_insert_sql(source=source, actor=actor, event_source=_source_for(actor),
+                                                       breached_at=breached_at)

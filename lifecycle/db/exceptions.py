@@ -1,0 +1,121 @@
+"""Exception rows as a raise and the SLA sweep write them.
+
+A raise: count one more occurrence on the open (kind, subject) exception, or read what opening one
+needs. The sweep: escalate every open exception past due, and write its timeline events, in one
+statement (PostgreSQL).
+
+These run through `rows.cursor()` (parameters bound on the server, statements prepared once hot):
+the statuses are written as literals, so the prepared (generic) plan can use the open-only indexes,
+whose conditions name them.
+"""
+
+import functools
+from collections import namedtuple
+
+from django.db import connection
+from django.utils import timezone
+
+from lifecycle.db import rows
+from lifecycle.db.sql import literals, table
+from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, Ownership, Severity
+
+# What a raise needs to know when the (kind, subject) is not open: the customer's owning team (for
+# kinds routed to it), whether there is a closed record to reopen, and a reserved id for a new row so
+# it and its timeline event can be written as one statement (see rows.py; a refresh leaves that id
+# unused, a harmless gap).
+FACTS = """(SELECT team_id FROM {ownership} WHERE customer_id = %(customer)s),
+           EXISTS (SELECT 1 FROM {exception} WHERE kind = %(kind)s AND subject_key = %(subject)s
+                                                AND status IN ({closed})),
+           {next_id}"""
+# Count one more occurrence on the open (kind, subject) exception: it locks, changes and reads the
+# row in one round trip (PostgreSQL, SQLite ≥ 3.35). A repeat's severity can only go up.
+REFRESH = """UPDATE {exception}
+       SET evidence = %(evidence)s, summary = %(summary)s, occurrences = occurrences + 1, updated_at = %(now)s,
+           severity = CASE WHEN severity < %(severity)s THEN %(severity)s ELSE severity END
+     WHERE kind = %(kind)s AND subject_key = %(subject)s AND status IN ({open})
+ RETURNING {columns}"""
+# PostgreSQL: one statement refreshes the open exception if there is one (a repeat is then done, in one
+# round trip) and reads the facts an opening needs otherwise (the subqueries see the table as it was
+# before the UPDATE, like the facts query did before a separate refresh).
+REFRESH_OR_FACTS = """WITH refreshed AS ({refresh})
+    SELECT refreshed.*, {facts} FROM (VALUES (1)) AS one LEFT JOIN refreshed ON true"""
+# Elsewhere: whether it is open, and the facts; a refresh follows when it is.
+OPEN_AND_FACTS = """SELECT EXISTS (SELECT 1 FROM {exception} WHERE kind = %(kind)s AND subject_key = %(subject)s
+                                         AND status IN ({open})),
+           {facts}"""
+Facts = namedtuple("Facts", "owner_team has_closed new_id")
+
+
+@functools.cache
+def _sql(template):
+    names = {"ownership": table(Ownership), "exception": table(ExceptionCase),
+             "open": literals(OPEN_STATUSES), "closed": literals(CLOSED_STATUSES),
+             "next_id": rows.next_id_sql(ExceptionCase), "columns": rows.columns(ExceptionCase)}
+    names |= {"facts": FACTS.format(**names), "refresh": REFRESH.format(**names)}
+    return template.format(**names)
+
+
+def _refresh_params(kind, subject_key, summary, evidence, severity):
+    field = ExceptionCase._meta.get_field  # values prepared as the ORM would store them (JSON, times)
+    return {"kind": kind, "subject": subject_key, "summary": summary, "severity": severity or 0,
+            "now": field("updated_at").get_db_prep_save(timezone.now(), connection),
+            "evidence": field("evidence").get_db_prep_save(evidence, connection)}
+
+
+def refresh_or_facts(kind, subject_key, summary, evidence, severity, customer_id):
+    """(the refreshed exception or None, Facts for opening it): one statement on PostgreSQL."""
+    params = _refresh_params(kind, subject_key, summary, evidence, severity) | {"customer": customer_id}
+    with rows.cursor() as cursor:
+        if connection.vendor == rows.ALLOCATES_IDS:
+            cursor.execute(_sql(REFRESH_OR_FACTS), params)
+            *refreshed, owner_team, has_closed, new_id = cursor.fetchone()
+            current = rows.from_row(ExceptionCase, refreshed) if refreshed[0] is not None else None
+            return current, Facts(owner_team, has_closed, new_id)
+        cursor.execute(_sql(OPEN_AND_FACTS), params)
+        is_open, *facts = cursor.fetchone()
+    # Closed since we looked (None): opened again by the caller.
+    current = refresh_open(kind, subject_key, summary, evidence, severity) if is_open else None
+    return current, Facts(*facts)
+
+
+def refresh_open(kind, subject_key, summary, evidence, severity):
+    """Count one more occurrence on the open (kind, subject) exception; None when none is open."""
+    with rows.cursor() as cursor:
+        cursor.execute(_sql(REFRESH), _refresh_params(kind, subject_key, summary, evidence, severity))
+        row = cursor.fetchone()
+    return rows.from_row(ExceptionCase, row) if row else None
+
+
+# The row source the sweep's escalated rows are read from by its events' INSERT … SELECT.
+ESCALATED = "breached"
+
+
+def escalate_due(now, insert_events):
+    """PostgreSQL: escalate every open, not yet breached exception due by `now` (breached_at = now,
+    severity one step up, at most critical, moved to the managers' queue, remembering the team queue
+    it left), and run `insert_events` ((sql, params): an INSERT … SELECT from ESCALATED, the escalated
+    rows' id, kind, summary, customer_id, order_id, severity, escalated_from_id and due_at), in one
+    statement: UPDATE … RETURNING feeds the INSERT. Returns how many were escalated.
+
+    The UPDATE scans the partial due-time index (open, not breached); the events never come back
+    to Python, which for 100,000 breaches is the difference between seconds and tens of seconds.
+    """
+    insert_sql, params = insert_events
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH {ESCALATED} AS (
+                UPDATE {table(ExceptionCase)}
+                   SET breached_at = %(now)s, updated_at = %(now)s,
+                       severity = LEAST(severity + 1, %(top)s),
+                       escalated_from_id = COALESCE(queue_id, escalated_from_id),
+                       queue_id = NULL
+                 WHERE status IN ({literals(OPEN_STATUSES)}) AND breached_at IS NULL AND due_at <= %(now)s
+                RETURNING id, kind, summary, customer_id, order_id, severity, escalated_from_id, due_at
+            ), events AS ({insert_sql} RETURNING 1)
+            SELECT (SELECT count(*) FROM {ESCALATED}), (SELECT count(*) FROM events)
+            """,
+            params | {"now": now, "top": int(Severity.CRITICAL)},
+        )
+        breached, _events = cursor.fetchone()
+    return breached
