@@ -151,7 +151,7 @@ def main():
 
     def decide(customer_id, stage):
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().get(pk=customer_id)
+            customer = Customer.objects.get(pk=customer_id)
             t0 = time.perf_counter()
             decided = route_decisions([RouteRequest(customer=customer, stage=stage, reason="bench", actor=None)])
             elapsed = time.perf_counter() - t0

@@ -53,6 +53,24 @@ def _lock_customers_sql(count):
     return for_update(f"SELECT id FROM {_names('{customer}')} WHERE id IN ({marks(count)}) ORDER BY id")
 
 
+@functools.cache
+def _ids_sql(count):
+    return (f"SELECT o.customer_id, o.id, o.team_id, o.agent_id FROM {_names('{ownership}')} o "
+            f"WHERE o.customer_id IN ({marks(count)})")
+
+
+def owner_ids(customer_ids):
+    """{customer id: OwnerRow without names} for those that have an owner, read without locks: what a
+    routing decision needs (the names are read, locked, when the handoff is written)."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_ids_sql(len(ids)), ids)
+        return {customer_id: OwnerRow(pk, team_id, agent_id, "", None)
+                for customer_id, pk, team_id, agent_id in cursor.fetchall()}
+
+
 def lock_owners(customer_ids):
     """{customer id: OwnerRow} for those that have an owner, rows locked in customer id order.
 

@@ -12,8 +12,8 @@ locked and its agents' loads read once per batch, and the decisions that follow 
 a team count the previous ones (loads and the round-robin counter are carried in memory under the
 team's lock, as one routing after another would read them from the database).
 
-Locks are always taken customer first (the caller, in id order), then owner rows, then teams in id
-order, so two routings may wait for each other but never deadlock.
+Locks are always taken customer first (the caller, in id order), then teams in id order, then the
+owner rows being written, so two routings may wait for each other but never deadlock.
 """
 
 from dataclasses import dataclass, replace
@@ -88,8 +88,10 @@ class TeamDesks:
 
 def route_decisions(requests):
     """[(request, current OwnerRow or None, team, RoutingDecision)] for the requests that change
-    something, in order; takes the owner rows' and the teams' locks (call it in a transaction)."""
-    owners = owner_rows.lock_owners([r.customer.pk for r in requests])
+    something, in order; takes the teams' locks (call it in a transaction). The owners are read as
+    they are: route_many locks them before it writes, and a customer's routings are serialised by
+    its row, which the caller holds."""
+    owners = owner_rows.owner_ids([r.customer.pk for r in requests])
     facts = selectors.routing_facts_many([(r.customer, r.stage, r.order) for r in requests if not r.reroute])
     pending = []
     for request in requests:
@@ -143,9 +145,17 @@ def _previous(request, current, team_id):
 def route_many(requests, events):
     """Route each request, in order; handoff events go to `events`. Returns the Handoffs written."""
     decided = route_decisions(requests)
+    if not decided:
+        return []
+    # The owners as they are now, locked, with their names for the timeline: a person may have
+    # reassigned one since the decision read it; the handoff then starts from who owns it now.
+    owners = owner_rows.lock_owners([request.customer.pk for request, *_ in decided])
     agents = Agent.objects.select_related("user").in_bulk({d.agent.agent_id for *_, d in decided if d.agent.agent_id})
     transfers = []
-    for request, current, team, decision in decided:
+    for request, _, team, decision in decided:
+        current = owners.get(request.customer.pk)
+        if request.reroute and (current is None or current.agent_id != request.from_agent.pk):
+            continue  # no longer theirs
         agent = agents.get(decision.agent.agent_id)
         detail = decision.as_detail() | ({"reassigned_from": request.from_agent.pk} if request.reroute else {})
         transfers.append(Transfer(customer=request.customer, current=current, team=team, agent=agent,
