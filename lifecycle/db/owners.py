@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from lifecycle.db import rows
 from lifecycle.db.sql import for_update, marks
-from lifecycle.models import Agent, Customer, Ownership, Team
+from lifecycle.models import Agent, Customer, Handoff, Ownership, Team
 
 OWNER_ROW = """
     SELECT o.id, o.team_id, o.agent_id, t.name,
-           COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username), o.customer_id
+           COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), u.username), o.customer_id,
+           {next_handoff_id}
     FROM {ownership} o
     JOIN {team} t ON t.id = o.team_id
     LEFT JOIN {agent} a ON a.id = o.agent_id
@@ -40,7 +42,7 @@ class OwnerRow:
 def _names(template):
     return template.format(ownership=Ownership._meta.db_table, team=Team._meta.db_table,
                            agent=Agent._meta.db_table, user=get_user_model()._meta.db_table,
-                           customer=Customer._meta.db_table)
+                           customer=Customer._meta.db_table, next_handoff_id=rows.next_id_sql(Handoff))
 
 
 @functools.cache
@@ -50,7 +52,7 @@ def _lock_sql(count):
 
 @functools.cache
 def _lock_customers_sql(count):
-    return for_update(f"SELECT id FROM {_names('{customer}')} WHERE id IN ({marks(count)}) ORDER BY id")
+    return for_update(_names(f"SELECT id, {{next_handoff_id}} FROM {{customer}} WHERE id IN ({marks(count)}) ORDER BY id"))
 
 
 @functools.cache
@@ -72,23 +74,31 @@ def owner_ids(customer_ids):
 
 
 def lock_owners(customer_ids):
-    """{customer id: OwnerRow} for those that have an owner, rows locked in customer id order.
+    """({customer id: OwnerRow} for those that have an owner, {customer id: a reserved Handoff id}),
+    rows locked in customer id order.
 
     A customer without an owner has no row to lock: its customer row is locked instead and the
     owners read again, so a first owner given concurrently is seen rather than duplicated. (Callers
-    that hold the customer rows already pay one more cheap read for those.)
+    that hold the customer rows already pay one more cheap read for those.) Where ids can be
+    reserved (rows.ALLOCATES_IDS), each customer's read reserves the id of the Handoff that may
+    follow, so the handoff, the owner row and the event go to the database as one statement.
     """
     ids = sorted(set(customer_ids))
+    found, reserved = {}, {}
     if not ids:
-        return {}
+        return found, reserved
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(len(ids)), ids)
-        found = {row[5]: OwnerRow(*row[:5]) for row in cursor.fetchall()}
+        for row in cursor.fetchall():
+            found[row[5]], reserved[row[5]] = OwnerRow(*row[:5]), row[6]
         missing = [pk for pk in ids if pk not in found]
         if missing:
             cursor.execute(_lock_customers_sql(len(missing)), missing)
-            if len(cursor.fetchall()) != len(missing):
+            locked = cursor.fetchall()
+            if len(locked) != len(missing):
                 raise Customer.DoesNotExist("A customer being handed over no longer exists.")
+            reserved |= dict(locked)
             cursor.execute(_lock_sql(len(missing)), missing)
-            found |= {row[5]: OwnerRow(*row[:5]) for row in cursor.fetchall()}
-    return found
+            for row in cursor.fetchall():
+                found[row[5]], reserved[row[5]] = OwnerRow(*row[:5]), row[6]
+    return found, reserved

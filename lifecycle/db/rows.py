@@ -271,6 +271,50 @@ def execute_together(statements):
                 cur.execute(sql, params)
 
 
+@functools.cache
+def _update_sql(model, fields):
+    columns = [model._meta.get_field(name) for name in fields]
+    sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+    return f"UPDATE {table(model)} SET {sets} WHERE {quote(model._meta.pk.column)} = %s", columns
+
+
+def update_statement(instance, fields):
+    """(sql, params) writing `fields` of `instance` by its primary key."""
+    sql, columns = _update_sql(type(instance), tuple(fields))
+    db = _db()
+    return sql, [*(f.get_db_prep_save(getattr(instance, f.attname), db) for f in columns), instance.pk]
+
+
+# A write of at most this many rows goes as one statement (see write); more, one statement per kind.
+TOGETHER_ROWS = 12
+
+
+def write(steps):
+    """Run ("insert", model, instances) and ("update", model, instances, fields) steps in order.
+
+    A few rows go to PostgreSQL as one statement (execute_together: a handoff, its owner row and its
+    event, one round trip); a row inserted so gets no id back, so one that others refer to needs its
+    id reserved ahead (next_id_sql). More rows go set-based, one insert_many or update_many per step."""
+    count = sum(len(step[2]) for step in steps)
+    if connection.vendor == ALLOCATES_IDS and count <= TOGETHER_ROWS:
+        statements = []
+        for kind, _, instances, *fields in steps:
+            for instance in instances:
+                if kind == "insert":
+                    _fill_relations(instance)
+                statements.append(insert_statement(instance) if kind == "insert"
+                                  else update_statement(instance, fields[0]))
+        if statements:
+            execute_together(statements)
+        mark_saved(*(i for step in steps if step[0] == "insert" for i in step[2]))
+        return
+    for kind, model, instances, *fields in steps:
+        if kind == "insert":
+            insert_many(model, instances)
+        else:
+            update_many(model, instances, fields[0])
+
+
 def update_many(model, instances, fields):
     """Write `fields` of each instance by primary key: QuerySet.bulk_update's result.
 

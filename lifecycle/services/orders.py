@@ -188,7 +188,7 @@ def orders_follow(followers, events):
                 mover, dirty = actor, True
         if dirty:
             changes.append((customer, from_stage, mover, ""))
-    stages_follow(changes, events)
+    stages_follow(changes)
 
 
 def _stage_move_for(customer, *, paid, all_dead):

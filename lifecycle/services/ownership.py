@@ -42,6 +42,7 @@ class Transfer:
     detail: dict = field(default_factory=dict)
     # Routing starts the "no agent" clock (unassigned_customer) for a customer nobody could take.
     start_clock: bool = True
+    handoff_id: int | None = None  # reserved by lock_owners where ids are allocated ahead
 
     @property
     def changes(self):
@@ -49,37 +50,36 @@ class Transfer:
         return self.current is None or (self.current.team_id, self.current.agent_id) != target
 
 
-def handoffs_write(transfers, events):
-    """The Handoffs, owner rows and events of the transfers that change something (rows of a kind
-    in one statement); returns the Handoffs. A customer nobody could take raises (or refreshes)
+def handoffs_write(transfers):
+    """The Handoffs, owner rows and timeline events of the transfers that change something, written
+    together (one statement for a single handoff where its id was reserved, one per kind of row for
+    many); returns the Handoffs. A customer nobody could take raises (or refreshes)
     `unassigned_customer`; one that gets its first agent ends that clock, in the same transaction,
     whichever path gave it the agent (routing, a manager, a claim)."""
     now = timezone.now()
-    written = []
+    written, handoffs, added, moved, events = [], [], [], [], []
     for t in transfers:
-        handoff = None
-        if t.changes:
-            handoff = Handoff(
-                customer=t.customer, from_team_id=t.current.team_id if t.current else None,
-                from_agent_id=t.current.agent_id if t.current else None, to_team=t.team, to_agent=t.agent,
-                reason=t.reason, rule=t.rule, detail=t.detail, created_at=now, **t.actor.as_fields(),
-            )
-        written.append((t, handoff))
-    handoffs = [h for _, h in written if h is not None]
-    rows.insert_many(Handoff, handoffs)
-    added, moved = [], []
-    for t, handoff in written:
-        if handoff is None:
+        if not t.changes:
+            written.append((t, None))
             continue
-        owner = Ownership(customer=t.customer, team=t.team, agent=t.agent, since=now, last_handoff=handoff)
-        if t.current:
-            owner.pk = t.current.id
+        handoff = Handoff(
+            id=t.handoff_id, customer=t.customer, from_team_id=t.current.team_id if t.current else None,
+            from_agent_id=t.current.agent_id if t.current else None, to_team=t.team, to_agent=t.agent,
+            reason=t.reason, rule=t.rule, detail=t.detail, created_at=now, **t.actor.as_fields(),
+        )
+        owner = Ownership(id=t.current.id if t.current else None, customer=t.customer, team=t.team, agent=t.agent,
+                          since=now, last_handoff=handoff)
         (moved if t.current else added).append(owner)
-        events.append(timeline.handoff_event(handoff=handoff, actor=t.actor,
-                                             from_owner=t.current.label if t.current else "nobody"))
-    rows.insert_many(Ownership, added)
-    if moved:
-        rows.update_many(Ownership, moved, ["team", "agent", "since", "last_handoff"])
+        handoffs.append(handoff)
+        written.append((t, handoff))
+    rows.insert_many(Handoff, [h for h in handoffs if h.pk is None])  # where ids are not reserved ahead
+    for t, handoff in written:
+        if handoff is not None:
+            events.append(timeline.handoff_event(handoff=handoff, actor=t.actor,
+                                                 from_owner=t.current.label if t.current else "nobody"))
+    rows.write([("insert", Handoff, [h for h in handoffs if h._state.adding]),
+                ("update", Ownership, moved, ["team", "agent", "since", "last_handoff"]),
+                ("insert", Ownership, added), ("insert", TimelineEvent, events)])
     _unassigned_clocks(written)
     return handoffs
 
@@ -123,19 +123,17 @@ def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", de
         if not agent.user.is_active:
             raise InvalidOwner(f"{agent} is deactivated")
     with transaction.atomic():
-        current = owner_rows.lock_owners([customer.pk]).get(customer.pk)
+        owners, reserved = owner_rows.lock_owners([customer.pk])
+        current = owners.get(customer.pk)
         seen = (current.team_id, current.agent_id) if current else None
         if expected is not UNCHECKED and seen != expected:
             raise OwnershipChanged(f"The owner of {customer} changed while you were looking; reload and try again.")
         transfer = Transfer(customer=customer, current=current, team=team, agent=agent, reason=reason, actor=actor,
-                            rule=rule, detail=detail or {}, start_clock=False)
+                            rule=rule, detail=detail or {}, start_clock=False, handoff_id=reserved.get(customer.pk))
         if not transfer.changes:
             return None
-        events = []
         try:
-            with transaction.atomic():
-                [handoff] = handoffs_write([transfer], events)
-                rows.insert_many(TimelineEvent, events)
+            [handoff] = handoffs_write([transfer])
         except IntegrityError:
             # A second owner row: only reachable where row locks are not real (no SELECT FOR UPDATE).
             raise OwnershipChanged(f"{customer} was given an owner at the same moment; reload and try again.")

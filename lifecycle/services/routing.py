@@ -22,11 +22,11 @@ from django.db import transaction
 
 from lifecycle import rules
 from lifecycle.db import owners as owner_rows
-from lifecycle.db import rows, teams as team_rows
-from lifecycle.models import Agent, Customer, TimelineEvent
+from lifecycle.db import teams as team_rows
+from lifecycle.models import Agent, Customer
 from lifecycle.selectors import routing as selectors
 from lifecycle.services.errors import NoOwningTeam
-from lifecycle.services.ownership import Transfer, unassigned_subject, handoffs_write
+from lifecycle.services.ownership import Transfer, handoffs_write, unassigned_subject
 
 
 @dataclass(frozen=True)
@@ -142,14 +142,14 @@ def _previous(request, current, team_id):
     return previous
 
 
-def route_many(requests, events):
-    """Route each request, in order; handoff events go to `events`. Returns the Handoffs written."""
+def route_many(requests):
+    """Route each request, in order; returns the Handoffs written (with their owner rows and events)."""
     decided = route_decisions(requests)
     if not decided:
         return []
     # The owners as they are now, locked, with their names for the timeline: a person may have
     # reassigned one since the decision read it; the handoff then starts from who owns it now.
-    owners = owner_rows.lock_owners([request.customer.pk for request, *_ in decided])
+    owners, reserved = owner_rows.lock_owners([request.customer.pk for request, *_ in decided])
     agents = Agent.objects.select_related("user").in_bulk({d.agent.agent_id for *_, d in decided if d.agent.agent_id})
     transfers = []
     for request, _, team, decision in decided:
@@ -159,16 +159,15 @@ def route_many(requests, events):
         agent = agents.get(decision.agent.agent_id)
         detail = decision.as_detail() | ({"reassigned_from": request.from_agent.pk} if request.reroute else {})
         transfers.append(Transfer(customer=request.customer, current=current, team=team, agent=agent,
-                                  reason=request.reason, actor=request.actor, rule=decision.label, detail=detail))
-    return handoffs_write(transfers, events)
+                                  reason=request.reason, actor=request.actor, rule=decision.label, detail=detail,
+                                  handoff_id=reserved.get(request.customer.pk)))
+    return handoffs_write(transfers)
 
 
 def _route_one(request):
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=request.customer.pk)
-        events = []
-        handoffs = route_many([replace(request, customer=locked)], events)
-        rows.insert_many(TimelineEvent, events)
+        handoffs = route_many([replace(request, customer=locked)])
     return handoffs[0] if handoffs else None
 
 

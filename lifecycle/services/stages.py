@@ -32,7 +32,7 @@ def stage_step(customer, transition, actor, reason, events):
                                                transition=transition, reason=reason, actor=actor))
 
 
-def stages_follow(changes, events):
+def stages_follow(changes):
     """Write the locked customers changed in memory (stage_step, first order date), in one UPDATE,
     and hand each whose stage changed to the new stage's team: `changes` holds (customer, stage
     before, actor who moved it or None, reason) each. Returns the Handoffs."""
@@ -46,7 +46,7 @@ def stages_follow(changes, events):
     routes = [RouteRequest(customer=customer, stage=customer.stage, actor=actor,
                            reason=reason or f"Stage {from_stage} → {customer.stage}")
               for customer, from_stage, actor, reason in changes if customer.stage != from_stage]
-    return route_many(routes, events) if routes else []
+    return route_many(routes) if routes else []
 
 
 def customer_move_stage(*, customer, transition, actor, reason=""):
@@ -76,8 +76,8 @@ def customer_move_stage(*, customer, transition, actor, reason=""):
             raise PermissionDenied("You can only move customers of your own teams.")
         events, from_stage = [], locked.stage
         stage_step(locked, transition, actor, reason, events)
-        stages_follow([(locked, from_stage, actor, reason)], events)
         rows.insert_many(TimelineEvent, events)
+        stages_follow([(locked, from_stage, actor, reason)])
     customer.refresh_from_db()
     return customer
 
