@@ -43,6 +43,7 @@ from integrations.woocommerce.statuses import (
     PAID,
     PARTIALLY_REFUNDED,
     SHIPPED,
+    SYSTEM,
     UNMAPPED,
     StatusResult,
     map_status,
@@ -54,7 +55,6 @@ __all__ = [
     "customer_ref", "dedupe_key", "is_newer", "map_customer", "map_deleted", "map_order", "map_status",
     "normalize_email", "normalize_phone", "order_observation", "parse_gmt", "parse_money",
 ]
-SYSTEM = "woocommerce"
 
 # WooCommerce keeps "processing"/"completed" (or a plugin's "shipped") after a partial refund
 # and only fires order.updated. These are the states Order.mark_partially_refunded accepts.

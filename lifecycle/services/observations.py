@@ -34,7 +34,7 @@ from django.utils import timezone
 from lifecycle import statuses
 from lifecycle.db import locks, rows
 from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, Order, OrderSourceState, OrderState
-from lifecycle.models import Ownership, TimelineEvent
+from lifecycle.models import Ownership, System, TimelineEvent
 from lifecycle.services import orders, timeline
 from lifecycle.services.customers import customers_resolve
 from lifecycle.services.errors import OrderTransitionRefused
@@ -230,13 +230,11 @@ def _raise_unmapped(order, obs, work):
     exception_raise(
         kind=ExceptionKind.UNMAPPED_STATUS,
         subject_key=statuses.unmapped_subject(obs.system, obs.namespace, obs.raw_status), actor=obs.actor,
-        summary=f"{where}: {_SYSTEM_NAMES.get(obs.system, obs.system)} status “{obs.raw_status}” has no mapping",
+        summary=f"{where}: {System(obs.system).label} status “{obs.raw_status}” has no mapping",
         evidence={"system": obs.system, "store": obs.namespace, "raw_status": obs.raw_status,
                   "example_order": order.number},
     )
 
-
-_SYSTEM_NAMES = {"woocommerce": "WooCommerce", "erp": "ERP", "crm": "CRM"}
 
 
 def order_deleted(*, system, namespace, external_id, raw_status, actor):
