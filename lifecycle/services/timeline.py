@@ -7,6 +7,7 @@ change and its event are written together or not at all.
 from datetime import UTC
 
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from lifecycle.db import timeline as timeline_rows
 from lifecycle.models import EventKind, EventSource, ExceptionKind, Severity, TimelineEvent
@@ -217,7 +218,8 @@ def clock_ahead_event(*, order, actor, system, claimed_at, received_at):
         customer=order.customer_id, order=order, kind=EventKind.CLOCK_AHEAD,
         source=SYSTEM_SOURCES.get(system, EventSource.SYSTEM), actor=actor,
         summary=(f"Order #{order.number}: {SYSTEM_NAMES.get(system, system)} dated an update "
-                 f"{claimed_at:%Y-%m-%d %H:%M} UTC, later than it arrived; taken as of its arrival"),
+                 f"{date_format(timezone.localtime(claimed_at), 'SHORT_DATETIME_FORMAT')}, later than it arrived; "
+                 "taken as of its arrival"),
         data={"order_id": order.pk, "system": system, "claimed_at": claimed_at.isoformat(),
               "received_at": received_at.isoformat()},
     )
