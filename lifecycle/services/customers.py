@@ -14,7 +14,7 @@ deliveries, an import); customer_resolve, customer_create and customer_link_iden
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from lifecycle.db import rows
+from lifecycle.db import locks, rows
 from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, IdentityKind, TimelineEvent
 from lifecycle.normalise import normalize_email, normalize_identity, normalize_phone
 from lifecycle.services import timeline
@@ -28,13 +28,16 @@ def customers_resolve(*, refs, events):
 
     One read of the identities involved; the customers and identities that are missing are
     inserted together, and a customer created for one ref is found by the refs after it (a new
-    guest's second order). Timeline events go to `events`.
+    guest's second order). Timeline events go to `events`. The identities it may create are locked
+    first (lifecycle/db/locks.py), so two writers resolving one new customer never both create it.
     """
+    locks.lock_keys([key for ref, _ in refs for key in ref.keys()])
     accounts = {ref.account_key for ref, _ in refs if ref.account_id}
     emails = {ref.email for ref, _ in refs if ref.email}
     wanted = Q(pk__in=[])
     for kind, namespace in {(k, ns) for k, ns, _ in accounts}:
-        wanted |= Q(kind=kind, namespace=namespace, value__in=[v for k, ns, v in accounts if (k, ns) == (kind, namespace)])
+        values = [v for k, ns, v in accounts if (k, ns) == (kind, namespace)]
+        wanted |= Q(kind=kind, namespace=namespace, value__in=values)
     if emails:
         wanted |= Q(kind=IdentityKind.EMAIL, namespace="", value__in=emails)
     known, by_pk = {}, {}  # one Customer instance per customer, so `is` tells customers apart
