@@ -146,8 +146,8 @@ def _newer(order, obs, observed_at, work):
         return True
     if observed_at < stored:
         if obs.note_stale:
-            work.events.append(timeline.stale_event(order=order, actor=obs.actor, observed_at=observed_at,
-                                                   stored_at=stored))
+            work.events.append(timeline.stale_event(order=order, actor=obs.actor, system=obs.system,
+                                                   observed_at=observed_at, stored_at=stored))
         return False
     # The same second as the stored version.
     if obs.raw_status == order.source_raw_status and (obs.total, obs.refunded_total) == (
@@ -211,7 +211,7 @@ def _update(newer, outcomes, work):
         elif obs.state and obs.state != order.state:
             try:
                 dirty |= orders.order_move(order, obs.state, obs.actor, obs.raw_status, work.events,
-                                           work.followers)
+                                           work.followers, source=timeline.source_of(obs.system))
             except OrderTransitionRefused as refused:
                 # The system moved somewhere our graph does not allow: keep our state, show the conflict.
                 exception_raise(
@@ -225,7 +225,8 @@ def _update(newer, outcomes, work):
 
 
 def _raise_unmapped(order, obs, work):
-    work.events.append(timeline.unmapped_status_event(order=order, raw_status=obs.raw_status, actor=obs.actor))
+    work.events.append(timeline.unmapped_status_event(order=order, raw_status=obs.raw_status, actor=obs.actor,
+                                                      system=obs.system))
     where = obs.source_name or obs.namespace
     exception_raise(
         kind=ExceptionKind.UNMAPPED_STATUS,

@@ -86,7 +86,7 @@ def orders_create(new_orders, events, followers):
         for order, n in zip(made, new_orders) if n.raw_status
     ])
     for order, n in zip(made, new_orders):
-        events.append(timeline.order_created_event(order=order, actor=n.actor))
+        events.append(timeline.order_created_event(order=order, actor=n.actor, source=timeline.source_of(n.system)))
         followers.created(order, n.actor)
     return made
 

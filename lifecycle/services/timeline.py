@@ -174,22 +174,36 @@ def record_exception_resolved(*, exception, actor):
     )
 
 
-def stale_event(*, order, actor, observed_at, stored_at):
-    return _event(
-        customer=order.customer_id,
-        order=order,
-        kind=EventKind.STALE_EVENT,
-        source=EventSource.SHOP,
-        actor=actor,
-        summary=f"Order #{order.number}: an older update arrived late and was not applied",
-        data={"order_id": order.pk, "observed_at": observed_at.isoformat(), "stored_at": stored_at.isoformat()},
-    )
-
-
-record_stale_event = _recorded(stale_event)
 
 SYSTEM_SOURCES = {"woocommerce": EventSource.SHOP, "erp": EventSource.ERP, "crm": EventSource.CRM}
 SYSTEM_NAMES = {"woocommerce": "the shop", "erp": "the ERP", "crm": "the CRM"}
+
+
+def source_of(system):
+    """The timeline source of what a system (lifecycle.models.System) reports."""
+    return SYSTEM_SOURCES.get(system, EventSource.SYSTEM)
+
+
+def stale_event(*, order, actor, system, observed_at, stored_at):
+    """A late version: older than what the system said last, kept out."""
+    return _event(
+        customer=order.customer_id, order=order, kind=EventKind.STALE_EVENT, source=source_of(system), actor=actor,
+        summary=f"Order #{order.number}: an older update from {SYSTEM_NAMES.get(system, system)} arrived late "
+                "and was not applied",
+        data={"order_id": order.pk, "system": system, "observed_at": observed_at.isoformat(),
+              "stored_at": stored_at.isoformat()},
+    )
+
+
+def unmapped_status_event(*, order, raw_status, actor, system):
+    """A status nobody mapped: the order keeps its state until a manager maps it."""
+    return _event(
+        customer=order.customer_id, order=order, kind=EventKind.UNMAPPED_STATUS, source=source_of(system),
+        actor=actor,
+        summary=f"Order #{order.number}: {SYSTEM_NAMES.get(system, system)}'s status “{raw_status}” has no "
+                f"mapping; state kept at {order.state}",
+        data={"order_id": order.pk, "system": system, "raw_status": raw_status, "kept_state": order.state},
+    )
 
 
 def same_second_event(*, order, actor, system, raw_status, decided_by):
@@ -206,7 +220,7 @@ def same_second_event(*, order, actor, system, raw_status, decided_by):
                    f"cannot be shown to be the later one, so the order stays {order.state}")
     return _event(
         customer=order.customer_id, order=order, kind=EventKind.SAME_SECOND,
-        source=SYSTEM_SOURCES.get(system, EventSource.SYSTEM), actor=actor, summary=summary,
+        source=source_of(system), actor=actor, summary=summary,
         data={"order_id": order.pk, "system": system, "raw_status": raw_status, "applied": decided_by is not None,
               "decided_by": decided_by or "kept what was stored"},
     )
@@ -216,7 +230,7 @@ def clock_ahead_event(*, order, actor, system, claimed_at, received_at):
     """A version dated in the future: taken as of when it was received."""
     return _event(
         customer=order.customer_id, order=order, kind=EventKind.CLOCK_AHEAD,
-        source=SYSTEM_SOURCES.get(system, EventSource.SYSTEM), actor=actor,
+        source=source_of(system), actor=actor,
         summary=(f"Order #{order.number}: {SYSTEM_NAMES.get(system, system)} dated an update "
                  f"{date_format(timezone.localtime(claimed_at), 'SHORT_DATETIME_FORMAT')}, later than it arrived; "
                  "taken as of its arrival"),
@@ -225,19 +239,6 @@ def clock_ahead_event(*, order, actor, system, claimed_at, received_at):
     )
 
 
-def unmapped_status_event(*, order, raw_status, actor):
-    return _event(
-        customer=order.customer_id,
-        order=order,
-        kind=EventKind.UNMAPPED_STATUS,
-        source=EventSource.SHOP,
-        actor=actor,
-        summary=f"Order #{order.number}: shop status “{raw_status}” has no mapping; state kept at {order.state}",
-        data={"order_id": order.pk, "raw_status": raw_status, "kept_state": order.state},
-    )
-
-
-record_unmapped_status = _recorded(unmapped_status_event)
 
 
 def _exception_event(kind, verb, exception, actor, **data):
