@@ -26,6 +26,7 @@ from django_fsm import ConcurrentTransition
 from console.admin.customers import STAGE_COLORS
 from console.admin.exceptions import countdown
 from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
+from console.views import refusals
 from console.views.home import sla_label
 from integrations.woocommerce import statuses
 from integrations.woocommerce.status_mappings import status_map_for_store
@@ -223,7 +224,9 @@ def query_with(request, **changes):
 
 
 def customer_screen(request, customer_id):
-    customer = _customer_or_404(request, customer_id)
+    customer = screen.customer_for_screen(request.user, customer_id)
+    if customer is None:  # another team's (403: who owns it, whom to ask) or none (404), in the layout
+        return refusals.customer_refused(request, customer_id)
     user = request.user
     sections = []
     for section in SECTIONS:

@@ -1,5 +1,6 @@
-"""The search box on every console page: one visible match opens its customer screen, several
-are listed, none says so. The lookup is lifecycle/selectors/search.py (visibility applied)."""
+"""The search box on every console page: one match the user may open opens its customer screen,
+several are listed, none says so. Another team's customer (found by a support agent) is listed with
+its owner team and stage only, no link. The lookup is lifecycle/selectors/search.py (visibility applied)."""
 
 from django.contrib import admin
 from django.shortcuts import redirect
@@ -17,14 +18,19 @@ HELP = _("Email, name, phone, order number, or any shop, CRM or ERP id.")
 def search(request):
     query = request.GET.get("q", "")
     result = search_customers(request.user, query)
-    if len(result.customers) == 1:
+    if len(result.customers) == 1 and result.customers[0].may_open:
         return redirect(reverse("console:customer", args=[result.customers[0].pk]))
     show_owner = can_see_owners(request)
-    rows = [
-        {"customer": customer, "url": reverse("console:customer", args=[customer.pk]),
-         "stage_variant": STAGE_COLORS.get(customer.stage), "owner": owner_of(customer) if show_owner else None}
-        for customer in result.customers
-    ]
+    rows = []
+    for customer in result.customers:
+        owner = owner_of(customer)
+        if customer.may_open:
+            rows.append({"customer": customer, "url": reverse("console:customer", args=[customer.pk]),
+                         "stage_variant": STAGE_COLORS.get(customer.stage),
+                         "owner": owner if show_owner else None})
+        else:  # the owner team's name and the stage, nothing of the customer
+            rows.append({"elsewhere": True, "team": owner.team.name if owner else None,
+                         "stage": customer.get_stage_display(), "stage_variant": STAGE_COLORS.get(customer.stage)})
     context = {
         **admin.site.each_context(request),
         "title": _("Search customers"),

@@ -32,7 +32,7 @@ from lifecycle.models import (
     TimelineEvent,
 )
 from lifecycle.selectors.pages import Page, keyset_page
-from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to
+from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to, may_ask_who_owns
 from lifecycle.selectors.waiting import attach_trackers, waiting_for
 
 HANDOFFS_SHOWN = 5  # the latest few; the full list is one link away
@@ -59,6 +59,44 @@ def customer_for_screen(user, customer_id):
         "ownership__team", "ownership__agent__user", "ownership__last_handoff"
     )
     return customers_visible_to(user, queryset).first()
+
+
+CONTACTS_SHOWN = 5  # a team's agents named on the refusal page; more is a list nobody reads
+
+
+@dataclass
+class OwnedElsewhere:
+    """What a support agent may know of a customer they may not open: who owns it, its stage, whom to
+    ask. Never the customer's name, email or phone (search does not show them either)."""
+
+    team: object  # Team or None (no owning team yet: only managers can help)
+    stage_label: str
+    manager: str  # the team's manager's name, "" when it has none
+    agents: list  # the team's active agents' names (the first CONTACTS_SHOWN), when it has no manager
+    more_agents: bool
+
+
+def customer_owned_elsewhere(user, customer_id):
+    """For a customer the user may not open: its OwnedElsewhere, if the user may be told
+    (visibility.may_ask_who_owns) and the customer exists; None otherwise (at most two queries)."""
+    if not may_ask_who_owns(user):
+        return None
+    customer = Customer.objects.filter(pk=customer_id).select_related("ownership__team__manager").first()
+    if customer is None:
+        return None
+    try:
+        team = customer.ownership.team
+    except Customer.ownership.RelatedObjectDoesNotExist:
+        team = None
+    manager, agents = "", []
+    if team is not None and team.manager is not None and team.manager.is_active:
+        manager = team.manager.get_full_name() or team.manager.get_username()
+    elif team is not None:
+        agents = [str(agent) for agent in Agent.objects.filter(teams=team, user__is_active=True)
+                  .select_related("user").order_by("user__first_name", "user__last_name", "user__username")
+                  [: CONTACTS_SHOWN + 1]]
+    return OwnedElsewhere(team=team, stage_label=customer.get_stage_display(), manager=manager,
+                          agents=agents[:CONTACTS_SHOWN], more_agents=len(agents) > CONTACTS_SHOWN)
 
 
 # --- owner and handoffs ---------------------------------------------------------------------------

@@ -3,15 +3,17 @@
 Exact matches first, each an indexed lookup: any identity value (WooCommerce customer id, CRM
 contact id, ERP code, email, phone), an order number, the primary email. Only when nothing matches
 exactly does it fall back to a substring match on names and emails (a scan, capped). Results go
-through visibility: a customer the user may not see is never shown, nor hinted at.
+through visibility: each carries `may_open`. A support agent also finds other teams' customers, marked
+`may_open=False`, of which the page shows only the owner team and the stage
+(visibility.may_ask_who_owns); anyone else finds only the customers they may open.
 """
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from lifecycle.models import Customer, CustomerIdentity, Order
-from lifecycle.selectors.visibility import customers_visible_to
+from lifecycle.selectors.visibility import customers_visible_to, may_ask_who_owns
 from lifecycle.normalise import normalize_email, normalize_phone
 
 SEARCH_LIMIT = 50  # a results page; more means the query is too vague to scroll through
@@ -62,10 +64,11 @@ def _exact_ids(query):
 
 
 def search_customers(user, query, *, limit=SEARCH_LIMIT):
-    """Customers the user may see that `query` names, with their owners loaded for the list.
+    """Customers `query` names that the user may open (or, for a support agent, be told about), with
+    their owners loaded for the list and `may_open` set; those they may open first.
 
-    Exact matches first; when none of them is visible to the user, the name/email fragment search
-    runs as if there had been none (so an exact match the user may not see leaves no trace).
+    Exact matches first; when none of them is one the user may find, the name/email fragment search
+    runs as if there had been none (so an exact match the user may not find leaves no trace).
     """
     query = (query or "").strip()
     if not query:
@@ -83,5 +86,7 @@ def search_customers(user, query, *, limit=SEARCH_LIMIT):
 
 
 def _visible(user, candidates, limit):
-    visible = customers_visible_to(user, candidates).select_related("ownership__team", "ownership__agent__user")
-    return list(visible.order_by("display_name", "pk")[: limit + 1])
+    found = candidates if may_ask_who_owns(user) else customers_visible_to(user, candidates)
+    may_open = Exists(customers_visible_to(user, Customer.objects.filter(pk=OuterRef("pk"))))
+    found = found.annotate(may_open=may_open).select_related("ownership__team", "ownership__agent__user")
+    return list(found.order_by("-may_open", "display_name", "pk")[: limit + 1])

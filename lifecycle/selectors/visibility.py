@@ -4,6 +4,9 @@ Managers and operations (permission `view_all_customers`) see everything. A supp
 customers their teams own or they own, and any customer with an exception in their teams' queues or
 assigned to them; and the exceptions of their teams' queues, assigned to them, or about a customer
 their teams own. Everyone else sees nothing.
+
+A support agent may still be told who owns another team's customer (its team's name and its stage,
+nothing more): search lists it without a link, and its screen says whom to ask (`may_ask_who_owns`).
 """
 
 from django.db.models import Exists, OuterRef, Q
@@ -22,6 +25,13 @@ def agent_of(user):
     if not hasattr(user, "_aftercare_agent"):
         user._aftercare_agent = Agent.objects.filter(user_id=user.pk).first() if user.is_authenticated else None
     return user._aftercare_agent
+
+
+def may_ask_who_owns(user):
+    """Whether the user, who may not open every customer, may learn the owner team and stage of one
+    they may not open: support agents (an Agent with the customer view permission)."""
+    return (not sees_everything(user) and agent_of(user) is not None
+            and user.has_perm("lifecycle.view_customer"))
 
 
 def _team_ids(agent):

@@ -136,13 +136,13 @@ def test_operations_see_orders_and_timeline_but_not_owners_or_exceptions(client_
 
 
 # --- who sees it ----------------------------------------------------------------------------------
-def test_agent_of_another_team_gets_404_for_the_page_and_its_actions(client_for, onboarding_customer):
+def test_agent_of_another_team_gets_403_for_the_page_and_404_for_its_actions(client_for, onboarding_customer):
     problem = payment_problem(onboarding_customer)
     outsider = make_user(group="Support agent")
     make_agent(outsider, teams=["marketing"])
     client = client_for(outsider)
 
-    assert client.get(screen(onboarding_customer)).status_code == 404
+    assert client.get(screen(onboarding_customer)).status_code == 403  # whom to ask: tests/console/test_refusals.py
     assert client.post(move(onboarding_customer), {"transition": "activate"}).status_code == 404
     assert client.post(act(problem), {"action": "claim"}).status_code == 404
     onboarding_customer.refresh_from_db()

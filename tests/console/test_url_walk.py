@@ -119,7 +119,7 @@ PAGES = {
     "console:search[team_a]":              (LOGIN,     LOGIN,    200,            SCREEN_A, SCREEN_A, SCREEN_A),
     "console:search[team_b]":              (LOGIN,     LOGIN,    200,            200,      SCREEN_B, SCREEN_B),
     "console:customer[team_a]":            (LOGIN,     LOGIN,    404,            200,      200,      200),
-    "console:customer[team_b]":            (LOGIN,     LOGIN,    404,            404,      200,      200),
+    "console:customer[team_b]":            (LOGIN,     LOGIN,    404,            403,      200,      200),  # says who owns it
     "console:customer_move_stage[team_a]": (LOGIN,     LOGIN,    405,            405,      405,      405),  # POST
     "console:customer_move_stage[team_b]": (LOGIN,     LOGIN,    405,            405,      405,      405),
     "console:customer_exception[team_a]":  (LOGIN,     LOGIN,    405,            405,      405,      405),  # POST
