@@ -40,11 +40,11 @@ PURPOSES = {
     "lifecycle.holiday": gettext_lazy("Holidays: days without business hours, for the SLA clocks."),
 }
 DEFAULT_PURPOSE = gettext_lazy("This page is part of another role's work in the console.")
-# What the refusal offers instead: (label, icon, URL name, permission), shown to who holds the permission.
+# What the refusal offers instead: (label, icon, URL name and query, permission), shown to who holds the permission.
 ELSEWHERE = [
     (gettext_lazy("Customers"), "person", "admin:lifecycle_customer_changelist", "lifecycle.view_customer"),
     (gettext_lazy("Orders"), "receipt_long", "admin:lifecycle_order_changelist", "lifecycle.view_order"),
-    (gettext_lazy("My queue"), "inbox", "admin:lifecycle_exceptioncase_changelist", "lifecycle.view_exceptioncase"),
+    (gettext_lazy("My queue"), "inbox", "admin:lifecycle_exceptioncase_changelist?view=mine", "lifecycle.view_exceptioncase"),
     (gettext_lazy("Stores"), "storefront", "admin:integrations_storeconnection_changelist", "integrations.view_storeconnection"),
     (gettext_lazy("Deliveries"), "webhook", "admin:integrations_inboundevent_changelist", "integrations.view_inboundevent"),
     (gettext_lazy("Status mappings"), "rule", "admin:integrations_statusmapping_changelist", "integrations.view_statusmapping"),
@@ -62,9 +62,12 @@ def render(request, *, status, icon, heading, sentences, title=None, links=(), c
 
 
 def links_for(user, here=""):
-    links = [{"label": label, "icon": icon, "url": reverse(name)} for label, icon, name, perm in ELSEWHERE
-             if user.has_perm(perm)]
-    return [link for link in links if link["url"] != here]
+    links = []
+    for label, icon, target, perm in ELSEWHERE:
+        name, _sep, query = target.partition("?")
+        if user.has_perm(perm) and reverse(name) != here:
+            links.append({"label": label, "icon": icon, "url": reverse(name) + (f"?{query}" if query else "")})
+    return links
 
 
 # --- the customer screen ----------------------------------------------------------------------------
@@ -75,7 +78,7 @@ def customer_refused(request, customer_id):
     if elsewhere is None:
         return render(request, status=404, icon="person_off", heading=_("No customer #%s") % customer_id,
                       sentences=[_("There is no customer with this number. Search by email, name, phone or "
-                                   "order number from the box above.")],
+                                   "order number in the header's search box.")],
                       links=links_for(request.user))
     if elsewhere.team is None:
         sentences = [format_html(_("This customer is at the {} stage and no team owns it yet."),

@@ -129,8 +129,9 @@ def test_an_agent_on_the_dashboard_is_offered_the_queue(client_for, support_agen
     response = client_for(support_agent).get(reverse("console:dashboard"))
 
     assert response.status_code == 403
-    labels = [link["label"] for link in response.context["refusal"]["links"]]
-    assert "My queue" in labels and "Stores" not in labels
+    links = {link["label"]: link["url"] for link in response.context["refusal"]["links"]}
+    assert links["My queue"] == reverse("admin:lifecycle_exceptioncase_changelist") + "?view=mine"
+    assert "Stores" not in links
 
 
 # --- the API keeps JSON -----------------------------------------------------------------------------
