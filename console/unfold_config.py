@@ -1,5 +1,6 @@
 """Unfold's admin configuration: site identity and the sidebar support agents navigate by."""
 
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -23,6 +24,10 @@ UNFOLD = {
     "SITE_HEADER": "Aftercare",
     "SITE_SUBHEADER": "Post-purchase ownership console",
     "SITE_SYMBOL": "support_agent",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "sizes": "any", "type": "image/svg+xml",
+         "href": lambda request: static("console/favicon.svg")},
+    ],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SIDEBAR": {
