@@ -1,19 +1,36 @@
 """Unfold's admin configuration: site identity and the sidebar support agents navigate by."""
 
+from urllib.parse import parse_qsl
+
 from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 
+# Query parameters that make one changelist several sidebar pages (the queues' views, the failed deliveries).
+SIDEBAR_VIEWS = ("view", "attention")
+
+
 def _link(title, icon, model, query="", perms=None):
-    """A changelist link, shown to who holds any of `perms` (default: the model's view permission)."""
+    """A changelist link, shown to who holds any of `perms` (default: the model's view permission), and
+    highlighted only on its own page: unfold would light every link to the same changelist at once."""
     app, name = model.split(".")
     changelist = reverse_lazy(f"admin:{app}_{name}_changelist")
+    wanted = dict(parse_qsl(query.lstrip("?")))
+
+    def active(request):
+        if not request.path.startswith(str(changelist)):
+            return False
+        if wanted:
+            return all(request.GET.get(key) == value for key, value in wanted.items())
+        return not any(key in request.GET for key in SIDEBAR_VIEWS)
+
     return {
         "title": _(title),
         "icon": icon,
         "link": format_lazy("{}{}", changelist, query),
+        "active": active,
         "permission": lambda request, perms=perms or [f"{app}.view_{name}"]: any(
             request.user.has_perm(perm) for perm in perms),
     }
