@@ -8,6 +8,7 @@ from collections import Counter
 
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -28,7 +29,7 @@ STATUS_COLORS = {S.RECEIVED: "info", S.PROCESSED: "success", S.DUPLICATE: "prima
 PROBLEMS = (S.FAILED, S.REJECTED, S.MALFORMED)
 MAX_REPLAY = 100  # one transaction each, in the request
 BODY_LIMIT = 64 * 1024  # bytes shown of a body; WooCommerce orders are a few KB, a runaway body is not
-EVENT_FIELDS = ["store", "topic", "status_label", "reason", "received_at", "processed_at", "attempts", "resource",
+EVENT_FIELDS = ["store", "topic", "status_badge", "reason", "received_at", "processed_at", "attempts", "resource",
                 "resource_id", "delivery_id", "modified_gmt", "dedupe_key", "body_sha256", "body_size",
                 "headers_pretty", "body_pretty"]
 
@@ -71,6 +72,13 @@ class DeliveryChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters).defer("body", "headers")
 
 
+def status_badge(obj, colors):
+    """The status as the lists show it (unfold's label), for the change page: its readonly fields print a
+    @display(label=...) method's (value, text) tuple as a tuple."""
+    return render_to_string("unfold/helpers/label.html", {"text": obj.get_status_display(),
+                                                          "type": colors.get(obj.status, "default")})
+
+
 def body_text(raw):
     """The body as text: pretty JSON when it parses, else as received; huge bodies cut with a note."""
     raw = bytes(raw)
@@ -108,6 +116,10 @@ class InboundEventAdmin(ViewOnlyMixin, AftercareAdmin):
     @display(description=_("status"), ordering="status", label=STATUS_COLORS)
     def status_label(self, obj):
         return obj.status, obj.get_status_display()
+
+    @display(description=_("status"))
+    def status_badge(self, obj):
+        return status_badge(obj, STATUS_COLORS)
 
     @display(description=_("reason"))
     def reason_short(self, obj):
@@ -176,7 +188,7 @@ class StoreOperationsView:
 
 SYNC_COLORS = {SyncRun.Status.RUNNING: "info", SyncRun.Status.SUCCEEDED: "success",
                SyncRun.Status.FAILED: "danger", SyncRun.Status.ABANDONED: "warning"}
-RUN_FIELDS = ["store", "status", "actor_ref", "started_from", "started_at", "updated_at", "finished_at", "pages",
+RUN_FIELDS = ["store", "status_badge", "actor_ref", "started_from", "started_at", "updated_at", "finished_at", "pages",
               "orders_seen", "applied", "stale", "ignored", "failed", "error", "webhooks"]
 
 
@@ -195,6 +207,10 @@ class SyncRunAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
     @display(description=_("status"), ordering="status", label=SYNC_COLORS)
     def status_label(self, obj):
         return obj.status, obj.get_status_display()
+
+    @display(description=_("status"))
+    def status_badge(self, obj):
+        return status_badge(obj, SYNC_COLORS)
 
     @display(description=_("error"))
     def error_short(self, obj):
