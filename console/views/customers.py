@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import FilteredRelation, IntegerField, Q, Value
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -28,11 +29,13 @@ from console.admin.exceptions import countdown
 from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
 from console.views import refusals
 from console.views.home import sla_label
+from integrations.models import StoreConnection
 from integrations.woocommerce import statuses
 from integrations.woocommerce.status_mappings import status_map_for_store
-from lifecycle.actors import Actor
+from lifecycle.actors import Actor, ActorKind
 from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Severity, System
 from lifecycle.selectors import customers as screen
+from lifecycle.selectors import wording
 from lifecycle.selectors.pages import decode_cursor
 from lifecycle.selectors.visibility import exceptions_visible_to
 from lifecycle.selectors.waiting import SEE_EXCEPTIONS
@@ -56,6 +59,7 @@ LABEL_CLASSES = {
     "primary": "bg-primary-100 text-primary-700 dark:bg-primary-500/20 dark:text-primary-400",
 }
 LABEL_DEFAULT = "bg-base-500/8 text-base-700 dark:bg-base-500/20 dark:text-base-200"
+VIEW_DELIVERIES = "integrations.view_inboundevent"
 EXCEPTION_HEADERS = ["Exception", "Queue", "Assignee", "Severity", "SLA", "Status", "Actions"]
 
 
@@ -177,9 +181,108 @@ def _exceptions(request, customer):
     return section
 
 
+class ActorWords:
+    """Who did it, for every handoff and timeline row of one page (wording.actor_text): the rows'
+    loaders add them, and the first row read in the template looks up the stores of all webhook
+    actors and, for users who may open deliveries, those deliveries, in one query for the page."""
+
+    def __init__(self, user):
+        self.user = user
+        self.rows = []
+        self.stores = {}
+        self.deliveries = {}
+        self.done = False
+        self.book = wording.NameBook()  # the owner section's names: one lookup for names and stores
+        self.book.before.append(self._add_stores)
+
+    @classmethod
+    def of(cls, request):
+        if not hasattr(request, "_actor_words"):
+            request._actor_words = cls(request.user)
+        return request._actor_words
+
+    def add(self, row, when):
+        self.rows.append(row)
+        row.who = ActorLabel(self, row, when)
+
+    def _add_stores(self, book):
+        refs = {wording.webhook_ref(row.actor_ref) for row in self.rows if row.actor_kind == ActorKind.WEBHOOK}
+        slugs = {slug for slug, _ in refs if slug}
+        if not slugs:
+            return
+        stores = StoreConnection.objects.filter(slug__in=slugs).annotate(kind=Value("store"), blank=Value(""))
+        if not self.user.has_perm(VIEW_DELIVERIES):
+            book.add_query(stores.annotate(none=Value(None, output_field=IntegerField()))
+                           .values_list("kind", "none", "name", "slug", "blank"))
+            return
+        # and the deliveries the refs name (a store without one still answers, with no pk)
+        ids = {ref_id for _, ref_id in refs if ref_id}
+        pks = {int(ref_id) for ref_id in ids if ref_id.isdigit()}
+        named = Q(inbound_events__delivery_id__in=ids) | Q(inbound_events__pk__in=pks)
+        book.add_query(stores.annotate(hit=FilteredRelation("inbound_events", condition=named))
+                       .values_list("kind", "hit__pk", "name", "slug", "hit__delivery_id"))
+
+    def resolve(self):
+        if self.done:
+            return
+        self.done = True
+        self.book.resolve()
+        for _, pk, name, slug, delivery_id in self.book.rows:
+            self.stores[slug] = name
+            if pk is not None:  # the ref names the delivery id when the shop sent one, else the event's pk
+                self.deliveries[(slug, delivery_id or str(pk))] = pk
+
+    def text(self, label):
+        self.resolve()
+        row = label.row
+        return wording.actor_text(row.actor_kind, row.actor_ref, user=row.actor_user, when=label.when,
+                                  store_names=self.stores)
+
+    def url(self, label):
+        self.resolve()
+        if label.row.actor_kind != ActorKind.WEBHOOK:
+            return ""
+        pk = self.deliveries.get(wording.webhook_ref(label.row.actor_ref))
+        return reverse("admin:integrations_inboundevent_change", args=[pk]) if pk else ""
+
+
+@dataclass
+class ActorLabel:
+    words: ActorWords
+    row: Any
+    when: Any
+
+    @property
+    def text(self):
+        return self.words.text(self)
+
+    @property
+    def url(self):
+        return self.words.url(self)
+
+    @property
+    def raw(self):
+        return self.row.actor_label
+
+
+def _owner(request, customer):
+    words = ActorWords.of(request)
+    section = screen.customer_owner(customer, book=words.book)
+    rows = list(section.handoffs)
+    last = section.ownership.last_handoff if section.ownership is not None else None
+    if last is not None and last not in rows:
+        rows.append(last)
+    for handoff in rows:
+        words.add(handoff, handoff.created_at)
+    return section
+
+
 def _timeline(request, customer):
     source = request.GET.get("source") or None
     page = screen.customer_timeline(customer, source=source, **_cursors(request, "events"))
+    words = ActorWords.of(request)
+    for event in page.rows:
+        words.add(event, event.occurred_at)
     page.source = source if source in dict(screen.TIMELINE_SOURCES) else None
     reset = {"events_after": None, "events_before": None}
     page.filters = [(None, "All", query_with(request, **reset, source=None))] + [
@@ -189,8 +292,7 @@ def _timeline(request, customer):
 
 
 SECTIONS = [
-    Section("owner", "Owner", "person_pin", lambda request, c: screen.customer_owner(c),
-            permission="lifecycle.view_ownership"),
+    Section("owner", "Owner", "person_pin", _owner, permission="lifecycle.view_ownership"),
     Section("stage", "Stage", "flag", lambda request, c: screen.customer_stage(c, request.user)),
     Section("health", "Health", "monitor_heart", lambda request, c: screen.customer_health(c)),
     Section("orders", "Orders", "receipt_long", _orders, permission="lifecycle.view_order", wide=True),

@@ -31,6 +31,7 @@ from lifecycle.models import (
     System,
     TimelineEvent,
 )
+from lifecycle.selectors import wording
 from lifecycle.selectors.pages import Page, keyset_page
 from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to, may_ask_who_owns
 from lifecycle.selectors.waiting import attach_trackers, waiting_for
@@ -107,18 +108,30 @@ class OwnerSection:
     more_handoffs: bool
 
 
-def customer_owner(customer, *, limit=HANDOFFS_SHOWN):
-    """The owner (team, agent, since, the handoff that made it) and the latest handoffs (one query)."""
+def customer_owner(customer, *, limit=HANDOFFS_SHOWN, book=None):
+    """The owner (team, agent, since, the handoff that made it) and the latest handoffs, each with its
+    decision in a sentence (`handoff.sentence`, worded on first read): one query, plus one when first
+    read for the names the rows do not carry (`book`, a wording.NameBook the page may share)."""
     try:
         ownership = customer.ownership
     except Customer.ownership.RelatedObjectDoesNotExist:
         ownership = None
     handoffs = list(
         Handoff.objects.filter(customer=customer)
-        .select_related("from_team", "from_agent__user", "to_team", "to_agent__user")
+        .select_related("from_team", "from_agent__user", "to_team", "to_agent__user", "actor_user")
         .order_by("-created_at", "-id")[: limit + 1]
     )
-    return OwnerSection(ownership, handoffs[:limit], len(handoffs) > limit)
+    shown = handoffs[:limit]
+    if ownership is not None and ownership.last_handoff_id is not None:
+        # the latest handoff made the owner: read it (and its actor) from the list when it is there
+        ownership.last_handoff = next((h for h in handoffs if h.pk == ownership.last_handoff_id),
+                                      ownership.last_handoff)
+    decided = [ownership.last_handoff] if ownership is not None and ownership.last_handoff is not None else []
+    book = book if book is not None else wording.NameBook()
+    book.add_handoffs(shown + [h for h in decided if h not in shown])
+    for handoff in shown + decided:
+        handoff.sentence = wording.Sentence(book, handoff)
+    return OwnerSection(ownership, shown, len(handoffs) > limit)
 
 
 # --- stage ----------------------------------------------------------------------------------------
@@ -352,7 +365,7 @@ TIMELINE_SOURCES = EventSource.choices
 
 def customer_timeline(customer, *, source=None, after=None, before=None, limit=EVENTS_PER_PAGE):
     """One page of the customer's timeline, newest first, optionally of one source (one query)."""
-    events = TimelineEvent.objects.filter(customer=customer).select_related("order")
+    events = TimelineEvent.objects.filter(customer=customer).select_related("order", "actor_user")
     if source in EventSource.values:
         events = events.filter(source=source)
     return keyset_page(events, field_name="occurred_at", after=after, before=before, limit=limit)
