@@ -3,19 +3,24 @@
 Nothing is edited in a form: every change is an action or a button that calls a queue service.
 """
 
+import json
+
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action, display
 
 from console.admin import exception_actions
 from console.admin.base import AftercareAdmin, VisibleToUserMixin
+from console.admin.customers import customer_screen_url
+from integrations.models import InboundEvent
 from lifecycle.actors import Actor
-from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, Agent, ExceptionCase, Severity
+from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, Agent, Customer, ExceptionCase, Order, Severity, Team
 from lifecycle.selectors.visibility import exceptions_visible_to
 from lifecycle.services.errors import PermissionDenied, ServiceError
 from lifecycle.services.queues import ASSIGN, DISMISS, exception_claim_next
@@ -51,6 +56,68 @@ class QueueView(admin.SimpleListFilter):
         return queryset
 
 
+# Evidence keys that name a row: key -> (label, model, field the value matches). Any other key reads
+# as capfirst(key with spaces) and its value as text.
+EVIDENCE_REFERENCES = {
+    "team_id": (_("Team"), Team, "pk"),
+    "by_id": (_("Customer found by account id"), Customer, "pk"),
+    "by_email": (_("Customer found by email"), Customer, "pk"),
+    "event_id": (_("Delivery"), InboundEvent, "pk"),
+    "example_order": (_("Example order"), Order, "number"),
+}
+
+
+def evidence_text(value):
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def evidence_references(request, admin_site, evidence):
+    """{(model, field): {value: (text, url or None)}} for the referenced rows the user may see: one query
+    per (model, field), through the model's admin queryset (so an agent reads only their teams' customers)."""
+    wanted = {}
+    for key, value in evidence.items():
+        if key in EVIDENCE_REFERENCES and isinstance(value, (int, str)) and not isinstance(value, bool):
+            _label, model, field = EVIDENCE_REFERENCES[key]
+            wanted.setdefault((model, field), set()).add(value)
+    found = {}
+    for (model, field), values in wanted.items():
+        model_admin = admin_site._registry.get(model)
+        if model_admin is None or not model_admin.has_view_permission(request):
+            continue
+        rows = {}
+        for row in model_admin.get_queryset(request).filter(**{f"{field}__in": values}):
+            if model is Customer:
+                link = customer_screen_url(row.pk)
+            else:
+                link = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[row.pk])
+            rows.setdefault(str(getattr(row, field)), (str(row), link))
+        found[model, field] = rows
+    return found
+
+
+def evidence_html(request, admin_site, evidence):
+    """The evidence as labelled fields for people; the raw JSON one click away for operators."""
+    raw = format_html("<details class='mt-2'><summary class='cursor-pointer text-xs text-base-500'>{}</summary>"
+                      "<pre class='whitespace-pre-wrap text-xs'>{}</pre></details>", _("Raw JSON"),
+                      json.dumps(evidence, indent=2, ensure_ascii=False))
+    if not isinstance(evidence, dict) or not evidence:
+        return raw
+    references = evidence_references(request, admin_site, evidence)
+    rows = []
+    for key, value in evidence.items():
+        label, text, link = capfirst(key.replace("_", " ")), evidence_text(value), None
+        if key in EVIDENCE_REFERENCES:
+            label, model, field = EVIDENCE_REFERENCES[key]
+            text, link = references.get((model, field), {}).get(str(value), (text, None))
+        cell = format_html("<a href='{}' class='text-primary-600 dark:text-primary-500'>{}</a>", link, text) \
+            if link else text
+        rows.append((label, cell))
+    fields = format_html_join("", "<dt class='font-semibold'>{}</dt><dd class='mb-1 break-words'>{}</dd>", rows)
+    return format_html("<dl class='evidence text-sm'>{}</dl>{}", fields, raw)
+
+
 def countdown(delta):
     minutes = int(abs(delta.total_seconds()) // 60)
     days, rest = divmod(minutes, 24 * 60)
@@ -71,7 +138,7 @@ class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
     actions_list = ["claim_next"]
     readonly_fields = ["kind", "subject_key", "summary", "customer", "order", "queue", "assignee", "severity",
                        "status", "due_at", "breached_at", "escalated_from", "opened_at", "claimed_at", "closed_at",
-                       "occurrences", "reopened_count", "resolution_reason", "evidence_pretty"]
+                       "occurrences", "reopened_count", "resolution_reason", "evidence_fields"]
     exclude = ["evidence"]
 
     def visible_to(self, user, queryset):
@@ -119,10 +186,18 @@ class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
             return format_html('<span class="text-red-600 font-semibold">overdue {}</span>', countdown(delta))
         return f"due in {countdown(delta)}"
 
-    @display(description=_("Evidence"))
-    def evidence_pretty(self, obj):
-        import json
+    def get_readonly_fields(self, request, obj=None):
+        # The evidence links what this user may open: a function of this request, not state on the
+        # (shared) admin instance.
+        @display(description=_("Evidence"))
+        def evidence(case):
+            return evidence_html(request, self.admin_site, case.evidence)
 
+        return [evidence if name == "evidence_fields" else name for name in super().get_readonly_fields(request, obj)]
+
+    @display(description=_("Evidence"))
+    def evidence_fields(self, obj):
+        # Named in readonly_fields for the checks; get_readonly_fields puts the request's version in its place.
         return format_html("<pre class='whitespace-pre-wrap text-xs'>{}</pre>",
                            json.dumps(obj.evidence, indent=2, ensure_ascii=False))
 
