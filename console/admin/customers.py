@@ -18,7 +18,7 @@ from unfold.decorators import action, display
 from console.admin.actions import move_stage, move_stage_page, reassign_owner, reassign_page
 from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, can_see_owners, owner_of
 from console.admin.filters import AgentFilter, AssignmentFilter, TeamFilter
-from console.admin.orders import OrderInline
+from console.admin.orders import OrderInline, customer_column
 from console.admin.ownership import HandoffInline
 from console.admin.timeline import TimelineInline
 from lifecycle.models import Customer, CustomerIdentity, IdentityKind, Stage
@@ -188,7 +188,7 @@ class CustomerAdmin(VisibleToUserMixin, AftercareAdmin):
 
 @admin.register(CustomerIdentity)
 class CustomerIdentityAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["value", "kind", "namespace", "customer", "created_at"]
+    list_display = ["value", "kind", "namespace", customer_column, "created_at"]
     list_filter = ["kind", "namespace"]
     search_fields = ["value", "customer__display_name", "customer__email"]
     list_select_related = ["customer"]

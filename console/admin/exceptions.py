@@ -18,6 +18,7 @@ from unfold.decorators import action, display
 from console.admin import exception_actions
 from console.admin.base import AftercareAdmin, VisibleToUserMixin
 from console.admin.customers import customer_screen_url
+from console.admin.orders import customer_column
 from integrations.models import InboundEvent
 from lifecycle.actors import Actor
 from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, Agent, Customer, ExceptionCase, Order, Severity, Team
@@ -127,7 +128,7 @@ def countdown(delta):
 
 @admin.register(ExceptionCase)
 class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
-    list_display = ["kind_label", "summary", "customer", "queue_label", "assignee", "severity_label", "sla",
+    list_display = ["kind_label", "summary", customer_column, "queue_label", "assignee", "severity_label", "sla",
                     "status", "opened_at"]
     list_filter = [QueueView, "kind", "severity", "queue", "status"]
     list_select_related = ["customer", "queue", "assignee__user"]

@@ -2,6 +2,8 @@
 or the CRM through the order services (state is a protected FSM field), so the admin only shows it."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
@@ -25,6 +27,17 @@ STATE_COLORS = {
     O.FAILED: "danger",
     O.DELETED: "danger",
 }
+
+
+@display(description=_("customer"), ordering="customer__display_name")
+def customer_column(obj):
+    """A list's customer cell: the name, linking to the console's customer screen (not the admin record)."""
+    if obj.customer_id is None:
+        return None
+    return format_html('<a href="{}" class="font-semibold text-primary-600 dark:text-primary-500">{}</a>',
+                       reverse("console:customer", args=[obj.customer_id]), obj.customer)
+
+
 ORDER_FIELDS = [
     "number", "customer", "state", "state_changed_at", "total", "refunded_total", "currency",
     "placed_at", "paid_at", "system", "namespace", "external_id", "created_at", "updated_at",
@@ -60,7 +73,7 @@ class OrderInline(ViewOnlyMixin, TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["number", "customer", "state_label", "total_display", "placed_at", "paid_at", "system", "namespace"]
+    list_display = ["number", customer_column, "state_label", "total_display", "placed_at", "paid_at", "system", "namespace"]
     list_filter = [("state", ChoicesDropdownFilter), "system", ("placed_at", RangeDateTimeFilter)]
     search_fields = ["number", "external_id", "customer__display_name", "customer__email"]
     search_help_text = _("Order number, id in its system, customer name or email.")

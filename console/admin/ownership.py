@@ -10,6 +10,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import display
 
 from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
+from console.admin.orders import customer_column
 from console.admin.filters import HandoffToAgentFilter, HandoffToTeamFilter, OwnershipAgentFilter, OwnershipTeamFilter
 from lifecycle.models import Handoff, Ownership, StagePolicy
 
@@ -52,7 +53,8 @@ class HandoffInline(ViewOnlyMixin, TabularInline):
 
 @admin.register(Ownership)
 class OwnershipAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["customer", "team", "agent", "since", "last_reason"]
+    list_display = [customer_column, "team", "agent", "since", "last_reason"]
+    list_display_links = ["since"]  # the customer cell opens the customer screen; the row opens from here
     list_filter = [OwnershipTeamFilter, OwnershipAgentFilter, ("agent", admin.EmptyFieldListFilter)]
     search_fields = ["customer__display_name", "customer__email", "team__name", "agent__user__username"]
     list_select_related = ["customer", "team", "agent__user", "last_handoff"]
@@ -66,7 +68,7 @@ class OwnershipAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
 
 @admin.register(Handoff)
 class HandoffAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["created_at", "customer", "from_owner", "to_owner", "reason", "rule", "actor"]
+    list_display = ["created_at", customer_column, "from_owner", "to_owner", "reason", "rule", "actor"]
     list_filter = [HandoffToTeamFilter, HandoffToAgentFilter, "actor_kind", ("created_at", RangeDateTimeFilter)]
     search_fields = ["customer__display_name", "customer__email", "reason", "rule"]
     search_help_text = _("Customer name or email, reason, rule.")

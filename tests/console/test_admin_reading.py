@@ -107,3 +107,25 @@ def test_an_agent_reads_names_only_of_customers_they_may_open(client_for, suppor
     assert response.status_code == 200
     fields = _evidence_block(response.content.decode()).split("<details", 1)[0]
     assert "Ada Lovelace" in fields and "Not Theirs" not in fields
+
+
+# --- customer cells link to the customer screen -------------------------------------------------
+@pytest.mark.parametrize("role", ["manager", "operations"])
+def test_customer_cells_open_the_customer_screen_not_the_admin_record(request, client_for, role):
+    from lifecycle.models import CustomerIdentity, ExceptionCase, Handoff, Order, Ownership
+
+    case, ada, grace, order = _case_with_evidence()
+    client = client_for(request.getfixturevalue(role))
+    screen = reverse("console:customer", args=[ada.pk])
+    admin_record = reverse("admin:lifecycle_customer_change", args=[ada.pk])
+    lists = [Order, Ownership, Handoff, ExceptionCase, CustomerIdentity]
+    opened = 0
+    for model in lists:
+        response = client.get(url(model, "changelist"))
+        if response.status_code == 403:  # operations: no owners, no exceptions
+            continue
+        html = response.content.decode()
+        assert f'href="{screen}"' in html and ">Ada Lovelace</a>" in html, model
+        assert admin_record not in html, model
+        opened += 1
+    assert opened >= 2
