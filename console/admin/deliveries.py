@@ -117,6 +117,11 @@ class InboundEventAdmin(ViewOnlyMixin, AftercareAdmin):
     def status_label(self, obj):
         return obj.status, obj.get_status_display()
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:  # the page title reads the status's label, not the model's raw "(processed)"
+            context["subtitle"] = f"{obj.topic or _('delivery')} #{obj.pk} ({obj.get_status_display()})"
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     @display(description=_("status"))
     def status_badge(self, obj):
         return status_badge(obj, STATUS_COLORS)

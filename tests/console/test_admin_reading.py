@@ -39,6 +39,9 @@ def test_delivery_statuses_read_as_labels_in_list_filters_and_change_page(reques
         client.get(url(InboundEvent, "changelist") + "?attention=problems").content.decode())
     assert SyncRun.Status.RUNNING.label in _status_cells(
         client.get(url(SyncRun, "change", run.pk)).content.decode())
+    title = re.search(r"<title>(.*?)</title>", client.get(url(InboundEvent, "change", processed.pk)).content.decode(),
+                      re.S).group(1)
+    assert "(Processed)" in title and "(processed)" not in title
     listing = client.get(url(InboundEvent, "changelist")).content.decode()
     assert 'href="?status__exact=processed"' in listing and "Processed" in _status_cells(listing)
 
