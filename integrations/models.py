@@ -95,7 +95,7 @@ class InboundEvent(models.Model):
         indexes = [models.Index(fields=["store", "resource", "resource_id"], name="inbound_resource_idx")]
 
     def __str__(self):
-        return f"{self.topic or 'delivery'} #{self.pk} ({self.status})"
+        return f"{self.topic or 'delivery'} #{self.pk} ({self.get_status_display()})"
 
 
 class SyncRun(models.Model):
@@ -129,7 +129,7 @@ class SyncRun(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self):
-        return f"{self.store.slug} sync #{self.pk} ({self.status})"
+        return f"{self.store.slug} sync #{self.pk} ({self.get_status_display()})"
 
 
 class SyncCursor(models.Model):

@@ -8,6 +8,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFil
 from unfold.decorators import display
 
 from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
+from console.admin.orders import customer_column
 from lifecycle.models import TimelineEvent
 
 EVENT_FIELDS = ["occurred_at", "customer", "order", "kind", "source", "summary", "data", "actor", "actor_user"]
@@ -31,7 +32,7 @@ class TimelineInline(ViewOnlyMixin, TabularInline):
 
 @admin.register(TimelineEvent)
 class TimelineEventAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["occurred_at", "customer", "kind", "source", "summary", "order", "actor"]
+    list_display = ["occurred_at", customer_column, "kind", "source", "summary", "order", "actor"]
     list_filter = [
         ("kind", ChoicesDropdownFilter), "source", "actor_kind", ("occurred_at", RangeDateTimeFilter),
     ]

@@ -42,6 +42,8 @@ def test_delivery_statuses_read_as_labels_in_list_filters_and_change_page(reques
     title = re.search(r"<title>(.*?)</title>", client.get(url(InboundEvent, "change", processed.pk)).content.decode(),
                       re.S).group(1)
     assert "(Processed)" in title and "(processed)" not in title
+    page = client.get(url(InboundEvent, "change", processed.pk)).content.decode()
+    assert "(processed)" not in page  # the breadcrumb names the delivery by its label too
     listing = client.get(url(InboundEvent, "changelist")).content.decode()
     assert 'href="?status__exact=processed"' in listing and "Processed" in _status_cells(listing)
 
@@ -115,13 +117,13 @@ def test_an_agent_reads_names_only_of_customers_they_may_open(client_for, suppor
 # --- customer cells link to the customer screen -------------------------------------------------
 @pytest.mark.parametrize("role", ["manager", "operations"])
 def test_customer_cells_open_the_customer_screen_not_the_admin_record(request, client_for, role):
-    from lifecycle.models import CustomerIdentity, ExceptionCase, Handoff, Order, Ownership
+    from lifecycle.models import CustomerIdentity, ExceptionCase, Handoff, Order, Ownership, TimelineEvent
 
     case, ada, grace, order = _case_with_evidence()
     client = client_for(request.getfixturevalue(role))
     screen = reverse("console:customer", args=[ada.pk])
     admin_record = reverse("admin:lifecycle_customer_change", args=[ada.pk])
-    lists = [Order, Ownership, Handoff, ExceptionCase, CustomerIdentity]
+    lists = [Order, Ownership, Handoff, ExceptionCase, CustomerIdentity, TimelineEvent]
     opened = 0
     for model in lists:
         response = client.get(url(model, "changelist"))
