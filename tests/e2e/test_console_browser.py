@@ -50,7 +50,8 @@ def test_agent_finds_a_customer_by_order_number_then_claims_and_resolves_an_exce
     owner = page.locator("section#owner")
     expect(owner.locator("dd").nth(0)).to_have_text("Success")
     expect(owner.locator("dd").nth(1)).to_have_text("Sam Rivera")
-    expect(owner).to_contain_text(rule)
+    expect(owner).to_contain_text("Least loaded in Success")  # the routing decision, in words
+    expect(owner.locator(f'[title="{rule}"]').first).to_be_visible()  # its rule label on hover
     exceptions = page.locator("section#exceptions")
     row = exceptions.locator(f'tr[data-exception="{problem.pk}"]')
     expect(row).to_contain_text("Card declined twice")
