@@ -139,6 +139,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# One date format everywhere, per language ("4 Dec 2026, 14:03" in English): console/formats/.
+# Templates show moments with {{ value|when }} (console/templatetags/when.py), admin lists with
+# console.admin.base.when_column.
+FORMAT_MODULE_PATH = ["console.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -4,7 +4,9 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from unfold.admin import ModelAdmin
+from unfold.decorators import display
 
+from console.templatetags.when import when
 from lifecycle.selectors.visibility import customers_visible_to, sees_everything
 
 OWNERSHIP_VIEW = "lifecycle.view_ownership"
@@ -77,3 +79,29 @@ def owner_of(customer):
 def can_see_owners(request):
     # Operations read customers and orders but not who owns them: owner columns stay hidden.
     return request.user.has_perm(OWNERSHIP_VIEW)
+
+
+def when_column(field, description=None, *, style="relative"):
+    """A list column (or inline/read-only field) showing the moment `field` the way every console page
+    does ({{ value|when }}: relative when recent, the full date on hover), sortable by the field.
+
+    `field` may follow relations ("ownership__since"); `description` defaults to the field's name in
+    words, as Django heads a plain field column. Put the returned function in list_display, or in an
+    inline's fields and readonly_fields, where the field's name was. It keeps the field's name, so the
+    cell keeps its CSS class (field-created_at)."""
+    path = field.split("__")
+
+    @display(description=description or field.replace("__", " ").replace("_", " "), ordering=field)
+    def column(*args):
+        # Called as column(obj) from list_display, and as a bound method column(admin, obj) when
+        # someone sets it as a ModelAdmin attribute: the row is always the last argument.
+        value = args[-1]
+        for name in path:
+            value = getattr(value, name, None)
+            if value is None:
+                return None  # the admin's empty-value dash
+        return when(value, style)
+
+    column.__name__ = field
+    column.do_not_call_in_templates = True  # admin templates hold inline fields as values: not to be called
+    return column

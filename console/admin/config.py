@@ -3,7 +3,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from console.admin.base import AftercareAdmin
+from console.admin.base import AftercareAdmin, when_column
 from lifecycle.models import ExceptionPolicy, Holiday, RoutingRule
 
 
@@ -37,7 +37,7 @@ class ExceptionPolicyAdmin(SimpleHistoryAdmin, AftercareAdmin):
 
 @admin.register(Holiday)
 class HolidayAdmin(AftercareAdmin):
-    list_display = ["date", "name", "team"]
+    list_display = [when_column("date"), "name", "team"]
     list_filter = ["team"]
     list_select_related = ["team"]
     date_hierarchy = "date"

@@ -16,11 +16,13 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.decorators import action, display
 
 from console.admin.actions import move_stage, move_stage_page, reassign_owner, reassign_page
-from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, can_see_owners, owner_of
+from console.admin.base import (AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, can_see_owners, owner_of,
+                                when_column)
 from console.admin.filters import AgentFilter, AssignmentFilter, TeamFilter
 from console.admin.orders import OrderInline, customer_column
 from console.admin.ownership import HandoffInline
 from console.admin.timeline import TimelineInline
+from console.templatetags.when import when
 from lifecycle.models import Customer, CustomerIdentity, IdentityKind, Stage
 from lifecycle.selectors.search import PHONE_MIN_DIGITS
 from lifecycle.normalise import normalize_phone
@@ -60,8 +62,8 @@ class CustomerIdentityInline(ViewOnlyMixin, TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(VisibleToUserMixin, AftercareAdmin):
     customer_path = ""
-    list_display = ["name", "email", "stage_label", "owner_team", "owner_agent", "first_order_at", "created_at",
-                    "record"]
+    list_display = ["name", "email", "stage_label", "owner_team", "owner_agent",
+                    when_column("first_order_at", _("first order")), when_column("created_at", _("created")), "record"]
     # The name opens the customer screen; the admin record stays one click away in the last column.
     list_display_links = None
     change_form_before_template = "console/customer/admin_banner.html"
@@ -156,7 +158,7 @@ class CustomerAdmin(VisibleToUserMixin, AftercareAdmin):
     @display(description=_("owner since"))
     def owner_since(self, obj):
         ownership = owner_of(obj)
-        return ownership.since if ownership else None
+        return when(ownership.since) if ownership else None
 
     # --- one customer, from its change page -------------------------------------------------
     def _customer_or_404(self, request, object_id):
@@ -188,7 +190,7 @@ class CustomerAdmin(VisibleToUserMixin, AftercareAdmin):
 
 @admin.register(CustomerIdentity)
 class CustomerIdentityAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["value", "kind", "namespace", customer_column, "created_at"]
+    list_display = ["value", "kind", "namespace", customer_column, when_column("created_at", _("created"))]
     list_filter = ["kind", "namespace"]
     search_fields = ["value", "customer__display_name", "customer__email"]
     list_select_related = ["customer"]

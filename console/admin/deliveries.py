@@ -16,7 +16,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action, display
 from unfold.views import ChangeList
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, when_column
 from console.admin.integrations import OPERATE, STORE_SECRETS, STORE_VIEW, hx_redirect
 from integrations.models import InboundEvent, SyncCursor, SyncRun
 from integrations.woocommerce.processing import WAITING, ReplayRefused, inbound_event_replay
@@ -95,7 +95,8 @@ def body_text(raw):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(ViewOnlyMixin, AftercareAdmin):
-    list_display = ["received_at", "store", "topic", "resource_id", "status_label", "reason_short", "attempts"]
+    list_display = [when_column("received_at", _("received")), "store", "topic", "resource_id", "status_label",
+                    "reason_short", "attempts"]
     list_filter = [AttentionFilter, "status", TopicFilter, "store", ("received_at", RangeDateTimeFilter)]
     search_fields = ["=resource_id", "=delivery_id"]
     search_help_text = _("WooCommerce order or customer id, or the delivery id (X-WC-Webhook-Delivery-ID).")
@@ -199,8 +200,8 @@ RUN_FIELDS = ["store", "status_badge", "actor_ref", "started_from", "started_at"
 
 @admin.register(SyncRun)
 class SyncRunAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["started_at", "store", "status_label", "pages", "orders_seen", "applied", "stale", "failed",
-                    "finished_at", "error_short"]
+    list_display = [when_column("started_at", _("started")), "store", "status_label", "pages", "orders_seen", "applied",
+                    "stale", "failed", when_column("finished_at", _("finished")), "error_short"]
     list_filter = ["status", "store"]
     date_hierarchy = "started_at"
     fields = RUN_FIELDS
@@ -227,7 +228,9 @@ CURSOR_FIELDS = ["store", "modified_after", "page", "run", "last_run_at", "last_
 
 @admin.register(SyncCursor)
 class SyncCursorAdmin(StoreOperationsView, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["store", "modified_after", "page", "run", "last_run_at", "last_success_at", "last_error"]
+    list_display = ["store", when_column("modified_after", _("modified after"), style="absolute"), "page", "run",
+                    when_column("last_run_at", _("last run")), when_column("last_success_at", _("last success")),
+                    "last_error"]
     fields = CURSOR_FIELDS
     readonly_fields = CURSOR_FIELDS
 

@@ -15,9 +15,8 @@ from django.db.models import CharField, Value
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.text import slugify
-from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
@@ -25,6 +24,7 @@ from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminURLInputWidget
 
 from console.admin.base import AftercareAdmin
+from console.templatetags.when import when as when_html
 from integrations.crypto import mask
 from integrations.models import StatusMapping, StoreConnection
 from integrations.stores import store_connect
@@ -186,8 +186,8 @@ class StoreConnectionAdmin(AftercareAdmin):
         except ObjectDoesNotExist:
             return _("never")
         when = cursor.last_success_at or cursor.last_run_at
-        when = date_format(localtime(when), "SHORT_DATETIME_FORMAT") if when else _("never")
-        return _("%(when)s (last attempt failed)") % {"when": when} if cursor.last_error else when
+        when = when_html(when) if when else _("never")
+        return format_html(_("{} (last attempt failed)"), when) if cursor.last_error else when
 
     @display(description=_("consumer key"))
     def consumer_key_masked(self, obj):

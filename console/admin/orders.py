@@ -9,7 +9,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
 from unfold.decorators import display
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, when_column
 from lifecycle.models import Order, OrderSourceState, OrderState
 
 O = OrderState
@@ -50,7 +50,8 @@ def _state_label(order):
 
 class OrderSourceStateInline(ViewOnlyMixin, TabularInline):
     model = OrderSourceState
-    fields = ["system", "raw_status", "observed_at", "event_ref", "received_at"]
+    fields = ["system", "raw_status", when_column("observed_at", _("observed")), "event_ref",
+              when_column("received_at", _("received"))]
     readonly_fields = fields
     extra = 0
 
@@ -59,7 +60,8 @@ class OrderInline(ViewOnlyMixin, TabularInline):
     """The customer's orders, newest first, on the customer page."""
 
     model = Order
-    fields = ["number", "state_label", "total", "currency", "placed_at", "paid_at"]
+    fields = ["number", "state_label", "total", "currency", when_column("placed_at", _("placed")),
+              when_column("paid_at", _("paid"))]
     readonly_fields = fields
     extra = 0
     per_page = 10
@@ -73,7 +75,8 @@ class OrderInline(ViewOnlyMixin, TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["number", customer_column, "state_label", "total_display", "placed_at", "paid_at", "system", "namespace"]
+    list_display = ["number", customer_column, "state_label", "total_display", when_column("placed_at", _("placed")),
+                    when_column("paid_at", _("paid")), "system", "namespace"]
     list_filter = [("state", ChoicesDropdownFilter), "system", ("placed_at", RangeDateTimeFilter)]
     search_fields = ["number", "external_id", "customer__display_name", "customer__email"]
     search_help_text = _("Order number, id in its system, customer name or email.")

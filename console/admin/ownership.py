@@ -9,7 +9,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import display
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, when_column
 from console.admin.orders import customer_column
 from console.admin.filters import HandoffToAgentFilter, HandoffToTeamFilter, OwnershipAgentFilter, OwnershipTeamFilter
 from lifecycle.models import Handoff, Ownership, StagePolicy
@@ -20,6 +20,8 @@ HANDOFF_FIELDS = [
     "actor", "actor_user",
 ]
 
+OWNER_SINCE = when_column("since")  # a column and the row's link: the same object in both lists
+
 
 def _owner(team, agent):
     if team is None:
@@ -29,7 +31,7 @@ def _owner(team, agent):
 
 class HandoffInline(ViewOnlyMixin, TabularInline):
     model = Handoff
-    fields = ["created_at", "from_owner", "to_owner", "reason", "rule", "actor"]
+    fields = [when_column("created_at", _("when")), "from_owner", "to_owner", "reason", "rule", "actor"]
     readonly_fields = fields
     extra = 0
     per_page = 10
@@ -53,8 +55,8 @@ class HandoffInline(ViewOnlyMixin, TabularInline):
 
 @admin.register(Ownership)
 class OwnershipAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = [customer_column, "team", "agent", "since", "last_reason"]
-    list_display_links = ["since"]  # the customer cell opens the customer screen; the row opens from here
+    list_display = [customer_column, "team", "agent", OWNER_SINCE, "last_reason"]
+    list_display_links = [OWNER_SINCE]  # the customer cell opens the customer screen; the row opens from here
     list_filter = [OwnershipTeamFilter, OwnershipAgentFilter, ("agent", admin.EmptyFieldListFilter)]
     search_fields = ["customer__display_name", "customer__email", "team__name", "agent__user__username"]
     list_select_related = ["customer", "team", "agent__user", "last_handoff"]
@@ -68,7 +70,8 @@ class OwnershipAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
 
 @admin.register(Handoff)
 class HandoffAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["created_at", customer_column, "from_owner", "to_owner", "reason", "rule", "actor"]
+    list_display = [when_column("created_at", _("when")), customer_column, "from_owner", "to_owner", "reason", "rule",
+                    "actor"]
     list_filter = [HandoffToTeamFilter, HandoffToAgentFilter, "actor_kind", ("created_at", RangeDateTimeFilter)]
     search_fields = ["customer__display_name", "customer__email", "reason", "rule"]
     search_help_text = _("Customer name or email, reason, rule.")

@@ -7,7 +7,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
 from unfold.decorators import display
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, when_column
 from console.admin.orders import customer_column
 from lifecycle.models import TimelineEvent
 
@@ -18,7 +18,7 @@ class TimelineInline(ViewOnlyMixin, TabularInline):
     """The newest events on the customer page; the full history is the Timeline changelist."""
 
     model = TimelineEvent
-    fields = ["occurred_at", "kind", "source", "summary", "actor"]
+    fields = [when_column("occurred_at", _("when")), "kind", "source", "summary", "actor"]
     readonly_fields = fields
     extra = 0
     per_page = 20
@@ -32,7 +32,8 @@ class TimelineInline(ViewOnlyMixin, TabularInline):
 
 @admin.register(TimelineEvent)
 class TimelineEventAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
-    list_display = ["occurred_at", customer_column, "kind", "source", "summary", "order", "actor"]
+    list_display = [when_column("occurred_at", _("when")), customer_column, "kind", "source", "summary", "order",
+                    "actor"]
     list_filter = [
         ("kind", ChoicesDropdownFilter), "source", "actor_kind", ("occurred_at", RangeDateTimeFilter),
     ]

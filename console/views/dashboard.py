@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from unfold.widgets import UnfoldAdminSelectWidget
@@ -97,7 +98,7 @@ def _charts(data):
                          _dataset(_("Open"), [q["count"] for q in queues], PALE)),
         "ages": _chart([a["label"] for a in data.open.by_age],
                        _dataset(_("Open"), [a["count"] for a in data.open.by_age], PRIMARY)),
-        "cohorts": _chart([c["week"].isoformat() for c in cohorts],
+        "cohorts": _chart([date_format(c["week"], "DATE_FORMAT") for c in cohorts],
                           *[_dataset(_("%(n)d days") % {"n": n}, [_percent(c["rates"][n]) for c in cohorts], color)
                             for n, color in zip(metrics.REPEAT_WINDOWS, (PRIMARY, LIGHT, PALE), strict=False)]),
     }
@@ -129,7 +130,6 @@ def dashboard(request):
         "windows": metrics.REPEAT_WINDOWS,
         "team_blocks": _team_blocks(data),
         "cache_seconds": CACHE_SECONDS,
-        "age_seconds": int((timezone.now() - data.computed_at).total_seconds()),
         "exceptions_url": reverse("admin:lifecycle_exceptioncase_changelist"),
     }
     return TemplateResponse(request, "console/dashboard.html", context)
