@@ -263,6 +263,10 @@ CELERY_BEAT_SCHEDULE = {
     # SLA breaches escalate within a minute; a run that waited past the next one is dropped (expires),
     # since the next run does the same work.
     "sweep-sla": {"task": "lifecycle.tasks.sweep_sla", "schedule": 60.0, "options": {"expires": 55}},
+    # Customers waiting for an agent reach one when room appears (a task queued by the change that
+    # made it); this sweep catches what a lost message left, within a minute.
+    "route-waiting-customers": {"task": "lifecycle.tasks.route_waiting_customers", "schedule": 60.0,
+                                "options": {"expires": 55}},
     # Stores whose deliveries wait past a minute: a lost wake-up (see integrations/woocommerce/wakeups.py).
     "drain-waiting-deliveries": {"task": "integrations.woocommerce.tasks.drain_waiting_stores", "schedule": 60.0,
                                  "options": {"expires": 55}},

@@ -35,7 +35,7 @@ _CONFIG = ("team", "agent", "stagepolicy", "exceptionpolicy", "routingrule", "ho
 # the wall clock because nobody may own the customer meanwhile.
 EXCEPTION_POLICIES = {
     "unowned_customer": (None, False, 60, False),
-    "unassigned_customer": (None, False, 4 * 60, True),
+    "unassigned_customer": (None, True, 4 * 60, True),  # the owner team's queue, claimable by its agents
     "ownership_conflict": (None, True, 8 * 60, True),
     "state_mismatch": (None, True, 8 * 60, True),
     "unmapped_status": (None, False, 8 * 60, True),

@@ -5,6 +5,7 @@ default team), then the agent within the team by the team's routing mode. The se
 facts (selectors), call these functions, and write what they decide.
 """
 
+import heapq
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -145,19 +146,62 @@ def split_eligible(loads):
     return eligible, skipped
 
 
-def _least_loaded(eligible):
+def _least_loaded_key(load):
     # Relative load first (a capacity-10 agent with 5 is busier than a capacity-40 agent with 8),
     # then absolute, then the lowest id so the choice is deterministic.
-    return min(eligible, key=lambda load: (load.ratio, load.open_items, load.agent_id)).agent_id
+    return (load.ratio, load.open_items, load.agent_id)
+
+
+class _Room:
+    """The agents with room during a run of decisions: who is least loaded (a heap with lazy
+    deletion), the eligible in id order (round robin), and why the others are passed over."""
+
+    def __init__(self, loads):
+        eligible, self.skipped = split_eligible(loads)
+        self.loads = {load.agent_id: load for load in loads}
+        self.in_order = [load.agent_id for load in eligible]
+        self.heap = [(*_least_loaded_key(load), load.open_items) for load in eligible]
+        heapq.heapify(self.heap)
+
+    def has_room(self, agent_id):
+        return agent_id in self.loads and agent_id not in self.skipped
+
+    def least_loaded(self):
+        while self.heap:
+            *_, agent_id, open_items = self.heap[0]
+            if self.has_room(agent_id) and self.loads[agent_id].open_items == open_items:
+                return agent_id
+            heapq.heappop(self.heap)  # stale: the agent took an item or filled up since
+        return None
+
+    def take(self, agent_id):
+        """One more item for the agent. An agent who fills up leaves the eligible, in a new skipped
+        dict, so the decisions already made keep the reasons they were made with."""
+        load = replace(self.loads[agent_id], open_items=self.loads[agent_id].open_items + 1)
+        self.loads[agent_id] = load
+        reason = skip_reason(load)
+        if reason:
+            self.skipped = {**self.skipped, agent_id: reason}
+            self.in_order.remove(agent_id)
+        else:
+            heapq.heappush(self.heap, (*_least_loaded_key(load), load.open_items))
 
 
 def choose_agent(mode, loads, *, slot=0, previous_agent_id=None, manager_choice=None):
-    """The agent of the team who takes the customer, by the team's mode; agent_id None when nobody can.
+    """The agent of the team who takes one item: choose_agents for a batch of one."""
+    return choose_agents(mode, loads, [previous_agent_id], slot=slot, manager_choice=manager_choice)[0]
+
+
+def choose_agents(mode, loads, previous, *, slot=0, manager_choice=None):
+    """One decision per item, in order, each counting the items given before it: the agent of the
+    team who takes it by the team's mode, agent_id None when nobody can. `previous` holds each
+    item's previous owner (sticky's candidate) or None. O(items × log agents), so a team's whole
+    backlog is decided at once.
 
     Round robin gives `slot` (the team's counter, taken under the team's row lock) to eligible
-    agent number slot % n in id order. Each slot is used once, and consecutive slots walk the
-    agents in turn, so over any run the counts differ by at most one while the roster is unchanged.
-    A decision that assigns nobody takes no slot.
+    agent number slot % n in id order, and the next slot to the next item. Each slot is used once,
+    and consecutive slots walk the agents in turn, so over any run the counts differ by at most
+    one while the roster is unchanged. A decision that assigns nobody takes no slot.
 
     `manager_choice` (an agent id) wins when that agent is in the team: a manager may knowingly
     load someone past capacity or give work to someone off shift. Otherwise the mode decides and
@@ -165,17 +209,29 @@ def choose_agent(mode, loads, *, slot=0, previous_agent_id=None, manager_choice=
     """
     if manager_choice is not None:
         if any(load.agent_id == manager_choice for load in loads):
-            return AgentDecision(manager_choice, MANAGER_CHOICE)
-        decision = choose_agent(mode, loads, slot=slot, previous_agent_id=previous_agent_id)
-        note = f"manager's choice {manager_choice} is not in this team: {decision.mode}"
-        return replace(decision, fallback=f"{note}; {decision.fallback}" if decision.fallback else note)
-    eligible, skipped = split_eligible(loads)
+            return [AgentDecision(manager_choice, MANAGER_CHOICE) for _ in previous]
+        note = f"manager's choice {manager_choice} is not in this team: {mode}"
+        return [replace(d, fallback=f"{note}; {d.fallback}" if d.fallback else note)
+                for d in choose_agents(mode, loads, previous, slot=slot)]
+    room = _Room(loads)
+    decisions = []
+    for previous_agent_id in previous:
+        decision = _decide(mode, room, slot, previous_agent_id)
+        if decision.agent_id is not None:
+            room.take(decision.agent_id)
+            slot += decision.slot is not None
+        decisions.append(decision)
+    return decisions
+
+
+def _decide(mode, room, slot, previous_agent_id):
+    skipped = room.skipped
     if mode == ROUND_ROBIN:
-        if not eligible:
+        if not room.in_order:
             return AgentDecision(None, mode, skipped)
-        return AgentDecision(eligible[slot % len(eligible)].agent_id, mode, skipped, slot=slot)
+        return AgentDecision(room.in_order[slot % len(room.in_order)], mode, skipped, slot=slot)
     if mode == STICKY:
-        if previous_agent_id is not None and any(load.agent_id == previous_agent_id for load in eligible):
+        if previous_agent_id is not None and room.has_room(previous_agent_id):
             return AgentDecision(previous_agent_id, mode, skipped)
         if previous_agent_id is None:
             fallback = "no previous owner in this team"
@@ -183,10 +239,8 @@ def choose_agent(mode, loads, *, slot=0, previous_agent_id=None, manager_choice=
             fallback = f"previous owner {previous_agent_id} {skipped[previous_agent_id]}"
         else:
             fallback = f"previous owner {previous_agent_id} is not in this team"
-        agent_id = _least_loaded(eligible) if eligible else None
-        return AgentDecision(agent_id, mode, skipped, fallback=f"{fallback}: least loaded")
-    agent_id = _least_loaded(eligible) if eligible else None
-    return AgentDecision(agent_id, LEAST_LOADED, skipped)
+        return AgentDecision(room.least_loaded(), mode, skipped, fallback=f"{fallback}: least loaded")
+    return AgentDecision(room.least_loaded(), LEAST_LOADED, skipped)
 
 
 # --- the recorded decision ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ from celery import shared_task
 from lifecycle.selectors import routing as selectors
 from lifecycle.actors import Actor
 from lifecycle.models import Stage
+from lifecycle.services.assignment import waiting_route
 from lifecycle.services.routing import route_customer
 from lifecycle.services.sla import sla_sweep
 
@@ -48,3 +49,17 @@ def sweep_sla():
     if breached:
         log.warning("escalated %d exceptions past their SLA to the managers' queue", breached)
     return breached
+
+
+@shared_task
+def route_waiting_customers(team_ids=None):
+    """Hand the waiting customers of these teams (None: every team with some) to agents with room,
+    oldest first (services.assignment.waiting_route); returns how many got an agent.
+
+    Queued when room appears (services/room.py) and run every minute by the beat. No retries: the
+    next run is the retry, and a rerun routes only who still waits.
+    """
+    handoffs = waiting_route(team_ids=team_ids, actor=Actor.task("route_waiting_customers"))
+    if handoffs:
+        log.info("routed %d waiting customers to agents with room", len(handoffs))
+    return len(handoffs)

@@ -5,8 +5,7 @@ Nothing is edited in a form: every change is an action or a button that calls a 
 
 import json
 
-from django.contrib import admin, messages
-from django.shortcuts import redirect
+from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -20,11 +19,10 @@ from console.admin.base import AftercareAdmin, VisibleToUserMixin
 from console.admin.customers import customer_screen_url
 from console.admin.orders import customer_column
 from integrations.models import InboundEvent
-from lifecycle.actors import Actor
+from console.claiming import claim_next_response
 from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, Agent, Customer, ExceptionCase, Order, Severity, Team
 from lifecycle.selectors.visibility import exceptions_visible_to
-from lifecycle.services.errors import PermissionDenied, ServiceError
-from lifecycle.services.queues import ASSIGN, DISMISS, exception_claim_next
+from lifecycle.services.queues import ASSIGN, DISMISS
 
 WORK = "lifecycle.change_exceptioncase"
 
@@ -209,10 +207,4 @@ class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
             return TemplateResponse(request, "admin/lifecycle/exceptioncase/claim_next.html", {
                 **self.admin_site.each_context(request), "title": _("Claim the next item"), "opts": self.model._meta,
             })
-        try:
-            item = exception_claim_next(actor=Actor.for_user(request.user))
-        except (ServiceError, PermissionDenied) as error:
-            messages.warning(request, str(error))
-            return redirect(reverse("admin:lifecycle_exceptioncase_changelist"))
-        messages.success(request, _("Claimed: %(item)s") % {"item": item})
-        return redirect(reverse("admin:lifecycle_exceptioncase_change", args=[item.pk]))
+        return claim_next_response(request, otherwise=reverse("admin:lifecycle_exceptioncase_changelist"))

@@ -13,6 +13,7 @@ from lifecycle.actors import Actor
 from lifecycle.models import Agent, Ownership, Team
 from lifecycle.services.errors import PermissionDenied, ServiceError
 from lifecycle.services.queues import ASSIGN, queue_rebalance
+from lifecycle.services.room import room_made
 
 
 def _count(queryset, field):
@@ -96,6 +97,11 @@ class AgentAdmin(AftercareAdmin):
             obj.is_available = Agent.objects.values_list("is_available", flat=True).get(pk=obj.pk)
             request.availability_change = (obj, form.cleaned_data["is_available"])
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if {"capacity", "teams"} & set(form.changed_data):
+            room_made(agent_ids=[form.instance.pk])  # more room, or new teams: waiting customers may reach them
 
     def changeform_view(self, request, *args, **kwargs):
         response = super().changeform_view(request, *args, **kwargs)  # its own transaction, committed

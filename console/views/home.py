@@ -5,22 +5,18 @@ POLL_SECONDS and swaps the block in place. That partial answers 401/403 rather t
 so an expired session never pastes a login form into the page.
 """
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.http import HttpResponse
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from console.admin.exceptions import countdown
-from lifecycle.actors import Actor
+from console.claiming import claim_next_response
 from lifecycle.selectors.queues import agent_queue
-from lifecycle.services.errors import PermissionDenied, ServiceError
-from lifecycle.services.queues import exception_claim_next
 
 POLL_SECONDS = 30  # fresh enough for a queue whose SLAs run in hours, light on the server
 EXCEPTION_HEADERS = [_("Open for"), _("SLA"), _("Exception"), _("Customer"), _("Queue"), _("Severity")]
@@ -95,14 +91,7 @@ def home_queue(request):
 
 @require_POST
 def claim_next(request):
-    try:
-        item = exception_claim_next(actor=Actor.for_user(request.user))
-    except (ServiceError, PermissionDenied) as error:
-        messages.warning(request, str(error))
-    else:
-        url = reverse("admin:lifecycle_exceptioncase_change", args=[item.pk])
-        messages.success(request, format_html('{} <a class="underline" href="{}">{}</a>', _("Claimed:"), url, item))
-    return redirect("console:home")
+    return claim_next_response(request, otherwise=reverse("console:home"))
 
 
 home_view = admin.site.admin_view(home)

@@ -19,6 +19,7 @@ from lifecycle.selectors import routing as selectors
 from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, ExceptionStatus, Team
 from lifecycle.services import timeline
 from lifecycle.services.errors import InvalidOwner, PermissionDenied
+from lifecycle.services.room import room_made
 from lifecycle.services.routing import choose_agent_locked, reroute_customer
 
 CHANGE_AGENT = "lifecycle.change_agent"
@@ -67,7 +68,10 @@ def agent_set_availability(*, agent, available, actor, reassign=True, reassign_t
         raise PermissionDenied("Only managers choose who takes over an agent's customers and exceptions.")
     _check_successor(agent, reassign_to)
     _set_flags(agent, is_available=available)
-    if available or not reassign:
+    if available:
+        room_made(agent_ids=[agent.pk])  # on shift: the team's waiting customers may reach them
+        return []
+    if not reassign:
         return []
     return _hand_on(agent, reassign_to=reassign_to, reason=AWAY, actor=actor)
 

@@ -15,13 +15,9 @@ from django.utils import timezone
 
 from lifecycle.db import exceptions as exception_rows
 from lifecycle.db import rows
-from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase
+from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, TimelineEvent
 from lifecycle.services import sla, timeline
-
-
-def _locked_open(kind, subject_key):
-    return (ExceptionCase.objects.select_for_update()
-            .filter(kind=kind, subject_key=subject_key, status__in=OPEN_STATUSES).first())
+from lifecycle.services.room import room_made
 
 
 def exception_raise(*, kind, subject_key, summary, actor, evidence=None, customer=None, order=None, severity=None):
@@ -111,14 +107,28 @@ def _reopen(exception, values, customer, order, actor):
 
 def exception_resolve(*, kind, subject_key, reason, actor):
     """Close the open (kind, subject) exception because its condition cleared; None if none is open."""
+    closed = exceptions_resolve(kind=kind, reasons={subject_key: reason}, actor=actor)
+    return closed[0] if closed else None
+
+
+def exceptions_resolve(*, kind, reasons, actor):
+    """Close the open exceptions of `kind` whose subjects are the keys of `reasons` ({subject: why
+    it cleared}): their conditions cleared. Set-based: one locking read, one update, one insert of
+    timeline events, however many. Returns the exceptions closed."""
+    if not reasons:
+        return []
     with transaction.atomic():
-        current = _locked_open(kind, subject_key)
-        if current is None:
-            return None
-        current.resolve()
-        current.resolution_reason = reason
-        current.closed_at = timezone.now()
-        current.save(update_fields=["status", "resolution_reason", "closed_at", "updated_at"])
-        if current.customer_id:
-            timeline.record_exception_resolved(exception=current, actor=actor)
+        current = list(ExceptionCase.objects.select_for_update()
+                       .filter(kind=kind, subject_key__in=list(reasons), status__in=OPEN_STATUSES)
+                       .select_related("customer").order_by("pk"))
+        now, events = timezone.now(), []
+        for exception in current:
+            exception.resolve()
+            exception.resolution_reason, exception.closed_at, exception.updated_at = \
+                reasons[exception.subject_key], now, now
+            if exception.customer_id:
+                events.append(timeline.exception_resolved_event(exception=exception, actor=actor))
+        rows.write([("update", ExceptionCase, current, ["status", "resolution_reason", "closed_at", "updated_at"]),
+                    ("insert", TimelineEvent, events)])
+        room_made(agent_ids={e.assignee_id for e in current})  # who worked them has room again
     return current

@@ -16,7 +16,8 @@ from lifecycle.db.owners import OwnerRow
 from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, Handoff, Ownership, Team, TimelineEvent
 from lifecycle.services import timeline
 from lifecycle.services.errors import InvalidOwner, OwnershipChanged, PermissionDenied
-from lifecycle.services.exceptions import exception_raise, exception_resolve
+from lifecycle.services.exceptions import exception_raise, exceptions_resolve
+from lifecycle.services.room import room_made
 
 UNASSIGNED = ExceptionKind.UNASSIGNED_CUSTOMER
 # Sentinel: "the caller did not say what owner it expects", as opposed to expecting no owner.
@@ -81,13 +82,17 @@ def handoffs_write(transfers):
                 ("update", Ownership, moved, ["team", "agent", "since", "last_handoff"]),
                 ("insert", Ownership, added), ("insert", TimelineEvent, events)])
     _unassigned_clocks(written)
+    # Agents who handed a customer on have room for one more of their teams' waiting customers.
+    room_made(agent_ids={h.from_agent_id for h in handoffs if h.from_agent_id and h.from_agent_id != h.to_agent_id})
     return handoffs
 
 
 def _unassigned_clocks(written):
-    got_agent = []
+    got_agent, moved = [], {}
     for t, handoff in written:
         if t.agent is None:
+            if handoff is not None and t.current is not None and t.current.team_id != t.team.pk:
+                moved.setdefault(t.team.pk, []).append(unassigned_subject(t.customer.pk))
             if t.start_clock:
                 exception_raise(
                     kind=UNASSIGNED, subject_key=unassigned_subject(t.customer.pk), customer=t.customer,
@@ -97,16 +102,15 @@ def _unassigned_clocks(written):
                 )
         elif handoff is not None and not (t.current and t.current.agent_id):
             got_agent.append((unassigned_subject(t.customer.pk), t))
-    if not got_agent:
-        return
-    # Most customers getting an agent never waited for one: find the clocks that are running first.
-    running = set(ExceptionCase.objects.filter(kind=UNASSIGNED, status__in=OPEN_STATUSES,
-                                               subject_key__in=[s for s, _ in got_agent])
-                  .values_list("subject_key", flat=True))
+    for team_id, subjects in moved.items():
+        # Still waiting, in another team now: its clock (unless escalated) waits in that team's queue.
+        ExceptionCase.objects.filter(kind=UNASSIGNED, subject_key__in=subjects, status__in=OPEN_STATUSES,
+                                     breached_at__isnull=True).update(queue_id=team_id)
+    by_actor = {}  # the timeline names whoever gave each customer its agent
     for subject, t in got_agent:
-        if subject in running:
-            exception_resolve(kind=UNASSIGNED, subject_key=subject, actor=t.actor,
-                              reason=f"{t.agent} owns the customer now ({t.reason})")
+        by_actor.setdefault(t.actor, {})[subject] = f"{t.agent} owns the customer now ({t.reason})"
+    for actor, reasons in by_actor.items():
+        exceptions_resolve(kind=UNASSIGNED, reasons=reasons, actor=actor)
 
 
 def ownership_transfer(*, customer, team, agent=None, reason, actor, rule="", detail=None, expected=UNCHECKED):

@@ -4,27 +4,34 @@ Who may act: an agent acts on exceptions in the queues of their own teams, or as
 managers (assign/dismiss permissions) act on any queue, the managers' queue included.
 """
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 
-from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, ExceptionKind, ExceptionStatus
+from lifecycle.models import OPEN_STATUSES, Agent, Customer, ExceptionCase, ExceptionKind, ExceptionStatus, Ownership
 from lifecycle.services import timeline
+from lifecycle.services.assignment import (
+    agent_for, claim_locked, customer_assign, customer_claim, waiting_customers,
+)
+from lifecycle.services.room import room_made
 from lifecycle.services.errors import PermissionDenied, ServiceError
-from lifecycle.services.ownership import ownership_transfer
 
 ASSIGN = "lifecycle.assign_exceptioncase"
 DISMISS = "lifecycle.dismiss_exceptioncase"
+UNASSIGNED = ExceptionKind.UNASSIGNED_CUSTOMER
 
 
 class NothingToClaim(ServiceError):
     pass
 
 
-def agent_for(actor):
-    agent = Agent.objects.filter(user=actor.user).prefetch_related("teams").first() if actor.is_user else None
-    if agent is None:
-        raise PermissionDenied("Only agents work queues: your user has no agent profile.")
-    return agent
+@dataclass(frozen=True)
+class Claimed:
+    """What claim_next gave: a customer (now the agent's) or an exception (now claimed by them)."""
+
+    customer: Customer | None = None
+    exception: ExceptionCase | None = None
 
 
 def _may_work(actor, exception, agent=None):
@@ -45,25 +52,48 @@ def _refuse_unless_open(exception, verb):
         raise ServiceError(f"This exception is {exception.get_status_display().lower()}; it cannot be {verb}.")
 
 
-def exception_claim_next(*, actor):
-    """Give the agent the oldest open, unassigned exception of their teams' queues (managers: any)."""
+def claim_next(*, actor):
+    """Give the agent the item due first in their teams: a customer waiting for an agent (it
+    becomes theirs, and its `unassigned_customer` clock stops) or an open, unclaimed exception
+    (managers: of any queue). SKIP LOCKED: two agents pressing "claim next" together get two
+    different items, and neither waits for the other."""
     agent = agent_for(actor)
+    team_ids = list(agent.teams.values_list("pk", flat=True))
     with transaction.atomic():
-        candidates = ExceptionCase.objects.filter(status=ExceptionStatus.OPEN, assignee__isnull=True)
+        customer = (waiting_customers(team_ids).select_for_update(skip_locked=True, of=("self",)).first()
+                    if team_ids else None)
+        # A waiting customer's clock is claimed with the customer, above.
+        exceptions = _unclaimed().exclude(kind=UNASSIGNED)
         if not actor.has_perm(ASSIGN):
-            candidates = candidates.filter(queue__in=agent.teams.all())
-        # SKIP LOCKED: two agents pressing "claim next" together get two different items, no waiting.
-        exception = (
-            candidates.order_by("due_at", "opened_at", "id").select_for_update(skip_locked=True, of=("self",)).first()
-        )
-        if exception is None:
-            raise NothingToClaim("Nothing to claim: your queues are empty.")
-        return _claim(exception, agent, actor)
+            exceptions = exceptions.filter(queue_id__in=team_ids)
+        exception = (exceptions.order_by("due_at", "opened_at", "id")
+                     .select_for_update(skip_locked=True, of=("self",)).first())
+        if customer is None and exception is None:
+            raise NothingToClaim("Nothing to claim: no customer waits for an agent and your teams' queues are empty.")
+        if exception is None or (customer is not None and _due_first(customer, exception)):
+            claim_locked(customer, agent, actor)
+            return Claimed(customer=customer)
+        return Claimed(exception=_claim(exception, agent, actor))
+
+
+def _unclaimed():
+    return ExceptionCase.objects.filter(status=ExceptionStatus.OPEN, assignee__isnull=True)
+
+
+def _due_first(customer, exception):
+    if customer.due_at is None:  # no clock runs (its exception was dismissed): after every timed item
+        return False
+    return (customer.due_at, customer.waiting_since) <= (exception.due_at, exception.opened_at)
 
 
 def exception_claim(*, exception, actor):
+    """Claim an exception of my teams' queues. Claiming "customer without an agent" claims the
+    customer: it becomes mine, and the exception resolves because it has an agent now."""
     agent = agent_for(actor)
     with transaction.atomic():
+        if exception.kind == UNASSIGNED and exception.customer_id:
+            customer_claim(customer=exception.customer, actor=actor)
+            return ExceptionCase.objects.get(pk=exception.pk)
         exception = _locked(exception)
         if not _may_work(actor, exception, agent):
             raise PermissionDenied("You can only claim exceptions in your own teams' queues.")
@@ -76,18 +106,8 @@ def _claim(exception, agent, actor):
     exception.claim()
     exception.assignee, exception.claimed_at = agent, timezone.now()
     exception.save()
-    if exception.kind == ExceptionKind.UNASSIGNED_CUSTOMER and exception.customer_id:
-        _take_customer(exception, agent, actor)
     timeline.record_exception_claimed(exception=exception, actor=actor)
     return exception
-
-
-def _take_customer(exception, agent, actor):
-    """Claiming "customer has no agent" makes the claimer the customer's agent, when in the team."""
-    owner = exception.customer.ownership
-    if agent.teams.filter(pk=owner.team_id).exists():
-        ownership_transfer(customer=exception.customer, team=owner.team, agent=agent, actor=actor,
-                           reason="Claimed from the unassigned queue", rule="claim")
 
 
 def exception_release(*, exception, actor):
@@ -105,13 +125,20 @@ def exception_release(*, exception, actor):
     return exception
 
 
-def exception_close(*, exception, actor, reason, dismiss=False):
-    """Resolve (the problem was fixed) or dismiss (it was not a problem; managers only). Both need a reason."""
+def exception_close(*, exception, actor, reason, dismiss=False, agent=None):
+    """Resolve (the problem was fixed) or dismiss (it was not a problem; managers only). Both need a reason.
+
+    "Customer without an agent" is resolved only by giving the customer one: a manager chooses
+    `agent`, who takes the customer, and the exception closes because the customer has an agent
+    now. Dismissed, it closes and the customer stays in its team's waiting line, claimable.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("Say why: a closed exception needs a reason.")
     if dismiss and not actor.has_perm(DISMISS):
         raise PermissionDenied("Only managers can dismiss exceptions.")
+    if exception.kind == UNASSIGNED and not dismiss and _still_waiting(exception):
+        return _give_agent(exception, agent, actor, reason)
     with transaction.atomic():
         exception = _locked(exception)
         if not _may_work(actor, exception):
@@ -122,15 +149,36 @@ def exception_close(*, exception, actor, reason, dismiss=False):
         exception.save()
         if exception.customer_id:
             timeline.record_exception_resolved(exception=exception, actor=actor)
+        if exception.assignee_id:
+            room_made(agent_ids=[exception.assignee_id])  # their load fell
     return exception
 
 
+def _still_waiting(exception):
+    return bool(exception.customer_id) and Ownership.objects.filter(
+        customer_id=exception.customer_id, agent__isnull=True).exists()
+
+
+def _give_agent(exception, agent, actor, reason=""):
+    """Close "customer without an agent" the only way it closes: the customer gets `agent`."""
+    _refuse_unless_open(exception, "resolved")
+    if not actor.has_perm(ASSIGN):
+        raise PermissionDenied("Claim the customer to become their agent; only a manager gives them to someone else.")
+    if agent is None:
+        raise ServiceError("Choose the agent who takes the customer: the exception closes when the customer has one.")
+    customer_assign(customer=exception.customer, agent=agent, actor=actor, reason=reason)
+    return ExceptionCase.objects.get(pk=exception.pk)
+
+
 def exception_assign(*, exception, agent, actor):
-    """A manager gives the exception to an agent of its queue's team (any agent for the managers' queue)."""
+    """A manager gives the exception to an agent of its queue's team (any agent for the managers' queue).
+    Assigning "customer without an agent" gives the agent the customer, which closes it."""
     if not actor.has_perm(ASSIGN):
         raise PermissionDenied("Only managers can assign exceptions.")
     if not agent.user.is_active:
         raise ServiceError(f"{agent} is deactivated.")
+    if exception.kind == UNASSIGNED and _still_waiting(exception):
+        return _give_agent(exception, agent, actor)
     with transaction.atomic():
         exception = _locked(exception)
         _refuse_unless_open(exception, "assigned")
@@ -167,7 +215,9 @@ def queue_rebalance(*, team, actor):
     agents = list(Agent.objects.filter(teams=team, is_available=True, user__is_active=True).order_by("pk"))
     if not agents:
         raise ServiceError(f"{team} has no available agent to rebalance onto.")
-    items = list(ExceptionCase.objects.filter(queue=team, status__in=OPEN_STATUSES).order_by("due_at", "opened_at"))
+    # A waiting customer's clock is not an exception anyone works: the customer is assigned instead.
+    items = list(ExceptionCase.objects.filter(queue=team, status__in=OPEN_STATUSES).exclude(kind=UNASSIGNED)
+                 .order_by("due_at", "opened_at"))
     share, extra = divmod(len(items), len(agents))
     plan = {a.pk: share + (1 if i < extra else 0) for i, a in enumerate(agents)}
     keep = {a.pk: 0 for a in agents}

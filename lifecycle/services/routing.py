@@ -16,6 +16,7 @@ Locks are always taken customer first (the caller, in id order), then teams in i
 owner rows being written, so two routings may wait for each other but never deadlock.
 """
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from django.db import transaction
@@ -60,23 +61,32 @@ class TeamDesks:
         """The agent decision for one more customer (or exception) of the team. `previous` is the
         sticky candidate, an agent id or a function of the team's member ids giving one (so the
         history is only read when the team is sticky)."""
+        return self.choose_many(team_id, [previous], manager_choice=manager_choice, moving_from=moving_from)[0]
+
+    def choose_many(self, team_id, previous, *, manager_choice=None, moving_from=None):
+        """One decision per item, each counting the ones before (rules.choose_agents); `previous`
+        holds each item's sticky candidate, as `choose` takes it."""
         team, loads = self.teams[team_id], self.loads[team_id]
         if team.routing_mode != rules.STICKY:
-            previous = None
-        elif callable(previous):
-            previous = previous(set(loads))
-        decision = rules.choose_agent(team.routing_mode, list(loads.values()), slot=self.counters[team_id],
-                                      previous_agent_id=previous, manager_choice=manager_choice)
-        if decision.slot is not None:
-            self.counters[team_id] = decision.slot + 1
-        self._count_move(moving_from, decision.agent_id)
-        return decision
+            previous = [None] * len(previous)
+        else:
+            previous = [p(set(loads)) if callable(p) else p for p in previous]
+        decisions = rules.choose_agents(team.routing_mode, list(loads.values()), previous,
+                                        slot=self.counters[team_id], manager_choice=manager_choice)
+        taken = [d.slot for d in decisions if d.slot is not None]
+        if taken:
+            self.counters[team_id] = taken[-1] + 1
+        given = Counter(d.agent_id for d in decisions if d.agent_id is not None)
+        if moving_from is not None:
+            given[moving_from] -= len(decisions)
+        self._count(given)
+        return decisions
 
-    def _count_move(self, from_agent_id, to_agent_id):
-        """The item leaves one agent's load and joins another's, in every team either belongs to."""
+    def _count(self, given):
+        """Items join (or leave, counted negative) agents' loads, in every team each belongs to."""
         for team_loads in self.loads.values():
-            for agent_id, delta in ((from_agent_id, -1), (to_agent_id, 1)):
-                if agent_id is not None and agent_id in team_loads:
+            for agent_id, delta in given.items():
+                if delta and agent_id in team_loads:
                     load = team_loads[agent_id]
                     team_loads[agent_id] = replace(load, open_items=load.open_items + delta)
 

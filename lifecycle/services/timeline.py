@@ -162,8 +162,8 @@ def exception_opened_event(*, exception, actor):
     )
 
 
-def record_exception_resolved(*, exception, actor):
-    return _record(
+def exception_resolved_event(*, exception, actor):
+    return _event(
         customer=exception.customer,
         order=exception.order,
         kind=EventKind.EXCEPTION_RESOLVED,
@@ -172,6 +172,9 @@ def record_exception_resolved(*, exception, actor):
         summary=f"Exception resolved: {exception.get_kind_display()}: {exception.resolution_reason}",
         data={"exception_id": exception.pk, "kind": exception.kind, "reason": exception.resolution_reason},
     )
+
+
+record_exception_resolved = _recorded(exception_resolved_event)
 
 
 

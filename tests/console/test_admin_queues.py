@@ -46,7 +46,10 @@ def test_claim_next_takes_the_oldest_item_and_opens_it(agent_client):
     assert client.get(reverse("admin:lifecycle_exceptioncase_claim_next")).status_code == 200
     assert ExceptionCase.objects.filter(assignee__isnull=False).count() == 0
     response = client.post(reverse("admin:lifecycle_exceptioncase_claim_next"), follow=True)
-    assert response.redirect_chain[-1][0] == reverse("admin:lifecycle_exceptioncase_change", args=[oldest.pk])
+    # it lands on the customer screen, at the exception claimed
+    assert response.redirect_chain[-1][0] == (reverse("console:customer", args=[oldest.customer_id])
+                                              + f"#exception-{oldest.pk}")
+    assert f'id="exception-{oldest.pk}"' in response.content.decode()
     oldest.refresh_from_db()
     assert (oldest.assignee, oldest.status) == (agent, "in_progress")
 

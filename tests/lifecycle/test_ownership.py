@@ -61,7 +61,7 @@ def test_a_failure_after_the_change_leaves_neither_handoff_nor_event_nor_new_own
     handoffs, events = Handoff.objects.count(), TimelineEvent.objects.count()
     agent = make_agent(teams=["support"])
     # The last step of a handoff that gives an agent: everything before it is written by then.
-    with mock.patch("lifecycle.services.ownership.exception_resolve", side_effect=RuntimeError("disk full")):
+    with mock.patch("lifecycle.services.ownership.exceptions_resolve", side_effect=RuntimeError("disk full")):
         with pytest.raises(RuntimeError):
             ownership_transfer(customer=customer, team=team("support"), agent=agent, reason="x", actor=SYSTEM)
     assert Handoff.objects.count() == handoffs

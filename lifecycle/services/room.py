@@ -1,0 +1,25 @@
+"""Room appears in a team: an agent's load falls (a customer handed on, an exception closed), an
+agent comes on shift, a manager raises a capacity. Then the team's waiting customers should reach
+the agents with room (assignment.waiting_route), soon, but not inside the change that made the room.
+
+room_made queues the routing after the caller's transaction commits, as a task: the change returns
+at once and a rolled-back change routes nothing. The beat's minute sweep covers a lost message.
+The task is looked up by name: the tasks module imports the services that call this.
+"""
+
+from celery import current_app
+from django.db import transaction
+
+from lifecycle.models import Agent
+
+ROUTE_WAITING = "lifecycle.tasks.route_waiting_customers"
+
+
+def room_made(*, agent_ids=(), team_ids=()):
+    """The teams of these agents, and these teams, may have room now: route their waiting customers."""
+    agent_ids = [a for a in agent_ids if a is not None]
+    teams = set(team_ids) | (set(Agent.teams.through.objects.filter(agent_id__in=agent_ids)
+                                 .values_list("team_id", flat=True)) if agent_ids else set())
+    teams.discard(None)
+    if teams:
+        transaction.on_commit(lambda: current_app.tasks[ROUTE_WAITING].delay(sorted(teams)))
