@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery
 
 from lifecycle.models import OPEN_STATUSES, Customer, ExceptionCase, ExceptionKind, Handoff, Order, Ownership, Team
 from lifecycle.selectors.queues import team_rosters, without_jit
@@ -51,6 +51,7 @@ class OpenExceptions:
     by_kind: list = field(default_factory=list)  # [{"kind", "label", "count"}] every kind, most first
     by_queue: list = field(default_factory=list)  # [{"team_id" (None: managers), "label", "count", "unassigned"}]
     by_age: list = field(default_factory=list)  # [{"label", "count"}] youngest first
+    managers: dict = field(default_factory=dict)  # the managers' queue: {"count", "unassigned", "late", "oldest"}
 
 
 def _age_filters(now):
@@ -72,13 +73,17 @@ def open_exceptions(now, teams):
         ExceptionCase.objects.filter(status__in=OPEN_STATUSES)
         .values("kind", "queue")
         .annotate(n=Count("*"), assigned=Count("assignee"), breached=Count("breached_at"),
-                  overdue=Count("due_at", filter=Q(due_at__lt=now)), **ages)
+                  overdue=Count("due_at", filter=Q(due_at__lt=now)),
+                  late=Count("opened_at", filter=Q(breached_at__isnull=False) | Q(due_at__lt=now)),
+                  oldest=Min("opened_at"), **ages)
         .order_by()
     )
     kinds = {value: 0 for value in ExceptionKind.values}
     queues = {team_id: [0, 0] for team_id, _ in teams} | {None: [0, 0]}
     by_age = [0] * len(AGE_BUCKETS)
     result = OpenExceptions()
+    # Late: breached by the sweep or past due (the sweep runs every minute); oldest: its opening time.
+    managers = result.managers = {"count": 0, "unassigned": 0, "late": 0, "oldest": None}
     for row in rows:
         n = row["n"]
         result.total += n
@@ -91,6 +96,12 @@ def open_exceptions(now, teams):
             by_age[i] += row[f"age{i}"]
         if row["kind"] == ExceptionKind.UNASSIGNED_CUSTOMER:
             result.unassigned_customers_past_sla += row["overdue"]
+        if row["queue"] is None:
+            managers["count"] += n
+            managers["unassigned"] += n - row["assigned"]
+            managers["late"] += row["late"]
+            if managers["oldest"] is None or row["oldest"] < managers["oldest"]:
+                managers["oldest"] = row["oldest"]
     labels = dict(ExceptionKind.choices)
     result.by_kind = sorted(({"kind": k, "label": labels.get(k, k), "count": n} for k, n in kinds.items()),
                             key=lambda item: (-item["count"], item["label"]))
