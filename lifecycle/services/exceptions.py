@@ -118,7 +118,7 @@ def exceptions_resolve(*, kind, reasons, actor):
     if not reasons:
         return []
     with transaction.atomic():
-        current = list(ExceptionCase.objects.select_for_update()
+        current = list(ExceptionCase.objects.select_for_update(of=("self",))
                        .filter(kind=kind, subject_key__in=list(reasons), status__in=OPEN_STATUSES)
                        .select_related("customer").order_by("pk"))
         now, events = timezone.now(), []

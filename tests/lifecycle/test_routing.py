@@ -214,6 +214,37 @@ def test_round_robin_slots_split_any_run_within_one(start, n, agents):
     assert max(counts) - min(counts) <= 1
 
 
+def _one_at_a_time(mode, loads, previous, slot):
+    """The decisions a batch must equal: each item decided alone from the loads as the previous
+    decisions left them (what routing one customer after another would read back)."""
+    loads, decisions = {load.agent_id: load for load in loads}, []
+    for previous_agent_id in previous:
+        eligible = sorted((load for load in loads.values() if rules.skip_reason(load) is None),
+                          key=lambda load: load.agent_id)
+        if mode == rules.ROUND_ROBIN:
+            agent_id = eligible[slot % len(eligible)].agent_id if eligible else None
+        elif mode == rules.STICKY and previous_agent_id in {load.agent_id for load in eligible}:
+            agent_id = previous_agent_id
+        else:
+            agent_id = min(eligible, key=lambda x: (x.ratio, x.open_items, x.agent_id)).agent_id if eligible else None
+        if agent_id is not None:
+            loads[agent_id] = rules.AgentLoad(agent_id, loads[agent_id].open_items + 1, loads[agent_id].capacity)
+            slot += mode == rules.ROUND_ROBIN
+        decisions.append(agent_id)
+    return decisions
+
+
+@given(mode=st.sampled_from([rules.ROUND_ROBIN, rules.LEAST_LOADED, rules.STICKY]),
+       loads=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.booleans()), min_size=0, max_size=8),
+       previous=st.lists(st.one_of(st.none(), st.integers(1, 9)), max_size=40), slot=st.integers(0, 50))
+def test_a_batch_of_decisions_equals_the_same_items_decided_one_at_a_time(mode, loads, previous, slot):
+    loads = [rules.AgentLoad(i + 1, open_items, capacity, is_available=available)
+             for i, (open_items, capacity, available) in enumerate(loads)]
+    batch = rules.choose_agents(mode, loads, previous, slot=slot)
+    assert [d.agent_id for d in batch] == _one_at_a_time(mode, loads, previous, slot)
+    assert all(d.agent_id is None or d.agent_id not in d.skipped for d in batch)
+
+
 # --- the agent: least loaded, capacity, availability -----------------------------------------------
 def test_least_loaded_counts_open_customers_and_open_exceptions_relative_to_capacity():
     # given A with 4 customers of 10, and B with 2 customers and 3 open exceptions of 10
