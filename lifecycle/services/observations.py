@@ -214,14 +214,20 @@ def _update(newer, outcomes, work):
                                            work.followers, source=timeline.source_of(obs.system))
             except OrderTransitionRefused as refused:
                 # The system moved somewhere our graph does not allow: keep our state, show the conflict.
-                exception_raise(
-                    kind=ExceptionKind.STATE_MISMATCH, subject_key=f"order:{order.pk}", customer=order.customer,
-                    order=order, actor=obs.actor, summary=str(refused),
-                    evidence={obs.system: obs.raw_status, "canonical": order.state, "wanted": obs.state},
-                )
+                _raise_mismatch(order, obs.system, obs.raw_status, obs.state, obs.actor, refused)
         if dirty:
             changed.append(order)
     orders.orders_save(changed)
+
+
+def _raise_mismatch(order, system, raw_status, wanted, actor, refused):
+    """The order's system says `wanted` and the state graph refused the move: the order keeps its
+    state and its `state_mismatch` exception (order's owner team) owns the disagreement."""
+    exception_raise(
+        kind=ExceptionKind.STATE_MISMATCH, subject_key=f"order:{order.pk}", customer=order.customer,
+        order=order, actor=actor, summary=str(refused),
+        evidence={system: raw_status, "canonical": order.state, "wanted": wanted},
+    )
 
 
 def _raise_unmapped(order, obs, work):
@@ -249,19 +255,22 @@ def order_deleted(*, system, namespace, external_id, raw_status, actor):
 
 def status_mapped(*, system, namespace, raw_status, meaning, actor):
     """A manager gave a raw status its meaning: the orders of the namespace waiting on it move to it
-    (those the state graph allows; the others keep their state, visibly), and the status's
-    `unmapped_status` exception is resolved. Returns how many orders moved."""
+    (those the state graph allows; the others keep their state and open `state_mismatch`, as a
+    refused move from the system itself does), and the status's `unmapped_status` exception is
+    resolved. Returns how many orders moved."""
     moved = 0
     with transaction.atomic():
         if meaning in statuses.CANONICAL_STATES:
             spellings = {raw_status, statuses.status_key(raw_status, system)}
             waiting = Order.objects.filter(namespace=namespace, system=system, source_states__system=system,
-                                           source_states__raw_status__in=spellings)
+                                           source_states__raw_status__in=spellings).select_related("customer")
             for order in waiting.exclude(state=meaning):
                 try:
                     moved += orders.order_transition(order=order, to_state=meaning, actor=actor, raw_status=raw_status)
-                except OrderTransitionRefused:
-                    continue  # the graph forbids it for this order; its state stays and stays visible
+                except OrderTransitionRefused as refused:
+                    # The graph forbids it for this order: its state stays, and the disagreement
+                    # (its system now means `meaning`) is owned, not only shown.
+                    _raise_mismatch(order, system, raw_status, meaning, actor, refused)
         exception_resolve(kind=ExceptionKind.UNMAPPED_STATUS,
                           subject_key=statuses.unmapped_subject(system, namespace, raw_status),
                           reason=f"Mapped to {meaning} by {actor.ref}; {moved} orders re-derived", actor=actor)
