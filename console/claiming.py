@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 
 from lifecycle.actors import Actor
 from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.models import Customer
+from lifecycle.services.assignment import customer_claim
 from lifecycle.services.queues import claim_next
 
 
@@ -33,3 +35,18 @@ def claim_next_response(request, *, otherwise):
     if exception.customer_id:
         return redirect(reverse("console:customer", args=[exception.customer_id]) + f"#exception-{exception.pk}")
     return redirect(reverse("admin:lifecycle_exceptioncase_change", args=[exception.pk]))
+
+
+def claim_customer_response(request, customer_id, *, otherwise):
+    """Claim one waiting customer (a row's "Claim" button) and land on their screen."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        messages.warning(request, _("That customer no longer exists."))
+        return redirect(otherwise)
+    try:
+        customer_claim(customer=customer, actor=Actor.for_user(request.user))
+    except (ServiceError, PermissionDenied) as error:
+        messages.warning(request, str(error))
+        return redirect(otherwise)
+    messages.success(request, format_html(_("{} is yours now."), customer))
+    return redirect(reverse("console:customer", args=[customer.pk]))

@@ -15,12 +15,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from console.admin.exceptions import countdown
-from console.claiming import claim_next_response
+from console.claiming import claim_customer_response, claim_next_response
 from lifecycle.selectors.queues import agent_queue
 
 POLL_SECONDS = 30  # fresh enough for a queue whose SLAs run in hours, light on the server
 EXCEPTION_HEADERS = [_("Open for"), _("SLA"), _("Exception"), _("Customer"), _("Queue"), _("Severity")]
 CUSTOMER_HEADERS = [_("Waiting for"), _("Customer"), _("Stage"), _("Why")]
+WAITING_HEADERS = [_("Waiting for"), _("SLA"), _("Customer"), _("Team"), _("Stage"), ""]
 
 
 def sla_label(due_at, now):
@@ -61,11 +62,25 @@ def _rows(queue, now):
     return exceptions, customers
 
 
+def _waiting_rows(queue, now):
+    rows = []
+    for customer in queue.waiting:
+        label, overdue = sla_label(customer.due_at, now)
+        rows.append({
+            "customer": customer, "url": customer_url(customer.pk), "team": customer.ownership.team,
+            "waiting": countdown(now - customer.waiting_since) if customer.waiting_since else "—",
+            "sla": label if customer.due_at else _("no clock (dismissed)"), "overdue": overdue,
+            "claim_url": reverse("console:home_claim_customer", args=[customer.pk]),
+        })
+    return rows
+
+
 def _queue_context(request):
     now = timezone.now()
     queue = agent_queue(request.user, now)
     exceptions, customers = _rows(queue, now)
     return {"queue": queue, "exception_rows": exceptions, "customer_rows": customers, "now": now,
+            "waiting_rows": _waiting_rows(queue, now), "waiting_headers": WAITING_HEADERS,
             "poll_seconds": POLL_SECONDS, "exception_headers": EXCEPTION_HEADERS, "customer_headers": CUSTOMER_HEADERS}
 
 
@@ -94,5 +109,11 @@ def claim_next(request):
     return claim_next_response(request, otherwise=reverse("console:home"))
 
 
+@require_POST
+def claim_customer(request, customer_id):
+    return claim_customer_response(request, customer_id, otherwise=reverse("console:home"))
+
+
 home_view = admin.site.admin_view(home)
 claim_next_view = admin.site.admin_view(claim_next)
+claim_customer_view = admin.site.admin_view(claim_customer)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", home.home_view, name="home"),
     path("home/queue/", home.home_queue, name="home_queue"),
     path("home/claim-next/", home.claim_next_view, name="home_claim_next"),
+    path("home/claim/<int:customer_id>/", home.claim_customer_view, name="home_claim_customer"),
     path("dashboard/", dashboard.dashboard_view, name="dashboard"),
     path("dashboard/rebalance/", dashboard.rebalance_view, name="dashboard_rebalance"),
     path("dashboard/reassign/", dashboard.reassign_view, name="dashboard_reassign"),

@@ -11,8 +11,21 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 
-from lifecycle.models import OPEN_STATUSES, Agent, Customer, ExceptionCase, ExceptionStatus, Ownership, Stage
-from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to
+from lifecycle.models import (
+    OPEN_STATUSES,
+    Agent,
+    Customer,
+    ExceptionCase,
+    ExceptionKind,
+    ExceptionStatus,
+    Ownership,
+    Stage,
+)
+from lifecycle.selectors.visibility import (
+    agent_of,
+    customers_visible_to,
+    exceptions_visible_to,
+)
 
 PAGE = 50  # rows per list: a shift's worth of work; the totals say how many more there are
 # Counts past this read "100+". Visibility runs over at most COUNT_CAP + 1 candidates: past a few
@@ -41,8 +54,10 @@ class AgentQueue:
     overdue_total: Capped = field(default_factory=lambda: Capped(0))
     customers: list = field(default_factory=list)  # customers I own that need action, oldest first
     customers_total: Capped = field(default_factory=lambda: Capped(0))
-    team_unclaimed: Capped = field(default_factory=lambda: Capped(0))  # what "claim next" can give me
-    team_customers_without_agent: Capped = field(default_factory=lambda: Capped(0))
+    team_unclaimed: Capped = field(default_factory=lambda: Capped(0))  # exceptions "claim next" can give me
+    # Customers my teams own that wait for an agent (claimable by me), the one due first first.
+    waiting: list = field(default_factory=list)
+    waiting_total: Capped = field(default_factory=lambda: Capped(0))
 
 
 @contextmanager
@@ -61,6 +76,17 @@ def without_jit():
         yield
 
 
+def waiting_customers(team_ids):
+    """Customers the teams own without an agent, the one due first first: by the running clock of
+    `unassigned_customer` (due_at), then, with no clock running (dismissed), by how long they have
+    waited (waiting_since). What "claim next" and the routing of waiting customers take from."""
+    clock = ExceptionCase.objects.filter(kind=ExceptionKind.UNASSIGNED_CUSTOMER, customer_id=OuterRef("pk"),
+                                         status__in=OPEN_STATUSES)
+    return (Customer.objects.filter(ownership__team_id__in=team_ids, ownership__agent__isnull=True)
+            .annotate(due_at=Subquery(clock.values("due_at")[:1]), waiting_since=F("ownership__since"))
+            .order_by(F("due_at").asc(nulls_last=True), "waiting_since", "pk"))
+
+
 def _unclaimed_open():
     return ExceptionCase.objects.filter(status=ExceptionStatus.OPEN, assignee__isnull=True)
 
@@ -68,7 +94,7 @@ def _unclaimed_open():
 def _claimable(user, agent):
     """What `exception_claim_next` picks from, as the service filters it: the open, unassigned items
     of my teams' queues (any queue for managers)."""
-    candidates = _unclaimed_open()
+    candidates = _unclaimed_open().exclude(kind=ExceptionKind.UNASSIGNED_CUSTOMER)  # claimed as customers
     if not user.has_perm(ASSIGN):
         candidates = candidates.filter(queue_id__in=agent.teams.values("id"))
     return candidates
@@ -128,7 +154,8 @@ def _agent_queue(user, agent, now):
     )
     # A short list is the whole list: count only when the page is full.
     customers_total = _capped(_visible(user, Customer, needing)) if len(customers) == PAGE else Capped(len(customers))
-    no_agent = Ownership.objects.filter(team_id__in=agent.teams.values("id"), agent__isnull=True)
+    team_ids = list(agent.teams.values_list("id", flat=True))
+    waiting = list(waiting_customers(team_ids).select_related("ownership__team")[:PAGE])
     total_capped = totals["total"] > COUNT_CAP
     return AgentQueue(
         agent=agent,
@@ -138,9 +165,10 @@ def _agent_queue(user, agent, now):
         customers=customers,
         customers_total=customers_total,
         team_unclaimed=_capped(_visible(user, ExceptionCase, _claimable(user, agent))),
-        team_customers_without_agent=_capped(
-            customers_visible_to(user, Customer.objects.filter(pk__in=no_agent.values("customer_id")[: COUNT_CAP + 1]))
-        ),
+        waiting=waiting,
+        # A short list is the whole list: count only when the page is full.
+        waiting_total=_capped(Ownership.objects.filter(team_id__in=team_ids, agent__isnull=True)[: COUNT_CAP + 1])
+        if len(waiting) == PAGE else Capped(len(waiting)),
     )
 
 

@@ -18,12 +18,12 @@ another transaction holds), then team rows, then owner rows, then exceptions.
 """
 
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
 
 from lifecycle import rules
 from lifecycle.db import owners as owner_rows
-from lifecycle.models import OPEN_STATUSES, Agent, Customer, ExceptionCase, ExceptionKind, Team
+from lifecycle.models import Agent, Customer, ExceptionKind, Team
 from lifecycle.selectors import routing as selectors
+from lifecycle.selectors.queues import waiting_customers
 from lifecycle.services.errors import InvalidOwner, PermissionDenied, ServiceError
 from lifecycle.services.ownership import Transfer, handoffs_write, ownership_transfer
 from lifecycle.services.routing import TeamDesks
@@ -38,15 +38,6 @@ def agent_for(actor):
     if agent is None:
         raise PermissionDenied("Only agents work queues: your user has no agent profile.")
     return agent
-
-
-def waiting_customers(team_ids):
-    """Customers the teams own without an agent, the one due first first: by the running clock of
-    `unassigned_customer`, then (no clock: dismissed) by how long they have waited."""
-    clock = ExceptionCase.objects.filter(kind=UNASSIGNED, customer_id=OuterRef("pk"), status__in=OPEN_STATUSES)
-    return (Customer.objects.filter(ownership__team_id__in=team_ids, ownership__agent__isnull=True)
-            .annotate(due_at=Subquery(clock.values("due_at")[:1]), waiting_since=F("ownership__since"))
-            .order_by(F("due_at").asc(nulls_last=True), "waiting_since", "pk"))
 
 
 # --- an agent claims ---------------------------------------------------------------------------------

@@ -9,13 +9,25 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from lifecycle.models import OPEN_STATUSES, Agent, Customer, ExceptionCase, ExceptionKind, ExceptionStatus, Ownership
+from lifecycle.models import (
+    OPEN_STATUSES,
+    Agent,
+    Customer,
+    ExceptionCase,
+    ExceptionKind,
+    ExceptionStatus,
+    Ownership,
+)
+from lifecycle.selectors.queues import waiting_customers
 from lifecycle.services import timeline
 from lifecycle.services.assignment import (
-    agent_for, claim_locked, customer_assign, customer_claim, waiting_customers,
+    agent_for,
+    claim_locked,
+    customer_assign,
+    customer_claim,
 )
-from lifecycle.services.room import room_made
 from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.services.room import room_made
 
 ASSIGN = "lifecycle.assign_exceptioncase"
 DISMISS = "lifecycle.dismiss_exceptioncase"

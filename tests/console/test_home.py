@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lifecycle.actors import Actor
-from lifecycle.models import ExceptionCase
+from lifecycle.models import ExceptionCase, Ownership
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.ownership import ownership_transfer
 from lifecycle.services.queues import exception_claim
@@ -185,3 +185,33 @@ def test_the_queue_costs_the_same_queries_whatever_its_size(client, agent):
     # Then the partial runs the same number of queries, and few of them
     assert queries() == few
     assert few <= 11  # session, user, agent, permissions (2), and the queue's 5 or 6
+
+
+def test_customers_waiting_for_an_agent_are_listed_and_claimed_from_home(client, agent):
+    # Given my team (Commerce) with nobody who has room: I am off shift, so two customers wait
+    agent.is_available = False
+    agent.save()
+    first, second = make_owned_customer(), make_owned_customer()
+    # When I open my home
+    page = client.get(HOME).content.decode()
+    # Then both wait there, due first first, and the tile counts them
+    assert _ids(page, "waiting") == [first.pk, second.pk]
+    assert "Customers waiting for an agent" in page
+    # When I claim the second one
+    response = client.post(reverse("console:home_claim_customer", args=[second.pk]), follow=True)
+    # Then it is mine, I land on its screen, and it no longer waits on my home
+    assert Ownership.objects.get(customer=second).agent == agent
+    assert response.redirect_chain[-1][0] == reverse("console:customer", args=[second.pk])
+    assert _ids(client.get(HOME).content.decode(), "waiting") == [first.pk]
+
+
+def test_claiming_a_customer_another_agent_took_says_who_has_it(client, agent):
+    agent.is_available = False
+    agent.save()
+    customer = make_owned_customer()
+    colleague = make_agent(teams=["commerce"])
+    exception_claim(exception=ExceptionCase.objects.get(kind="unassigned_customer", customer=customer),
+                    actor=Actor.for_user(colleague.user))
+    page = client.post(reverse("console:home_claim_customer", args=[customer.pk]), follow=True).content.decode()
+    assert f"{colleague} already owns" in page
+    assert Ownership.objects.get(customer=customer).agent == colleague

@@ -12,10 +12,17 @@ from celery import current_app
 from django.utils import timezone
 
 from lifecycle.actors import Actor
-from lifecycle.models import ExceptionCase, ExceptionKind, Handoff, Ownership, TimelineEvent
+from lifecycle.models import (
+    ExceptionCase,
+    ExceptionKind,
+    Handoff,
+    Ownership,
+    TimelineEvent,
+)
+from lifecycle.selectors.queues import waiting_customers
 from lifecycle.selectors.visibility import exceptions_visible_to
 from lifecycle.services.agents import agent_set_availability
-from lifecycle.services.assignment import customer_claim, waiting_customers, waiting_route
+from lifecycle.services.assignment import customer_claim, waiting_route
 from lifecycle.services.errors import InvalidOwner, PermissionDenied, ServiceError
 from lifecycle.services.ownership import unassigned_subject
 from lifecycle.services.queues import claim_next, exception_assign, exception_close
