@@ -33,7 +33,7 @@ from integrations.models import StoreConnection
 from integrations.woocommerce import statuses
 from integrations.woocommerce.status_mappings import status_map_for_store
 from lifecycle.actors import Actor, ActorKind
-from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Severity, System
+from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, ExceptionStatus, Severity, System
 from lifecycle.selectors import customers as screen
 from lifecycle.selectors import wording
 from lifecycle.selectors.pages import decode_cursor
@@ -109,13 +109,76 @@ def _page_links(request, page, prefix):
 
 # Whose status it is, in the waiting note's words.
 STATUS_OWNERS = {System.WOOCOMMERCE: "the shop's", System.ERP: "the ERP's", System.CRM: "the CRM's"}
+# A system as the subject of a sentence.
+SYSTEM_NAMES = {System.WOOCOMMERCE: "The shop", System.ERP: "The ERP", System.CRM: "The CRM"}
 MAP_STATUSES = "integrations.change_statusmapping"  # what status_mapping_set asks for
 
 
-def waiting_note(waiting, order, user, now):
+def _exception_name(item, visible):
+    """The exception's kind, linked to it only for users who may open it."""
+    name = item.get_kind_display()
+    if not visible:
+        return name
+    return format_html('<a href="{}" class="font-medium text-primary-600 dark:text-primary-500" '
+                       'data-exception-link>{}</a>', reverse("admin:lifecycle_exceptioncase_change", args=[item.pk]),
+                       name)
+
+
+def _queue_name(item):
+    return item.queue.name if item.queue_id else gettext("Managers")
+
+
+def _sla(item, now):
+    """' (due in 3h 05m)' with the exact time on hover, red when overdue; '' without a due time."""
+    if not item.due_at:
+        return ""
+    label, overdue = sla_label(item.due_at, now)
+    return format_html(' (<span title="{}" class="{}">{}</span>)',
+                       date_format(timezone.localtime(item.due_at), "SHORT_DATETIME_FORMAT"),
+                       "font-semibold text-red-600" if overdue else "", label)
+
+
+def _assigned(item):
+    """', assigned to Amira Khan,' when someone holds it, else ''."""
+    return format_html(gettext(", assigned to {},"), item.assignee) if item.assignee_id else ""
+
+
+def owner_note(item, now):
+    """Who owns an order's open state mismatch, in a sentence: the exception (a link for users who may
+    open it), its queue, its SLA and its assignee; users who may not open it still learn who owns it."""
+    holder = (format_html(gettext("assigned to {}"), item.assignee) if item.assignee_id
+              else gettext("nobody assigned yet"))
+    return format_html(gettext("The exception “{}” owns it: {} queue{}, {}."),
+                       _exception_name(item, item.visible), _queue_name(item), _sla(item, now), holder)
+
+
+def closed_note(item):
+    """What became of the last exception behind a disagreement nobody owns now: who closed it, when, why."""
+    verb = gettext("dismissed") if item.status == ExceptionStatus.DISMISSED else gettext("resolved")
+    by = format_html(gettext(" by {}"), item.closed_by) if getattr(item, "closed_by", "") else ""
+    when = (format_html(gettext(" on {}"), date_format(timezone.localtime(item.closed_at), "SHORT_DATETIME_FORMAT"))
+            if item.closed_at else "")
+    why = format_html(gettext(": “{}”"), item.resolution_reason) if item.resolution_reason else ""
+    return format_html(gettext("The exception “{}” was {}{}{}{}."), _exception_name(item, item.visible), verb, by,
+                       when, why)
+
+
+def unowned_note(row):
+    """A disagreement no open exception owns, in a sentence (and what became of the last one that did);
+    users who may not read exceptions get nothing, since nothing of exceptions is theirs to read."""
+    if not row.exceptions_read:
+        return None
+    note = [gettext("No exception is open for this disagreement.")]
+    if row.closed is not None:
+        note.append(closed_note(row.closed))
+    return format_html_join(" ", "{}", ((part,) for part in note))
+
+
+def waiting_note(waiting, order, user, now, closed=None):
     """Why the order waits, in a sentence for people: the status, who maps it and where, and the open
-    exception that tracks it (its queue, its SLA; a link only for users who may open it). Operations,
-    who do not see exceptions, get the first two."""
+    exception that tracks it (its queue, its SLA, its assignee; a link only for users who may open it),
+    or, when none is open, the last one that did (`closed`). Operations, who do not see exceptions, get
+    the first two."""
     owner = STATUS_OWNERS.get(waiting.system, "its system's")
     note = [format_html(gettext("Waiting for a status mapping: {} status “{}” means nothing to the console yet."),
                         owner, waiting.raw_status)]
@@ -127,22 +190,13 @@ def waiting_note(waiting, order, user, now):
                             'data-map-status>{}</a>', reverse("admin:integrations_statusmapping_add"), query, where)
     item = waiting.exception
     if item is not None:
-        name = item.get_kind_display()
-        if waiting.exception_visible:
-            name = format_html('<a href="{}" class="font-medium text-primary-600 dark:text-primary-500" '
-                               'data-exception-link>{}</a>',
-                               reverse("admin:lifecycle_exceptioncase_change", args=[item.pk]), name)
-        queue = item.queue.name if item.queue_id else gettext("Managers")
-        sla = ""
-        if item.due_at:
-            label, overdue = sla_label(item.due_at, now)
-            sla = format_html(' (<span title="{}" class="{}">{}</span>)',
-                              date_format(timezone.localtime(item.due_at), "SHORT_DATETIME_FORMAT"),
-                              "font-semibold text-red-600" if overdue else "", label)
-        note.append(format_html(gettext("A manager maps it in {}; the exception “{}” in the {} queue{} tracks it."),
-                                where, name, queue, sla))
+        note.append(format_html(gettext("A manager maps it in {}; the exception “{}” in the {} queue{}{} tracks it."),
+                                where, _exception_name(item, waiting.exception_visible), _queue_name(item),
+                                _sla(item, now), _assigned(item)))
     elif user.has_perm(SEE_EXCEPTIONS):
         note.append(format_html(gettext("A manager maps it in {}; no open exception tracks it."), where))
+        if closed is not None:
+            note.append(closed_note(closed))
     else:
         note.append(format_html(gettext("A manager maps it in {}."), where))
     return format_html_join(" ", "{}", ((part,) for part in note))
@@ -151,13 +205,23 @@ def waiting_note(waiting, order, user, now):
 def _orders(request, customer):
     page = screen.customer_orders(customer, interpret=woocommerce_meanings, user=request.user,
                                   **_cursors(request, "orders"))
-    connected = [system_connected for _, _, system_connected in page.systems]
+    # Per system: whether it reported on this customer, what an order it has no record of says, and
+    # (spanning its column) what it says when it sent nothing about this customer at all.
+    systems = [{"connected": on,
+                "missing": gettext("No %(system)s record for this order.") % {"system": label},
+                "silent": gettext("%(system)s has sent nothing about this customer yet.") % {
+                    "system": SYSTEM_NAMES.get(value, label)}}
+               for value, label, on in page.systems]
     now = timezone.now()
     for row in page.rows:
         row.label_classes = LABEL_CLASSES.get(ORDER_STATE_COLORS.get(row.order.state), LABEL_DEFAULT)
         row.admin_url = reverse("admin:lifecycle_order_change", args=[row.order.pk])
-        row.columns = [{"cell": cell, "connected": on} for cell, on in zip(row.cells, connected, strict=True)]
-        row.waiting_note = waiting_note(row.waiting, row.order, request.user, now) if row.waiting else None
+        row.columns = [{"cell": cell, **system} for cell, system in zip(row.cells, systems, strict=True)]
+        row.waiting_note = (waiting_note(row.waiting, row.order, request.user, now, closed=row.closed)
+                            if row.waiting else None)
+        row.owner_note = owner_note(row.mismatch, now) if row.mismatch else None
+        # a waiting row's note already says what tracks it, or that nothing does
+        row.unowned_note = unowned_note(row) if row.unowned and not row.waiting else None
     return _page_links(request, page, "orders")
 
 
@@ -347,6 +411,8 @@ def customer_screen(request, customer_id):
         "is_fullwidth": "1",
         "admin_url": reverse("admin:lifecycle_customer_change", args=[customer.pk]),
         "can_reassign": user.has_perm("lifecycle.reassign_owner"),
+        # A customer waiting for an agent: an agent may claim it (the service checks the team).
+        "claim_url": reverse("console:home_claim_customer", args=[customer.pk]) if agent_of(user) else None,
         "reassign_url": reverse("admin:lifecycle_customer_reassign_owner_detail", args=[customer.pk])
         + "?" + urlencode({"next": screen_url(customer.pk)}),
         "handoffs_url": reverse("admin:lifecycle_handoff_changelist") + f"?customer__id__exact={customer.pk}",

@@ -3,22 +3,26 @@
 The screen is benchmarked with 500 orders and 5,000 timeline events per customer: orders and
 the timeline are read one page at a time with keyset cursors (no OFFSET, no COUNT over the
 history), and per-row details are loaded for that page only. Sections whose data model does
-not exist yet (health, journey) return None and the screen says "not connected yet".
+not exist yet (health, journey) return None and the screen says "Not connected yet".
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
 from django.utils import timezone
 
 from lifecycle import statuses
+from lifecycle.actors import ActorKind
 from lifecycle.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
     Agent,
     Customer,
+    EventKind,
     EventSource,
     ExceptionCase,
     ExceptionKind,
@@ -34,7 +38,7 @@ from lifecycle.models import (
 from lifecycle.selectors import wording
 from lifecycle.selectors.pages import Page, keyset_page
 from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to, may_ask_who_owns
-from lifecycle.selectors.waiting import attach_trackers, waiting_for
+from lifecycle.selectors.waiting import SEE_EXCEPTIONS, waiting_for
 
 HANDOFFS_SHOWN = 5  # the latest few; the full list is one link away
 ORDERS_PER_PAGE = 20
@@ -47,6 +51,8 @@ DISMISS = "lifecycle.dismiss_exceptioncase"
 WORK = "lifecycle.change_exceptioncase"
 # A status interpreter's answer for a raw status its system has no mapping for.
 UNMAPPED = statuses.UNMAPPED
+# The timeline source of what the ERP and the CRM say (lifecycle/services/timeline.py's source_of).
+_EVENT_SOURCES = {System.ERP: EventSource.ERP, System.CRM: EventSource.CRM}
 # WooCommerce keeps "processing"/"completed" after a partial refund (integrations/woocommerce/mappers.py):
 # a source reading one of these beside a partially refunded order agrees with it.
 _PARTIAL_REFUND_FROM = frozenset({OrderState.PAID, OrderState.FULFILLING, OrderState.SHIPPED,
@@ -180,16 +186,45 @@ class SourceCell:
 
 @dataclass
 class OrderRow:
+    """One order, its systems' statuses, and the exception behind any disagreement.
+
+    A row is highlighted (`flagged`) only when an open exception owns its disagreement: its
+    `state_mismatch` (`mismatch`) or the `unmapped_status` that tracks the status it waits on
+    (`waiting.exception`). A disagreement nobody owns (`unowned`) is shown without highlight,
+    with the last closed exception behind it (`closed`), if any.
+    """
+
     order: Order
     cells: list  # one per system in System order: a SourceCell, or None when that system said nothing
-    disagreements: list = field(default_factory=list)  # why the row is highlighted, in words
+    disagreements: list = field(default_factory=list)  # how its systems disagree, in words
     # Why the order waits (lifecycle/selectors/waiting.py): its own system's status has no mapping.
-    # Said instead of that cell's "has no mapping" disagreement; the row stays highlighted.
+    # Said instead of that cell's "has no mapping" disagreement.
     waiting: object = None
+    # The open state_mismatch of the order (queue and assignee loaded, `visible`: whether the user
+    # may open it); None when none is open or the user may not read exceptions.
+    mismatch: ExceptionCase | None = None
+    # When the row disagrees and no exception owns it: the last closed exception that did (its
+    # `closed_by`: who closed it, in words, "" when not recorded), else None.
+    closed: ExceptionCase | None = None
+    exceptions_read: bool = False  # whether the user may read exceptions; else none is looked up or named
+
+    @property
+    def exceptions(self):
+        """The open exceptions that own the row's disagreement."""
+        tracker = self.waiting.exception if self.waiting else None
+        return [item for item in (self.mismatch, tracker) if item is not None]
+
+    @property
+    def disagrees(self):
+        return bool(self.disagreements or self.waiting)
 
     @property
     def flagged(self):
-        return bool(self.disagreements or self.waiting)
+        return bool(self.exceptions)
+
+    @property
+    def unowned(self):
+        return self.disagrees and not self.exceptions
 
 
 @dataclass
@@ -223,17 +258,17 @@ def _compare(row, labels):
             )
     if len(mapped_states) > 1 and not row.disagreements:
         row.disagreements.append("The systems disagree: " + ", ".join(sorted(_label(s) for s in mapped_states)))
-    if row.order.mismatch_open:
-        row.disagreements.append("A state mismatch exception is open")
 
 
 def customer_orders(customer, *, after=None, before=None, limit=ORDERS_PER_PAGE, interpret=None, user=None):
     """One page of orders, newest first, each with every system's raw status beside the canonical state,
-    and why it waits when its own system's status has no mapping (`row.waiting`).
+    why it waits when its own system's status has no mapping (`row.waiting`), and the exception that
+    owns a disagreement, or the last one that did (OrderRow).
 
     Two queries (the page with an open-mismatch flag, then the page's source states), one more for
-    the systems not seen on the page, plus what `interpret` needs (a StatusInterpreter), plus one for
-    the open exceptions tracking the waiting orders when some order waits and `user` may read
+    the systems that reported on this customer but not on the page, plus what `interpret` needs (a
+    StatusInterpreter), plus one for the exceptions behind the rows that disagree, wait or have an
+    open mismatch (open and closed, with who closed them), when some row does and `user` may read
     exceptions.
     """
     mismatch = ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
@@ -261,25 +296,82 @@ def customer_orders(customer, *, after=None, before=None, limit=ORDERS_PER_PAGE,
         row = OrderRow(order, cells, waiting=waiting_for(order, own, mapped[id(own)]) if own else None)
         _compare(row, labels)
         rows.append(row)
-    if user is not None:
-        attach_trackers(user, [row.waiting for row in rows])
+    if user is not None and user.has_perm(SEE_EXCEPTIONS):
+        _attach_exceptions(customer, user, rows)
     return OrdersPage(rows, page.newer, page.older,
                       systems=[(s.value, s.label, s in reporting) for s in systems])
 
 
-def _reporting_systems(customer, seen):
-    """Systems that reported on any of the customer's orders; WooCommerce is always connected.
+def _attach_exceptions(customer, user, rows):
+    """Set each row's open exceptions (its state_mismatch; its waiting's unmapped_status tracker, as
+    waiting.attach_trackers does), and for a disagreement no open exception owns, the last closed one
+    with who closed it (`closed_by`, from its latest "exception resolved" timeline event; "" for one
+    without a customer timeline, a store's unmapped status). One query for the rows that disagree,
+    wait or have an open mismatch; none when no row does."""
+    for row in rows:
+        row.exceptions_read = True
+    asked = [row for row in rows if row.disagrees or row.order.mismatch_open]
+    if not asked:
+        return
+    subjects = {row.waiting.subject_key for row in asked if row.waiting}
+    wanted = Q(kind=ExceptionKind.STATE_MISMATCH, order_id__in=[row.order.pk for row in asked])
+    if subjects:
+        wanted |= Q(kind=ExceptionKind.UNMAPPED_STATUS, subject_key__in=subjects)
+    visible = exceptions_visible_to(user, ExceptionCase.objects.filter(pk=OuterRef("pk")))
+    closing = (TimelineEvent.objects.filter(customer_id=OuterRef("customer_id"), order_id=OuterRef("order_id"),
+                                            kind=EventKind.EXCEPTION_RESOLVED)
+               .annotate(exception_ref=Cast(KeyTextTransform("exception_id", "data"), BigIntegerField()))
+               .filter(exception_ref=OuterRef("pk")).order_by("-occurred_at", "-id"))
+    closer_name = Coalesce(NullIf(Trim(Concat("actor_user__first_name", Value(" "), "actor_user__last_name")),
+                                  Value("")), "actor_user__username")
+    # Open ones first (no closed_at), then the latest closed: the first seen per subject is the one shown.
+    items = (ExceptionCase.objects.filter(wanted).select_related("queue", "assignee__user").defer("evidence")
+             .annotate(visible=Value(False) if visible.query.is_empty() else Exists(visible),
+                       closer_kind=Subquery(closing.values("actor_kind")[:1]),
+                       closer_ref=Subquery(closing.values("actor_ref")[:1]),
+                       closer_name=Subquery(closing.annotate(name=closer_name).values("name")[:1]))
+             .order_by(F("closed_at").desc(nulls_first=True), "-pk"))
+    open_mismatch, closed_mismatch, open_tracker, closed_tracker = {}, {}, {}, {}
+    for item in items:
+        if item.kind == ExceptionKind.STATE_MISMATCH:
+            key, opened, closed = item.order_id, open_mismatch, closed_mismatch
+        else:
+            key, opened, closed = item.subject_key, open_tracker, closed_tracker
+        (opened if item.is_open else closed).setdefault(key, item)
+    for row in asked:
+        row.mismatch = open_mismatch.get(row.order.pk)
+        if row.waiting:
+            row.waiting.exception = open_tracker.get(row.waiting.subject_key)
+            row.waiting.exception_visible = bool(row.waiting.exception and row.waiting.exception.visible)
+        if row.unowned:
+            row.closed = (closed_tracker.get(row.waiting.subject_key) if row.waiting
+                          else closed_mismatch.get(row.order.pk))
+        if row.closed is not None:
+            item = row.closed
+            item.closed_by = "" if item.closer_kind is None else (
+                item.closer_name if item.closer_kind == ActorKind.USER and item.closer_name
+                else wording.actor_text(item.closer_kind, item.closer_ref or ""))
 
-    ERP and CRM show "not connected yet" until one of their source states exists for this customer.
-    Asks the database (one query) only about the systems the page did not show.
+
+def _reporting_systems(customer, seen):
+    """Systems that reported on this customer; WooCommerce is always connected.
+
+    ERP and CRM count as reporting once one of their source states or timeline events exists for
+    this customer: until then their column says they sent nothing; after, an order they have no
+    record of says so in its own cell. Asks the database (one query) only about the systems the
+    page did not show.
     """
-    unseen = {System.ERP, System.CRM} - seen
+    unseen = sorted({System.ERP, System.CRM} - seen)
     found = set()
     if unseen:
-        found = set(
-            OrderSourceState.objects.filter(order__customer=customer, system__in=unseen)
-            .values_list("system", flat=True).distinct()
-        )
+        checks = {}
+        for system in unseen:
+            checks[f"{system}_states"] = Exists(OrderSourceState.objects.filter(order__customer=customer,
+                                                                                system=system))
+            checks[f"{system}_events"] = Exists(TimelineEvent.objects.filter(customer=customer,
+                                                                             source=_EVENT_SOURCES[system]))
+        answers = Customer.objects.filter(pk=customer.pk).values(**checks).first() or {}
+        found = {system for system in unseen if answers.get(f"{system}_states") or answers.get(f"{system}_events")}
     return {System.WOOCOMMERCE} | seen | found
 
 
@@ -349,7 +441,8 @@ def customer_exceptions(customer, user, *, history=CLOSED_EXCEPTIONS_SHOWN):
                 actions.add("claim")
             if item.status == ExceptionStatus.IN_PROGRESS:
                 actions.add("release")
-            actions.add("resolve")
+            if item.kind != ExceptionKind.UNASSIGNED_CUSTOMER:  # it closes when the customer gets an agent
+                actions.add("resolve")
         if can_dismiss and may_work:
             actions.add("dismiss")
         if can_assign:

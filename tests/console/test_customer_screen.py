@@ -113,7 +113,9 @@ def test_page_shows_owner_stage_orders_exceptions_and_timeline(client_for, suppo
     assert problem.summary in page and "due in" in page
     assert "Customer Ada Lovelace created" in page
     assert page.count("Not connected yet") == 2, "health and journey"
-    assert page.count("not connected yet") == 2, "ERP and CRM order columns"
+    assert "not connected yet" not in page, "the order columns say what a system sent, in sentences"
+    assert "The ERP has sent nothing about this customer yet." in page
+    assert "The CRM has sent nothing about this customer yet." in page
     assert 'id="customer-search"' in page, "the search box sits in the header"
 
 
@@ -329,8 +331,10 @@ def order_rows(response):
     return {row.order.number: row for row in section(response, "orders").rows}
 
 
-def test_disagreements_are_highlighted(client_for, manager, onboarding_customer):
-    # Given one order the shop reports in agreement, one it reports differently and one with a status nobody mapped
+def test_disagreements_are_said_and_highlighted_only_when_an_exception_owns_them(client_for, manager,
+                                                                                 onboarding_customer):
+    # Given one order the shop reports in agreement, one it reports differently and one with a status nobody
+    # mapped, and no exception open for either (tests/console/test_order_disagreements.py has the owned ones)
     agreeing = onboarding_customer.orders.get()
     differing = make_order(onboarding_customer, state="paid", raw_status="completed")
     unmapped = make_order(onboarding_customer, state="paid", raw_status="ready-for-pickup")
@@ -344,7 +348,11 @@ def test_disagreements_are_highlighted(client_for, manager, onboarding_customer)
     assert rows[unmapped.number].disagreements == []
     assert rows[unmapped.number].waiting.raw_status == "ready-for-pickup"
     assert rows[unmapped.number].cells[0].disagrees
-    assert response.content.decode().count('data-disagrees="1"') == 2
+    # nobody owns them: said, not highlighted
+    assert [number for number, row in rows.items() if row.unowned] == [unmapped.number, differing.number]
+    page = response.content.decode()
+    assert 'data-disagrees="1"' not in page and '<tr class="bg-red-50' not in page
+    assert page.count("No exception is open for this disagreement.") == 1, "the waiting note says it for the other"
 
 
 def test_erp_column_fills_once_the_erp_reports(client_for, manager, onboarding_customer):
@@ -507,10 +515,15 @@ def test_a_closed_exception_tracks_nothing_while_the_status_stays_unmapped(clien
     waiting, exception = wait_on_unmapped(onboarding_customer)
     exception_close(exception=exception, actor=Actor.for_user(manager), reason="The plugin goes away", dismiss=True)
 
-    text, note = waiting_note(client_for(manager).get(screen(onboarding_customer)), waiting)
+    response = client_for(manager).get(screen(onboarding_customer))
+    text, note = waiting_note(response, waiting)
 
-    assert text.endswith("A manager maps it in Status mappings; no open exception tracks it.")
-    assert exception_link(exception) not in note
+    exception.refresh_from_db()
+    closed_at = date_format(timezone.localtime(exception.closed_at), "SHORT_DATETIME_FORMAT")
+    assert text.endswith("A manager maps it in Status mappings; no open exception tracks it. The exception "
+                         f"“Unmapped status” was dismissed on {closed_at}: “The plugin goes away”.")
+    assert exception_link(exception) in note, "the closed exception, for its history"
+    assert not order_rows(response)[waiting.number].flagged, "nothing owns it: not highlighted"
 
 
 @pytest.mark.parametrize("role", ["manager", "support_agent"])
