@@ -37,7 +37,7 @@ from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, 
 from lifecycle.selectors import customers as screen
 from lifecycle.selectors import wording
 from lifecycle.selectors.pages import decode_cursor
-from lifecycle.selectors.visibility import exceptions_visible_to
+from lifecycle.selectors.visibility import agent_of, exceptions_visible_to
 from lifecycle.selectors.waiting import SEE_EXCEPTIONS
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.queues import exception_assign, exception_claim, exception_close, exception_release

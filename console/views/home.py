@@ -111,7 +111,10 @@ def claim_next(request):
 
 @require_POST
 def claim_customer(request, customer_id):
-    return claim_customer_response(request, customer_id, otherwise=reverse("console:home"))
+    # From the customer's screen a refusal goes back there; from the home, home.
+    on_screen = request.POST.get("from") == "screen"
+    return claim_customer_response(request, customer_id, otherwise=reverse(
+        "console:customer", args=[customer_id]) if on_screen else reverse("console:home"))
 
 
 home_view = admin.site.admin_view(home)

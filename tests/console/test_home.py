@@ -215,3 +215,17 @@ def test_claiming_a_customer_another_agent_took_says_who_has_it(client, agent):
     page = client.post(reverse("console:home_claim_customer", args=[customer.pk]), follow=True).content.decode()
     assert f"{colleague} already owns" in page
     assert Ownership.objects.get(customer=customer).agent == colleague
+
+
+def test_a_waiting_customer_is_claimed_from_its_screen(client, agent):
+    agent.is_available = False
+    agent.save()
+    customer = make_owned_customer()
+    screen = reverse("console:customer", args=[customer.pk])
+    page = client.get(screen).content.decode()
+    assert "waiting for an agent of Commerce" in page and "data-claim" in page
+    response = client.post(reverse("console:home_claim_customer", args=[customer.pk]), {"from": "screen"},
+                           follow=True)
+    assert response.redirect_chain[-1][0] == screen
+    assert Ownership.objects.get(customer=customer).agent == agent
+    assert "data-claim" not in response.content.decode()
