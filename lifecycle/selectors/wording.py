@@ -19,6 +19,7 @@ from lifecycle.actors import ActorKind
 from lifecycle.models import Agent, RoutingRule, Team
 
 MANUAL = "manual"
+CLAIM = "claim"  # lifecycle.services.assignment.CLAIM: an agent took a waiting customer
 MODES = {
     rules.ROUND_ROBIN: "Round robin",
     rules.LEAST_LOADED: "Least loaded",
@@ -61,6 +62,8 @@ def routing_sentence(rule, detail, names):
     detail = detail or {}
     if rule == MANUAL:
         return "Reassigned by a manager"
+    if rule == CLAIM:
+        return "Claimed by the agent from the customers waiting in the team"
     match = _LABEL.match(rule or "")
     if match is None:
         return rule or ""

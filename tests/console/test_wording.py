@@ -71,6 +71,13 @@ def test_manual_reassignment():
     assert routing_sentence("manual", {}, NAMES) == "Reassigned by a manager"
 
 
+def test_a_claim_and_a_waiting_customer_routed_when_room_appeared():
+    assert routing_sentence("claim", {}, NAMES) == "Claimed by the agent from the customers waiting in the team"
+    # routed from the waiting line inside its team: the team's mode, in words
+    detail = {"mode": "least_loaded", "team_id": 3, "agent_id": 7, "skipped": {}, "fallback": None}
+    assert routing_sentence("current_team:onboarding/least_loaded", detail, NAMES).startswith("Least loaded in ")
+
+
 def test_nobody_could_take_the_customer():
     everyone_full = detail("least_loaded", skipped={"7": "at capacity (55/55)", "8": "at capacity (40/40)"})
     assert routing_sentence("stage_default:onboarding/least_loaded", everyone_full, NAMES) == (
