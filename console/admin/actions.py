@@ -81,7 +81,7 @@ def _too_many(request, customers):
 # --- reassign owner ---------------------------------------------------------------------------
 def reassign_page(modeladmin, request, customers, *, submitted, bulk_action=None):
     """None once the form was applied (the caller redirects), else the page to show."""
-    form = ReassignOwnerForm(request.POST if submitted else None)
+    form = ReassignOwnerForm(request.POST if submitted else None, customers=customers)
     if submitted and form.is_valid():
         apply_reassign(request, customers, form.cleaned_data)
         return None

@@ -3,10 +3,14 @@
 from collections import defaultdict
 
 from django import forms
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, Stage, Team
+from console.admin.base import owner_of
+from lifecycle.models import OPEN_STATUSES, STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Ownership, Stage, Team
 
 
 def _stage_label(value):
@@ -34,24 +38,95 @@ def _move_label(label, sources, target, backward):
     return f"↩ {label} ({path}) — backward: managers only" if backward else f"{label} ({path})"
 
 
+# --- choosing an agent -------------------------------------------------------------------------
+def _held(queryset, field):
+    """A correlated COUNT per agent (a JOIN of both relations would multiply customers by exceptions)."""
+    counted = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def assignable_agents(team=None):
+    """The agents who can be given work now: on shift (Agent.is_available) with an active login, in
+    `team` (a Team or its id) or in any team when None; by name.
+
+    Each carries `customers_owned`, `exceptions_open` and `open_items` (their sum: what the agent
+    holds, counted as routing counts it, lifecycle/db/routing.py agent_loads) and its `teams`
+    prefetched, so labelling a long list costs no query per agent."""
+    agents = Agent.objects.filter(is_available=True, user__is_active=True)
+    if team is not None:
+        agents = agents.filter(teams=team)
+    return (
+        agents.select_related("user").prefetch_related("teams")
+        .annotate(customers_owned=_held(Ownership.objects.all(), "agent"),
+                  exceptions_open=_held(ExceptionCase.objects.filter(status__in=OPEN_STATUSES), "assignee"))
+        .annotate(open_items=F("customers_owned") + F("exceptions_open"))
+        .order_by("user__first_name", "user__last_name", "user__username")
+    )
+
+
+def agent_label(agent):
+    """ "Amira Haddad (Success, Support): 12 of 40 open items", ", at capacity" when full. The load
+    needs an agent from assignable_agents(); any other agent reads as its name and teams."""
+    teams = ", ".join(team.name for team in agent.teams.all())
+    name = f"{agent} ({teams})" if teams else str(agent)
+    held = getattr(agent, "open_items", None)
+    if held is None:
+        return name
+    load = gettext("%(name)s: %(held)d of %(capacity)d open items") % {
+        "name": name, "held": held, "capacity": agent.capacity}
+    return load + gettext(", at capacity") if held >= agent.capacity else load
+
+
 class AgentChoiceField(forms.ModelChoiceField):
+    """A select of the agents who can take work now, each labelled with their teams and load
+    (agent_label). `team` narrows it to one team's members; `queryset` replaces the list (it should
+    come from assignable_agents to carry the load). An agent who went off shift or was deactivated
+    since the page was drawn is refused with a sentence saying so."""
+
+    default_error_messages = {
+        "invalid_choice": _("That agent cannot take work now: off shift, deactivated, or not in this list."),
+    }
+
+    def __init__(self, *, team=None, queryset=None, **kwargs):
+        kwargs.setdefault("widget", UnfoldAdminSelectWidget)
+        kwargs.setdefault("help_text", _("Agents on shift only. Load: customers owned and open exceptions held, "
+                                         "against the agent's capacity."))
+        super().__init__(queryset=assignable_agents(team) if queryset is None else queryset, **kwargs)
+
+    def for_team(self, team):
+        """Narrow the list to one team's members (a form's __init__ calls it on its own copy)."""
+        self.queryset = assignable_agents(team)
+
     def label_from_instance(self, agent):
-        teams = ", ".join(team.name for team in agent.teams.all())
-        return f"{agent} ({teams})" if teams else str(agent)
+        return agent_label(agent)
 
 
+def shared_team(customers):
+    """The team owning every one of `customers`, or None when they have different owners or one has none."""
+    teams = {getattr(owner_of(customer), "team_id", None) for customer in customers}
+    return teams.pop() if len(teams) == 1 else None
+
+
+# --- the forms ----------------------------------------------------------------------------------
 class ReassignOwnerForm(forms.Form):
+    """Prefilled with the customers' current team when they share one (`customers`)."""
+
     team = forms.ModelChoiceField(queryset=Team.objects.all(), widget=UnfoldAdminSelectWidget)
     agent = AgentChoiceField(
-        queryset=Agent.objects.filter(user__is_active=True).select_related("user").prefetch_related("teams"),
         required=False,
-        widget=UnfoldAdminSelectWidget,
-        help_text=_("Optional. Must be a member of the team; empty leaves the customer in the team's queue."),
+        help_text=_("Optional. Must be a member of the team; empty leaves the customer in the team's queue. "
+                    "Only agents on shift are listed, with their teams and open items against their capacity."),
     )
     reason = forms.CharField(
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
         help_text=_("Stored on the handoff and shown on the customer's timeline."),
     )
+
+    def __init__(self, *args, customers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        team = shared_team(customers) if customers else None
+        if team is not None and "team" not in self.initial:
+            self.initial["team"] = team
 
     def clean(self):
         data = super().clean()
