@@ -411,8 +411,9 @@ def customer_screen(request, customer_id):
         "is_fullwidth": "1",
         "admin_url": reverse("admin:lifecycle_customer_change", args=[customer.pk]),
         "can_reassign": user.has_perm("lifecycle.reassign_owner"),
-        # A customer waiting for an agent: an agent may claim it (the service checks the team).
-        "claim_url": reverse("console:home_claim_customer", args=[customer.pk]) if agent_of(user) else None,
+        # A customer waiting for an agent: an agent may claim it (the service checks the team). A
+        # callable: the template asks (one query) only when the customer waits.
+        "claim_url": lambda: reverse("console:home_claim_customer", args=[customer.pk]) if agent_of(user) else None,
         "reassign_url": reverse("admin:lifecycle_customer_reassign_owner_detail", args=[customer.pk])
         + "?" + urlencode({"next": screen_url(customer.pk)}),
         "handoffs_url": reverse("admin:lifecycle_handoff_changelist") + f"?customer__id__exact={customer.pk}",
