@@ -128,9 +128,10 @@ def test_an_agent_who_went_off_shift_meanwhile_is_refused_in_words(manager_clien
     assert any("Sara Lind" in label for _, label, _ in _options(page, "agent"))
     # When Sara goes off shift before the manager submits her
     type(sara).objects.filter(pk=sara.pk).update(is_available=False)
+    seen = f"{before.team_id}:{before.agent_id or ''}"
     response = manager_client.post(CUSTOMERS, {
         "action": "reassign_owner", ACTION_CHECKBOX_NAME: [customer.pk], "apply": "1", "team": team("sales").pk,
-        "agent": sara.pk, "reason": "account manager", f"seen_{customer.pk}": f"{before.team_id}:{before.agent_id or ''}",
+        "agent": sara.pk, "reason": "account manager", f"seen_{customer.pk}": seen,
     })
     # Then the form says why, and the owner stays
     assert "That agent cannot take work now: off shift, deactivated, or not in this list." in str(
