@@ -63,7 +63,7 @@ def routing_sentence(rule, detail, names):
     if rule == MANUAL:
         return "Reassigned by a manager"
     if rule == CLAIM:
-        return "Claimed by the agent from the customers waiting in the team"
+        return "Claimed by the agent"
     match = _LABEL.match(rule or "")
     if match is None:
         return rule or ""

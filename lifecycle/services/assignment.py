@@ -64,7 +64,7 @@ def claim_locked(customer, agent, actor):
                                f"Ask the team's manager{manager} to assign it.")
     [handoff] = handoffs_write([Transfer(
         customer=customer, current=current, team=team, agent=agent, actor=actor, rule=CLAIM,
-        reason=f"{agent} claimed the customer", start_clock=False, handoff_id=reserved.get(customer.pk),
+        reason=f"Claimed from the customers waiting in {team}", start_clock=False, handoff_id=reserved.get(customer.pk),
     )])
     return handoff
 

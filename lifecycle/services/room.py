@@ -4,15 +4,11 @@ the agents with room (assignment.waiting_route), soon, but not inside the change
 
 room_made queues the routing after the caller's transaction commits, as a task: the change returns
 at once and a rolled-back change routes nothing. The beat's minute sweep covers a lost message.
-The task is looked up by name: the tasks module imports the services that call this.
 """
 
-from celery import current_app
 from django.db import transaction
 
 from lifecycle.models import Agent
-
-ROUTE_WAITING = "lifecycle.tasks.route_waiting_customers"
 
 
 def room_made(*, agent_ids=(), team_ids=()):
@@ -22,4 +18,12 @@ def room_made(*, agent_ids=(), team_ids=()):
                                  .values_list("team_id", flat=True)) if agent_ids else set())
     teams.discard(None)
     if teams:
-        transaction.on_commit(lambda: current_app.tasks[ROUTE_WAITING].delay(sorted(teams)))
+        # robust: a broker that is down must not fail the change that already committed (the
+        # beat's sweep routes the customers within a minute of it coming back).
+        transaction.on_commit(lambda: _queue(sorted(teams)), robust=True)
+
+
+def _queue(team_ids):
+    from lifecycle.tasks import route_waiting_customers  # the tasks module imports the services
+
+    route_waiting_customers.delay(team_ids)

@@ -72,7 +72,7 @@ def test_manual_reassignment():
 
 
 def test_a_claim_and_a_waiting_customer_routed_when_room_appeared():
-    assert routing_sentence("claim", {}, NAMES) == "Claimed by the agent from the customers waiting in the team"
+    assert routing_sentence("claim", {}, NAMES) == "Claimed by the agent"
     # routed from the waiting line inside its team: the team's mode, in words
     detail = {"mode": "least_loaded", "team_id": 3, "agent_id": 7, "skipped": {}, "fallback": None}
     assert routing_sentence("current_team:onboarding/least_loaded", detail, NAMES).startswith("Least loaded in ")
