@@ -112,6 +112,8 @@ PAGES = {
     "console:home":                        (LOGIN,     LOGIN,    200,            200,      200,      200),
     "console:home_queue":                  (401,       403,      200,            200,      200,      200),  # htmx
     "console:home_claim_next":             (LOGIN,     LOGIN,    405,            405,      405,      405),  # POST
+    "console:home_claim_customer[team_a]": (LOGIN,     LOGIN,    405,            405,      405,      405),  # POST
+    "console:home_claim_customer[team_b]": (LOGIN,     LOGIN,    405,            405,      405,      405),
     "console:dashboard":                   (LOGIN,     LOGIN,    403,            403,      200,      403),
     "console:dashboard_rebalance":         (LOGIN,     LOGIN,    405,            405,      405,      405),  # POST
     "console:dashboard_reassign":          (LOGIN,     LOGIN,    405,            405,      405,      405),  # POST
