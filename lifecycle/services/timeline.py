@@ -163,15 +163,17 @@ def exception_opened_event(*, exception, actor):
 
 
 def exception_resolved_event(*, exception, actor):
-    return _event(
-        customer=exception.customer,
-        order=exception.order,
+    """`exception`: an ExceptionCase, or a row with its id, kind, customer_id, order_id and resolution_reason."""
+    event = _event(
+        customer=exception.customer_id,
         kind=EventKind.EXCEPTION_RESOLVED,
         source=_source_for(actor),
         actor=actor,
-        summary=f"Exception resolved: {exception.get_kind_display()}: {exception.resolution_reason}",
-        data={"exception_id": exception.pk, "kind": exception.kind, "reason": exception.resolution_reason},
+        summary=f"Exception resolved: {ExceptionKind(exception.kind).label}: {exception.resolution_reason}",
+        data={"exception_id": exception.id, "kind": exception.kind, "reason": exception.resolution_reason},
     )
+    event.order_id = exception.order_id
+    return event
 
 
 record_exception_resolved = _recorded(exception_resolved_event)

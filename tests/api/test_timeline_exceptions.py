@@ -2,8 +2,10 @@
 
 import pytest
 
-from lifecycle.models import ExceptionCase
+from lifecycle.models import ExceptionCase, ExceptionKind
+from lifecycle.services.exceptions import exception_raise
 from tests.api.conftest import token_client
+from tests.factories import SYSTEM
 
 pytestmark = pytest.mark.django_db
 
@@ -41,12 +43,17 @@ def _exceptions(client, **params):
 
 def test_exceptions_filter_by_queue_status_and_kind(world, manager):
     client = token_client(manager)
-    [ben] = _exceptions(client, queue="marketing")
+    in_marketing = {x["kind"]: x for x in _exceptions(client, queue="marketing")}
+    # Ben waits for an agent: his clock moved with him to the team that owns him now
+    assert set(in_marketing) == {"duplicate_customer", "unassigned_customer"}
+    ben = in_marketing["duplicate_customer"]
     assert (ben["id"], ben["kind"], ben["queue"]["slug"], ben["customer"]["id"]) == (
         world.ben_open.pk, "duplicate_customer", "marketing", world.ben.pk)
     assert set(ben) >= {"kind", "queue", "assignee", "due_at", "status", "severity", "opened_at", "breached_at",
                         "closed_at", "summary", "order"}
 
+    exception_raise(kind=ExceptionKind.UNMAPPED_STATUS, subject_key="store:main/status:on-the-way",
+                    summary="on-the-way has no mapping", actor=SYSTEM)  # the managers' queue's kind
     managers = _exceptions(client, queue="managers")
     assert managers and all(x["queue"] is None for x in managers)
     assert {x["id"] for x in managers} == set(
