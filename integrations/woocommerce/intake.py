@@ -49,10 +49,15 @@ def orders_apply(*, store, items, status_map=None):
     return outcomes
 
 
-def order_apply_deleted(*, store, payload, actor):
-    """order.deleted carries only the id: the order was trashed; the console keeps it, marked deleted."""
+# What WooCommerce reports for an order in the trash (REST "status"), the status order.deleted means.
+TRASH = "trash"
+
+
+def order_apply_deleted(*, store, payload, actor, event_ref=""):
+    """order.deleted carries only the id: the order was trashed; the console keeps it, marked deleted,
+    with the shop's status for it ("trash") as what the shop says, so the two agree."""
     return order_deleted(system=statuses.SYSTEM, namespace=store.slug, external_id=mappers.map_deleted(payload),
-                         raw_status="trash", actor=actor)
+                         raw_status=TRASH, actor=actor, event_ref=event_ref)
 
 
 def customer_apply(*, store, payload, actor):

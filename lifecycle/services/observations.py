@@ -15,6 +15,8 @@ What an observation does, whoever sends it:
 - A status nobody mapped keeps the order's state (a new order starts in pending_payment) and opens
   the one `unmapped_status` exception of its system, namespace and status.
 - A move the state graph refuses keeps the order's state and opens `state_mismatch` on the order.
+  When a later observation brings the order and what its systems say back into agreement, that
+  exception resolves itself, in the observation's name, saying why (DOMAIN.md invariant 4).
 - The customer is resolved (or created) from the reference; the customers whose orders moved
   follow them through their stages and are handed over to the new stage's team (orders.py).
 
@@ -33,12 +35,12 @@ from django.utils import timezone
 
 from lifecycle import statuses
 from lifecycle.db import locks, rows
-from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, Order, OrderSourceState, OrderState
-from lifecycle.models import Ownership, System, TimelineEvent
+from lifecycle.models import OPEN_STATUSES, Customer, CustomerIdentity, ExceptionCase, ExceptionKind, Order
+from lifecycle.models import OrderSourceState, OrderState, Ownership, System, TimelineEvent
 from lifecycle.services import orders, timeline
 from lifecycle.services.customers import customers_resolve
 from lifecycle.services.errors import OrderTransitionRefused
-from lifecycle.services.exceptions import exception_raise, exception_resolve
+from lifecycle.services.exceptions import exception_raise, exception_resolve, exceptions_resolve
 from lifecycle.values import OrderObservation, Outcome  # noqa: F401 (the values this service takes)
 
 
@@ -78,7 +80,7 @@ def _observe_round(batch, outcomes):
     # customer would both insert it: each takes the keys it may create, in one order, first.
     locks.lock_keys([("order", *obs.key) for _, obs in batch]
                     + [key for _, obs in batch for key in obs.customer.keys()])
-    existing = _lock_orders([obs for _, obs in batch])
+    existing = _lock_orders([obs.key for _, obs in batch])
     work = _Round()
     created, newer = [], []
     for n, obs in batch:
@@ -119,12 +121,13 @@ def _note_clock(order, obs, observed_at, work):
                                                      claimed_at=obs.modified_at, received_at=observed_at))
 
 
-def _lock_orders(observations):
-    """{key: Order} for those the console has, locked in id order, each annotated with the reporting
-    system's stored source state (source_id, source_observed_at, source_raw_status)."""
+def _lock_orders(keys):
+    """{key: Order} for the (system, namespace, external_id) keys the console has, locked in id order,
+    each annotated with the reporting system's stored source state (source_id, source_observed_at,
+    source_raw_status)."""
     by_system = {}
-    for obs in observations:
-        by_system.setdefault((obs.system, obs.namespace), []).append(obs.external_id)
+    for system, namespace, external_id in keys:
+        by_system.setdefault((system, namespace), []).append(external_id)
     found = {}
     for (system, namespace), external_ids in by_system.items():
         source = OrderSourceState.objects.filter(order=OuterRef("pk"), system=system)
@@ -200,34 +203,79 @@ def _update(newer, outcomes, work):
         (order, obs.system, obs.raw_status, observed_at, obs.event_ref, order.source_id)
         for _, obs, observed_at, order in newer
     ])
-    changed = []
+    changed, agreed = [], []
     for n, obs, _, order in newer:
         outcomes[n] = Outcome.APPLIED
         dirty = False
         if (order.total, order.refunded_total) != (obs.total, obs.refunded_total):
             order.total, order.refunded_total, dirty = obs.total, obs.refunded_total, True
+        if order.paid_at is None and obs.paid_at is not None:
+            order.paid_at, dirty = obs.paid_at, True  # when the system says it was paid, not when we heard
         if obs.meaning == statuses.UNMAPPED:
             _raise_unmapped(order, obs, work)
-        elif obs.state and obs.state != order.state:
+        elif obs.state:
             try:
                 dirty |= orders.order_move(order, obs.state, obs.actor, obs.raw_status, work.events,
                                            work.followers, source=timeline.source_of(obs.system))
             except OrderTransitionRefused as refused:
                 # The system moved somewhere our graph does not allow: keep our state, show the conflict.
                 _raise_mismatch(order, obs.system, obs.raw_status, obs.state, obs.actor, refused)
+            else:
+                agreed.append((order, obs.system, obs.state, obs.actor))
         if dirty:
             changed.append(order)
     orders.orders_save(changed)
+    _resolve_mismatches(agreed)
 
 
 def _raise_mismatch(order, system, raw_status, wanted, actor, refused):
     """The order's system says `wanted` and the state graph refused the move: the order keeps its
     state and its `state_mismatch` exception (order's owner team) owns the disagreement."""
     exception_raise(
-        kind=ExceptionKind.STATE_MISMATCH, subject_key=f"order:{order.pk}", customer=order.customer,
+        kind=ExceptionKind.STATE_MISMATCH, subject_key=_mismatch_subject(order), customer=order.customer,
         order=order, actor=actor, summary=str(refused),
         evidence={system: raw_status, "canonical": order.state, "wanted": wanted},
     )
+
+
+def _mismatch_subject(order):
+    return f"order:{order.pk}"
+
+
+# WooCommerce keeps "processing"/"completed" after a partial refund: a system reporting one of these
+# agrees with a partially refunded order (as the customer screen reads it, lifecycle/selectors).
+_PARTIAL_REFUND_FROM = frozenset({OrderState.PAID, OrderState.FULFILLING, OrderState.SHIPPED,
+                                  OrderState.DELIVERED, OrderState.COMPLETED})
+
+
+def _agrees(reported, canonical):
+    return reported == canonical or (canonical == OrderState.PARTIALLY_REFUNDED and reported in _PARTIAL_REFUND_FROM)
+
+
+def _resolve_mismatches(agreed):
+    """Resolve the open `state_mismatch` of each order whose system now says what the order is:
+    [(order, system, reported state, actor)], the order as it is after the observation.
+
+    An order's observations come from its own system only (orders are keyed per system), and what
+    another system's stored status means is not the domain's to know (its mapping lives with its
+    integration; the customer screen shows it as unknown): so the reporting system agreeing is the
+    disagreement cleared. One read finds which of them have one open (most have none); then one
+    resolve per actor closes them all, with the actor whose observation cleared it.
+    """
+    wanted = {_mismatch_subject(order): (order, system, actor)
+              for order, system, reported, actor in agreed if _agrees(reported, order.state)}
+    if not wanted:
+        return
+    open_subjects = ExceptionCase.objects.filter(kind=ExceptionKind.STATE_MISMATCH, subject_key__in=list(wanted),
+                                                 status__in=OPEN_STATUSES).values_list("subject_key", flat=True)
+    by_actor = {}
+    for subject in open_subjects:
+        order, system, actor = wanted[subject]
+        who = timeline.SYSTEM_NAMES.get(system, system)
+        reason = f"{who[:1].upper()}{who[1:]} and the console agree again: {OrderState(order.state).label.lower()}"
+        by_actor.setdefault(actor, {})[subject] = reason
+    for actor, reasons in by_actor.items():
+        exceptions_resolve(kind=ExceptionKind.STATE_MISMATCH, reasons=reasons, actor=actor)
 
 
 def _raise_unmapped(order, obs, work):
@@ -244,12 +292,33 @@ def _raise_unmapped(order, obs, work):
 
 
 
-def order_deleted(*, system, namespace, external_id, raw_status, actor):
-    """The system deleted the order (the shop's trash): the console keeps it, marked deleted."""
-    order = Order.objects.filter(system=system, namespace=namespace, external_id=external_id).first()
-    if order is None or order.state == OrderState.DELETED:
-        return Outcome.IGNORED
-    orders.order_transition(order=order, to_state=OrderState.DELETED, actor=actor, raw_status=raw_status)
+# A deletion carries no date (the shop's order.deleted body is only the id), and it came after every
+# version stored: it is stored one second (the shop's clock resolution) after the last one. A late
+# or replayed earlier version stays stale, and the shop's next version (a restore from the trash,
+# dated by the shop's clock) is newer. The time we received it would not do: a delivery that
+# arrives late would make an undo done right after the trash look older than the trash.
+DELETION_AFTER = timedelta(seconds=1)
+
+
+def order_deleted(*, system, namespace, external_id, raw_status, actor, event_ref=""):
+    """The system deleted the order (the shop's trash): the console keeps it, marked deleted, with
+    the status the system reports for it now (`raw_status`: the shop's "trash") as its source state,
+    so the order and its system agree, and its open `state_mismatch`, if any, resolves. IGNORED when
+    the console has no such order or knows of the deletion already (a replay)."""
+    key = (system, namespace, external_id)
+    with transaction.atomic():
+        order = _lock_orders([key]).get(key)
+        if order is None or (order.state == OrderState.DELETED and order.source_raw_status == raw_status):
+            return Outcome.IGNORED
+        observed_at = (order.source_observed_at or order.placed_at) + DELETION_AFTER
+        orders.source_states_write([(order, system, raw_status, observed_at, event_ref, order.source_id)])
+        events, followers = [], orders.Followers()
+        if orders.order_move(order, OrderState.DELETED, actor, raw_status, events, followers,
+                             source=timeline.source_of(system)):
+            orders.orders_save([order])
+        orders.orders_follow(followers, events)
+        rows.insert_many(TimelineEvent, events)
+        _resolve_mismatches([(order, system, OrderState.DELETED, actor)])
     return Outcome.APPLIED
 
 
@@ -258,7 +327,7 @@ def status_mapped(*, system, namespace, raw_status, meaning, actor):
     (those the state graph allows; the others keep their state and open `state_mismatch`, as a
     refused move from the system itself does), and the status's `unmapped_status` exception is
     resolved. Returns how many orders moved."""
-    moved = 0
+    moved, agreed = 0, []
     with transaction.atomic():
         if meaning in statuses.CANONICAL_STATES:
             spellings = {raw_status, statuses.status_key(raw_status, system)}
@@ -271,6 +340,11 @@ def status_mapped(*, system, namespace, raw_status, meaning, actor):
                     # The graph forbids it for this order: its state stays, and the disagreement
                     # (its system now means `meaning`) is owned, not only shown.
                     _raise_mismatch(order, system, raw_status, meaning, actor, refused)
+                else:
+                    agreed.append((order, system, meaning, actor))
+            # An order that disagreed before (a move refused earlier) and now follows its system's
+            # status agrees again: its mismatch resolves, in the manager's name.
+            _resolve_mismatches(agreed)
         exception_resolve(kind=ExceptionKind.UNMAPPED_STATUS,
                           subject_key=statuses.unmapped_subject(system, namespace, raw_status),
                           reason=f"Mapped to {meaning} by {actor.ref}; {moved} orders re-derived", actor=actor)
