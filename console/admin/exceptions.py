@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action, display
 
 from console.admin import exception_actions
-from console.admin.base import AftercareAdmin, VisibleToUserMixin
+from console.admin.base import AftercareAdmin, VisibleToUserMixin, when_column
 from console.admin.customers import customer_screen_url
 from console.admin.orders import customer_column
 from integrations.models import InboundEvent
@@ -127,7 +127,7 @@ def countdown(delta):
 @admin.register(ExceptionCase)
 class ExceptionCaseAdmin(VisibleToUserMixin, AftercareAdmin):
     list_display = ["kind_label", "summary", customer_column, "queue_label", "assignee", "severity_label", "sla",
-                    "status", "opened_at"]
+                    "status", when_column("opened_at", _("opened"))]
     list_filter = [QueueView, "kind", "severity", "queue", "status"]
     list_select_related = ["customer", "queue", "assignee__user"]
     search_fields = ["summary", "subject_key", "customer__display_name", "customer__email", "order__number"]

@@ -27,6 +27,7 @@ from django_fsm import ConcurrentTransition
 from console.admin.customers import STAGE_COLORS
 from console.admin.exceptions import countdown
 from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
+from console.templatetags.when import relative, when
 from console.views import refusals
 from console.views.home import sla_label
 from integrations.models import StoreConnection
@@ -134,7 +135,7 @@ def _sla(item, now):
         return ""
     label, overdue = sla_label(item.due_at, now)
     return format_html(' (<span title="{}" class="{}">{}</span>)',
-                       date_format(timezone.localtime(item.due_at), "SHORT_DATETIME_FORMAT"),
+                       date_format(timezone.localtime(item.due_at), "DATETIME_FORMAT"),
                        "font-semibold text-red-600" if overdue else "", label)
 
 
@@ -156,11 +157,19 @@ def closed_note(item):
     """What became of the last exception behind a disagreement nobody owns now: who closed it, when, why."""
     verb = gettext("dismissed") if item.status == ExceptionStatus.DISMISSED else gettext("resolved")
     by = format_html(gettext(" by {}"), item.closed_by) if getattr(item, "closed_by", "") else ""
-    when = (format_html(gettext(" on {}"), date_format(timezone.localtime(item.closed_at), "SHORT_DATETIME_FORMAT"))
-            if item.closed_at else "")
     why = format_html(gettext(": “{}”"), item.resolution_reason) if item.resolution_reason else ""
     return format_html(gettext("The exception “{}” was {}{}{}{}."), _exception_name(item, item.visible), verb, by,
-                       when, why)
+                       _closed_when(item.closed_at), why)
+
+
+def _closed_when(moment):
+    """' 3 hours ago' when recent, ' on 4 Dec 2026, 14:03' beyond a week, as the when filter writes a
+    moment (the full date on hover); '' without one."""
+    if moment is None:
+        return ""
+    if relative(moment, timezone.now()) is None:
+        return format_html(gettext(" on {}"), when(moment, "absolute"))
+    return format_html(" {}", when(moment))
 
 
 def unowned_note(row):

@@ -10,12 +10,14 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from console.admin.exceptions import countdown
 from console.claiming import claim_customer_response, claim_next_response
+from console.templatetags.when import JUST_NOW
 from lifecycle.selectors.queues import agent_queue
 
 POLL_SECONDS = 30  # fresh enough for a queue whose SLAs run in hours, light on the server
@@ -34,6 +36,16 @@ def sla_label(due_at, now):
     return f"due in {countdown(delta)}", False
 
 
+def age_label(since, now):
+    """How long something has waited: "just now" under a minute (never "0h 00m"), else the queue's
+    countdown ("2h 05m", "3d 4h"); "—" without a moment."""
+    if since is None:
+        return "—"
+    if now - since < JUST_NOW:
+        return gettext("just now")
+    return countdown(now - since)
+
+
 def customer_url(customer_id):
     """The customer screen when it is installed, else the admin's customer page."""
     try:
@@ -47,7 +59,7 @@ def _rows(queue, now):
     for item in queue.exceptions:
         label, overdue = sla_label(item.due_at, now)
         exceptions.append({
-            "item": item, "sla": label, "overdue": overdue, "age": countdown(now - item.opened_at),
+            "item": item, "sla": label, "overdue": overdue, "age": age_label(item.opened_at, now),
             "url": reverse("admin:lifecycle_exceptioncase_change", args=[item.pk]),
             "customer_url": customer_url(item.customer_id) if item.customer_id else None,
         })
@@ -56,7 +68,7 @@ def _rows(queue, now):
         since = customer.oldest_unclaimed or customer.stage_changed_at
         customers.append({
             "customer": customer, "url": customer_url(customer.pk),
-            "waiting": countdown(now - since) if since else "—",
+            "waiting": age_label(since, now),
             "reason": _("Unclaimed exception") if customer.oldest_unclaimed else _("At risk"),
         })
     return exceptions, customers
@@ -68,7 +80,7 @@ def _waiting_rows(queue, now):
         label, overdue = sla_label(customer.due_at, now)
         rows.append({
             "customer": customer, "url": customer_url(customer.pk), "team": customer.ownership.team,
-            "waiting": countdown(now - customer.waiting_since) if customer.waiting_since else "—",
+            "waiting": age_label(customer.waiting_since, now),
             "sla": label if customer.due_at else _("no clock (dismissed)"), "overdue": overdue,
             "claim_url": reverse("console:home_claim_customer", args=[customer.pk]),
         })

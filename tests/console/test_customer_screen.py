@@ -442,7 +442,7 @@ def test_an_order_waiting_for_a_mapping_says_why_and_which_exception_tracks_it(c
         f"A manager maps it in Status mappings; the exception “Unmapped status” in the Managers queue ({sla[1]}) "
         "tracks it."
     )
-    assert f'title="{date_format(timezone.localtime(exception.due_at), "SHORT_DATETIME_FORMAT")}"' in note
+    assert f'title="{date_format(timezone.localtime(exception.due_at), "DATETIME_FORMAT")}"' in note
     assert exception_link(exception) in note
     assert "store_slug=main&amp;raw_status=shipped" in note, "managers get the mapping form, filled in"
     assert order_rows(response)[waiting.number].waiting.exception.pk == exception.pk
@@ -518,12 +518,17 @@ def test_a_closed_exception_tracks_nothing_while_the_status_stays_unmapped(clien
     response = client_for(manager).get(screen(onboarding_customer))
     text, note = waiting_note(response, waiting)
 
-    exception.refresh_from_db()
-    closed_at = date_format(timezone.localtime(exception.closed_at), "SHORT_DATETIME_FORMAT")
     assert text.endswith("A manager maps it in Status mappings; no open exception tracks it. The exception "
-                         f"“Unmapped status” was dismissed on {closed_at}: “The plugin goes away”.")
+                         "“Unmapped status” was dismissed just now: “The plugin goes away”.")
     assert exception_link(exception) in note, "the closed exception, for its history"
     assert not order_rows(response)[waiting.number].flagged, "nothing owns it: not highlighted"
+
+    # closed more than a week ago, the sentence gives the date
+    ExceptionCase.objects.filter(pk=exception.pk).update(closed_at=timezone.now() - datetime.timedelta(days=10))
+    exception.refresh_from_db()
+    text, _ = waiting_note(client_for(manager).get(screen(onboarding_customer)), waiting)
+    closed_at = date_format(timezone.localtime(exception.closed_at), "DATETIME_FORMAT")
+    assert text.endswith(f"“Unmapped status” was dismissed on {closed_at}: “The plugin goes away”.")
 
 
 @pytest.mark.parametrize("role", ["manager", "support_agent"])

@@ -10,13 +10,18 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import strip_tags
 
 from console.templatetags.when import when
-from lifecycle.models import Handoff, Order
-from tests.factories import make_order, make_owned_customer
+from lifecycle.actors import Actor
+from lifecycle.models import ExceptionCase, ExceptionKind, Handoff, Order, System
+from lifecycle.services.exceptions import exception_raise
+from lifecycle.services.queues import exception_claim, exception_close
+from tests.factories import make_agent, make_customer, make_order, make_owned_customer, make_source_state, make_user, team
 
 UTC = ZoneInfo("UTC")
 NOW = datetime(2026, 12, 4, 17, 3, 27, tzinfo=UTC)
+SYSTEM = Actor.system("tests")
 NBSP = "\xa0"  # Django's "3 hours" keeps number and unit together
 
 
@@ -121,3 +126,62 @@ def test_the_handoff_list_and_the_customer_page_inlines_use_it_too(client, manag
     change = client.get(reverse("admin:lifecycle_customer_change", args=[customer.pk])).content.decode()
     # the orders, handoffs and timeline tabs of the customer's admin record
     assert change.count("just now</time>") >= 3
+
+
+# --- the console's own pages ---------------------------------------------------------------------
+MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+TIME_ELEMENT = re.compile(r"<time [^>]*>.*?</time>", re.S)
+
+
+def _dates_outside_time_elements(page):
+    """Dates, clock times and durations people read that no <time> element wrote (another format)."""
+    text = " ".join(strip_tags(TIME_ELEMENT.sub(" ", page)).split())
+    return re.findall(rf"\b\d{{1,2}} (?:{MONTHS})\w* \d{{4}}\b|\b\d{{4}}-\d\d-\d\d\b|\b\d\d?:\d\d(?::\d\d)?\b"
+                      rf"|\b\d+h \d\dm\b| ago\b|\b(?:{MONTHS})\w*\.? \d{{1,2}}, \d{{4}}", text)
+
+
+@pytest.mark.django_db
+def test_the_customer_screen_writes_every_moment_with_the_filter(client, manager):
+    # Given an onboarding customer with a recent order, one from March, what the ERP said, and a closed exception
+    customer = make_customer(name="Ada Lovelace", email="ada@example.com")
+    recent = make_order(customer, state="paid", raw_status="processing", namespace="main")
+    make_order(customer, state="paid", namespace="main", placed_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
+    make_source_state(order=recent, system=System.ERP, raw_status="Completed", observed_at=timezone.now())
+    problem, _ = exception_raise(kind=ExceptionKind.PAYMENT_PROBLEM, subject_key=f"order:{recent.pk}",
+                                 summary="Card declined", customer=customer, order=recent, actor=SYSTEM)
+    exception_close(exception=problem, actor=SYSTEM, reason="Paid by transfer", dismiss=False)
+    client.force_login(manager)
+
+    # When a manager opens the customer's screen
+    page = client.get(reverse("console:customer", args=[customer.pk])).content.decode()
+
+    # Then every moment is a <time> element: relative when recent, the date itself beyond a week
+    words = " ".join(strip_tags(page).split())
+    for said in ("first order 1 Mar 2026, 09:30", "changed just now", "Since just now", "seen just now"):
+        assert said in words, said
+    march = '<time datetime="2026-03-01T09:30:00+00:00" title="1 Mar 2026, 09:30 UTC">1 Mar 2026, 09:30</time>'
+    assert page.count(march) >= 2, "the first order's date in the header, in its row (and on the timeline)"
+    assert re.search(r'data-closed-exception="\d+">\s*<span class="text-subtle"><time [^>]*>just now</time>', page)
+    assert re.search(r'<span class="text-subtle shrink-0 whitespace-nowrap w-40"><time [^>]*>just now</time>', page)
+    # and no date, time or duration is written any other way
+    assert _dates_outside_time_elements(page) == []
+
+
+@pytest.mark.django_db
+def test_the_home_says_just_now_for_what_just_arrived_and_when_it_was_updated(client):
+    agent = make_agent(make_user("amira", group="Support agent"), teams=["commerce"])
+    customer = make_owned_customer()
+    item, _ = exception_raise(kind=ExceptionKind.PAYMENT_PROBLEM, subject_key=f"customer:{customer.pk}",
+                              summary="card declined", customer=customer, actor=SYSTEM)
+    ExceptionCase.objects.filter(pk=item.pk).update(queue=team("commerce"))
+    exception_claim(exception=ExceptionCase.objects.get(pk=item.pk), actor=Actor.for_user(agent.user))
+    client.force_login(agent.user)
+
+    page = client.get(reverse("console:home_queue")).content.decode()
+
+    row = re.search(rf'data-exception="{item.pk}">(.*?)</tr>', page, re.S)[1]
+    assert strip_tags(row.split("</td>")[0]).strip() == "just now", "not 0h 00m"
+    updated = re.search(r"Updated (<time [^>]*>[^<]*</time>)\.", page)
+    assert updated, "when the block was drawn"
+    _iso, title, text = parts(updated[1])
+    assert title.startswith(text) and re.fullmatch(r"\d{1,2} \w{3} \d{4}, \d\d:\d\d", text)

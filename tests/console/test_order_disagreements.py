@@ -74,8 +74,9 @@ def exception_href(exception):
     return f'href="{reverse("admin:lifecycle_exceptioncase_change", args=[exception.pk])}"'
 
 
-def when(moment):
-    return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+def absolute(moment):
+    """A moment as pages write it beyond a week (the when filter: "23 Mar 2017, 10:02")."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 @pytest.fixture
@@ -213,9 +214,12 @@ def test_a_closed_disagreement_is_not_red_and_says_who_closed_it(client_for, man
     verb = "dismissed" if dismiss else "resolved"
     assert (
         "Cancelled WooCommerce says Completed, canonical is Cancelled No exception is open for this disagreement. "
-        f"The exception “State mismatch” was {verb} by Lena Ortiz on {when(mismatch.closed_at)}: “{reason}”. "
-        "completed seen " + when(order.source_states.get().observed_at)
+        f"The exception “State mismatch” was {verb} by Lena Ortiz just now: “{reason}”. "
+        "completed seen " + absolute(order.source_states.get().observed_at)
     ) in words(html), words(html)
+    closed = timezone.localtime(mismatch.closed_at)
+    assert f'<time datetime="{closed.isoformat(timespec="seconds")}" title="{absolute(closed)} {closed.tzname()}">' \
+        in html, "when it was closed, the full date on hover"
     assert exception_href(mismatch) in html, "the closed exception, for its history"
 
     # and when the shop says it again, the exception reopens and the row is red again
