@@ -128,6 +128,19 @@ def test_the_handoff_list_and_the_customer_page_inlines_use_it_too(client, manag
     assert change.count("just now</time>") >= 3
 
 
+@pytest.mark.django_db
+def test_the_exception_list_shows_when_each_opened_that_way(client, manager):
+    customer = make_owned_customer()
+    exception_raise(kind=ExceptionKind.PAYMENT_PROBLEM, subject_key=f"customer:{customer.pk}", summary="card declined",
+                    customer=customer, actor=SYSTEM)
+    client.force_login(manager)
+    page = client.get(reverse("admin:lifecycle_exceptioncase_changelist")).content.decode()
+    cells = re.findall(r'<td class="field-opened_at[^"]*">(.*?)</td>', page, re.S)
+    assert len(cells) == ExceptionCase.objects.count() >= 1
+    assert all(parts(cell.strip())[2] == "just now" for cell in cells)
+    assert re.search(r'<th[^>]*class="[^"]*column-opened_at[^"]*"[^>]*>.*?opened', page, re.S | re.I), "its heading"
+
+
 # --- the console's own pages ---------------------------------------------------------------------
 MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 TIME_ELEMENT = re.compile(r"<time [^>]*>.*?</time>", re.S)
