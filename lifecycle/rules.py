@@ -6,6 +6,7 @@ facts (selectors), call these functions, and write what they decide.
 """
 
 import heapq
+import itertools
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -14,6 +15,9 @@ MANAGER_CHOICE = "manager_choice"
 # Where the team came from when no rule decided: the stage's default team, or (re-routing an
 # agent's work) the team that already owns the customer or the exception.
 STAGE_DEFAULT, CURRENT_TEAM = "stage_default", "current_team"
+# Passed-over agents a handoff names with their reasons; past this it counts the rest: a sentence
+# names a few, and a team of 200 at capacity would store 200 reasons on every handoff.
+SKIPPED_SHOWN = 10
 
 
 # --- facts -------------------------------------------------------------------------------------
@@ -269,6 +273,7 @@ class RoutingDecision:
             "mode": self.agent.mode,
             "agent_id": self.agent.agent_id,
             "slot": self.agent.slot,
-            "skipped": {str(k): v for k, v in self.agent.skipped.items()},
+            "skipped": {str(k): v for k, v in itertools.islice(self.agent.skipped.items(), SKIPPED_SHOWN)},
             "fallback": self.agent.fallback,
-        }
+        } | ({"skipped_more": len(self.agent.skipped) - SKIPPED_SHOWN}
+             if len(self.agent.skipped) > SKIPPED_SHOWN else {})

@@ -88,7 +88,8 @@ def routing_sentence(rule, detail, names):
         notes.insert(0, f"kept {names.agent(agent_id)}")
     passed = _passed_over(skipped, names)
     if passed:
-        notes.append(passed)
+        more = _int(detail.get("skipped_more")) or 0
+        notes.append(passed + (f" and {more} more were passed over" if more else ""))
     if not notes:
         return head
     return f"{head}: {'; '.join(notes)}" if mode == rules.STICKY else f"{head}; {'; '.join(notes)}"

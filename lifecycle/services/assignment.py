@@ -119,7 +119,9 @@ def _route_team(team_id, actor):
     if room == 0:
         return []
     with transaction.atomic():
-        customers = list(waiting_customers([team_id]).select_for_update(skip_locked=True, of=("self",))[:room])
+        # Only what routing reads: a whole backlog of customers loads in a fraction of the time.
+        customers = list(waiting_customers([team_id]).only("id", "stage")
+                         .select_for_update(skip_locked=True, of=("self",))[:room])
         if not customers:
             return []
         desks = TeamDesks([team_id])

@@ -152,6 +152,7 @@ def test_claiming_an_unassigned_customer_makes_the_claimer_its_agent():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_agents_claiming_next_at_once_get_different_items():
+    make_agent(teams=["commerce"], capacity=100)  # owns the customers: none waits for an agent
     _in_queue("commerce", 2)
     actors = [_agent("commerce")[1] for _ in range(2)]
     results, _ = race(2, lambda i: claim_next(actor=actors[i]).exception)
