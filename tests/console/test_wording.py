@@ -12,6 +12,7 @@ from django.utils.html import strip_tags
 
 from integrations.models import InboundEvent
 from integrations.stores import store_connect
+from lifecycle import rules
 from lifecycle.actors import Actor
 from lifecycle.models import Handoff, Ownership, RoutingRule
 from lifecycle.selectors.wording import Names, actor_text, routing_sentence, time_part
@@ -209,3 +210,12 @@ def test_words_stay_within_the_query_budget(request, client_for, routed_customer
         assert client.get(screen(customer)).status_code == 200
     assert len(queries) <= SCREEN_MAX_QUERIES, "\n".join(q["sql"][:150] for q in queries)
 
+
+
+def test_a_large_team_names_ten_passed_over_agents_and_counts_the_rest():
+    loads = [rules.AgentLoad(agent_id=n, open_items=5, capacity=5) for n in range(1, 31)]
+    loads.append(rules.AgentLoad(agent_id=99, open_items=0, capacity=5))
+    decision = rules.RoutingDecision(rules.TeamChoice(3), rules.choose_agent(rules.LEAST_LOADED, loads), "onboarding")
+    detail = decision.as_detail()
+    assert len(detail["skipped"]) == rules.SKIPPED_SHOWN and detail["skipped_more"] == 20
+    assert routing_sentence(decision.label, detail, NAMES).endswith("and 20 more were passed over")
