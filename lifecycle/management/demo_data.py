@@ -34,20 +34,24 @@ MANAGERS = [
     ("manager", "Maren", "Holt", ["commerce", "support", "success"]),
     ("sofia", "Sofía", "Ibáñez", ["marketing"]),  # sales has no manager: its escalations go to "managers"
 ]
-# (username, first name, last name, teams, capacity, on shift). Capacities are sized for ~300
-# customers, so queues are busy but mostly assigned; hana is off shift and receives no new customers.
+# (username, first name, last name, teams, capacity, on shift). Capacities are sized for the ~300
+# seeded customers plus what the sandbox shop sends in a long session of `make run` (about 25 orders
+# a minute): Success, which takes every paid customer, keeps room for about two hundred more. When a
+# team is full anyway, its new customers wait visibly in its queue, claimable by its agents, and are
+# routed as soon as someone has room. Hana is off shift: marking her on shift routes waiting
+# customers to her.
 AGENTS = [
-    ("agent", "Alex", "Meyer", ["support", "success", "commerce"], 40, True),
-    ("amira", "Amira", "Haddad", ["success"], 55, True),
-    ("bruno", "Bruno", "Costa", ["commerce"], 45, True),
-    ("chen", "Chen", "Wei", ["support"], 40, True),
-    ("dana", "Dana", "Nováková", ["marketing"], 60, True),
-    ("emil", "Emil", "Lindqvist", ["success"], 45, True),  # the retention specialist for at-risk customers
-    ("farah", "Farah", "Qureshi", ["marketing", "sales"], 50, True),
-    ("goran", "Goran", "Petrović", ["commerce", "support"], 40, True),
-    ("hana", "Hana", "Šimková", ["success"], 40, False),
-    ("ines", "Inês", "Carvalho", ["sales"], 25, True),
-    ("jonas", "Jonas", "Økland", ["success"], 50, True),
+    ("agent", "Alex", "Meyer", ["support", "success", "commerce"], 60, True),
+    ("amira", "Amira", "Haddad", ["success"], 120, True),
+    ("bruno", "Bruno", "Costa", ["commerce"], 80, True),
+    ("chen", "Chen", "Wei", ["support"], 60, True),
+    ("dana", "Dana", "Nováková", ["marketing"], 100, True),
+    ("emil", "Emil", "Lindqvist", ["success"], 60, True),  # the retention specialist for at-risk customers
+    ("farah", "Farah", "Qureshi", ["marketing", "sales"], 80, True),
+    ("goran", "Goran", "Petrović", ["commerce", "support"], 70, True),
+    ("hana", "Hana", "Šimková", ["success"], 80, False),
+    ("ines", "Inês", "Carvalho", ["sales"], 40, True),
+    ("jonas", "Jonas", "Økland", ["success"], 110, True),
 ]
 OPERATIONS = [("ops", "Olu", "Adeyemi")]
 RETENTION_SPECIALIST = "emil"
