@@ -4,10 +4,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
+from unfold.widgets import UnfoldAdminTextareaWidget
 
+from console.admin.forms import AgentChoiceField
 from lifecycle.actors import Actor
-from lifecycle.models import Agent
 from lifecycle.services.errors import PermissionDenied, ServiceError
 from lifecycle.services.queues import exception_claim, exception_close, exception_release, exceptions_reassign
 
@@ -21,10 +21,21 @@ class ReasonForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    agent = forms.ModelChoiceField(
-        queryset=Agent.objects.filter(user__is_active=True).select_related("user"), widget=UnfoldAdminSelectWidget,
-        help_text=_("Must be in the team that owns each exception (any agent for the managers' queue)."),
+    """The agents who can take work now, each with their teams and load (console/admin/forms.py); narrowed
+    to the team whose queue holds the exceptions (`items`). The managers' queue takes any agent, so
+    exceptions there, or in several teams' queues, list every assignable agent and the service refuses
+    an agent outside an exception's team."""
+
+    agent = AgentChoiceField(
+        help_text=_("Agents on shift only, with their teams and open items against their capacity. Must be in the "
+                    "team that owns each exception (any agent for the managers' queue)."),
     )
+
+    def __init__(self, *args, items=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        teams = {item.queue_id for item in items} - {None}
+        if len(teams) == 1:
+            self.fields["agent"].for_team(teams.pop())
 
 
 def _page(modeladmin, request, items, form, title, submit_label, action):
@@ -96,7 +107,7 @@ def dismiss(modeladmin, request, queryset):
 @admin.action(description=_("Assign to agent…"), permissions=["assign"])
 def assign(modeladmin, request, queryset):
     items = list(queryset[:MAX_BATCH])
-    form = AssignForm(request.POST if "apply" in request.POST else None)
+    form = AssignForm(request.POST if "apply" in request.POST else None, items=items)
     if form.is_bound and form.is_valid():
         assigned, refused = exceptions_reassign(exceptions=items, agent=form.cleaned_data["agent"],
                                                 actor=Actor.for_user(request.user))

@@ -5,12 +5,12 @@ from collections import defaultdict
 from django import forms
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from console.admin.base import owner_of
 from lifecycle.models import OPEN_STATUSES, STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Ownership, Stage, Team
+from lifecycle.selectors.customers import agent_choice_label
 
 
 def _stage_label(value):
@@ -67,14 +67,12 @@ def assignable_agents(team=None):
 def agent_label(agent):
     """ "Amira Haddad (Success, Support): 12 of 40 open items", ", at capacity" when full. The load
     needs an agent from assignable_agents(); any other agent reads as its name and teams."""
-    teams = ", ".join(team.name for team in agent.teams.all())
-    name = f"{agent} ({teams})" if teams else str(agent)
+    teams = [team.name for team in agent.teams.all()]
     held = getattr(agent, "open_items", None)
     if held is None:
-        return name
-    load = gettext("%(name)s: %(held)d of %(capacity)d open items") % {
-        "name": name, "held": held, "capacity": agent.capacity}
-    return load + gettext(", at capacity") if held >= agent.capacity else load
+        return f"{agent} ({', '.join(teams)})" if teams else str(agent)
+    # the customer screen's assign select labels its agents with the same function
+    return agent_choice_label(str(agent), teams, held, agent.capacity)
 
 
 class AgentChoiceField(forms.ModelChoiceField):

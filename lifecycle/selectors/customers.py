@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import BigIntegerField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from lifecycle import statuses
 from lifecycle.actors import ActorKind
@@ -31,6 +32,7 @@ from lifecycle.models import (
     Order,
     OrderSourceState,
     OrderState,
+    Ownership,
     Stage,
     System,
     TimelineEvent,
@@ -395,13 +397,39 @@ class ExceptionsSection:
     more_closed: bool
 
 
+def agent_choice_label(name, teams, held, capacity):
+    """How an agent reads wherever someone picks one: "Amira Haddad (Sales, Support): 12 of 40 open
+    items", ", at capacity" when full (console/admin/forms.py agent_label says it the same way)."""
+    name = f"{name} ({', '.join(teams)})" if teams else name
+    load = gettext("%(name)s: %(held)d of %(capacity)d open items") % {"name": name, "held": held,
+                                                                       "capacity": capacity}
+    return load + gettext(", at capacity") if held >= capacity else load
+
+
+def _held(queryset, field):
+    """A correlated COUNT per agent, as console/admin/forms.py assignable_agents counts the load."""
+    counted = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
 def _assignable_agents():
-    """Every active agent as (agent id, user id, label, team id or None), one query over memberships."""
-    rows = Agent.objects.filter(user__is_active=True).order_by("user__username").values_list(
-        "pk", "user_id", "user__username", "user__first_name", "user__last_name", "teams"
+    """Every active agent as (agent id, user id, label, team id or None, on shift), one query over
+    memberships; the label names the agent's teams and what they hold against their capacity."""
+    rows = list(
+        Agent.objects.filter(user__is_active=True)
+        .annotate(held=_held(Ownership.objects.all(), "agent")
+                  + _held(ExceptionCase.objects.filter(status__in=OPEN_STATUSES), "assignee"))
+        .order_by("user__first_name", "user__last_name", "user__username", "teams__name")
+        .values_list("pk", "user_id", "user__username", "user__first_name", "user__last_name", "teams",
+                     "teams__name", "capacity", "is_available", "held")
     )
-    return [(pk, user_id, f"{first} {last}".strip() or username, team_id)
-            for pk, user_id, username, first, last, team_id in rows]
+    teams = {}
+    for pk, *_, team_name, _capacity, _available, _held_now in rows:
+        if team_name is not None:
+            teams.setdefault(pk, []).append(team_name)
+    return [(pk, user_id, agent_choice_label(f"{first} {last}".strip() or username, teams.get(pk), held, capacity),
+             team_id, available)
+            for pk, user_id, username, first, last, team_id, _name, capacity, available, held in rows]
 
 
 def customer_exceptions(customer, user, *, history=CLOSED_EXCEPTIONS_SHOWN):
@@ -412,7 +440,7 @@ def customer_exceptions(customer, user, *, history=CLOSED_EXCEPTIONS_SHOWN):
     agent's teams' queues comes with the open exceptions. The queue services re-check it all on POST.
     """
     can_assign, can_dismiss, can_work = (user.has_perm(p) for p in (ASSIGN, DISMISS, WORK))
-    memberships = _assignable_agents() if can_assign else []
+    memberships = _assignable_agents() if can_assign else []  # off-shift agents too: is the user one?
     if can_assign:
         agent_id = next((pk for pk, user_id, *_ in memberships if user_id == user.pk), None)
     else:
@@ -425,10 +453,11 @@ def customer_exceptions(customer, user, *, history=CLOSED_EXCEPTIONS_SHOWN):
     open_items = list(base.filter(status__in=OPEN_STATUSES).annotate(in_my_team=Exists(in_my_team))
                       .order_by("due_at", "opened_at", "id"))
     closed = list(base.filter(status__in=CLOSED_STATUSES).order_by("-closed_at", "-id")[: history + 1])
-    everyone = list({pk: (pk, label) for pk, _, label, _ in memberships}.values())
+    # offered: the agents on shift (an off-shift agent takes no work: the form leaves them out too)
+    everyone = list({pk: (pk, label) for pk, _, label, _, on_shift in memberships if on_shift}.values())
     by_team = {}
-    for pk, _, label, team_id in memberships:
-        if team_id is not None:
+    for pk, _, label, team_id, on_shift in memberships:
+        if team_id is not None and on_shift:
             by_team.setdefault(team_id, []).append((pk, label))
     now = timezone.now()
     rows = []

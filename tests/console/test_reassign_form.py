@@ -1,5 +1,6 @@
 """The owner reassign form: prefilled with the customers' team, and an agent list a manager can choose from
-(each agent's teams and load against capacity; nobody off shift or deactivated)."""
+(each agent's teams and load against capacity; nobody off shift or deactivated). The exception assign form
+and the customer screen's assign select offer the same list in the same words."""
 
 import html
 import re
@@ -11,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from console.admin.forms import AgentChoiceField, assignable_agents
-from lifecycle.models import OPEN_STATUSES, ExceptionCase, Ownership
+from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, Ownership
 from lifecycle.selectors.routing import agent_loads
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.ownership import ownership_transfer
@@ -183,3 +184,80 @@ def test_the_list_costs_the_same_queries_for_three_agents_or_twelve(manager_clie
     for n in range(9):
         _agent(f"B{n}", "Agent", teams=["sales"])
     assert queries() == few
+
+
+# --- the same list where exceptions are assigned --------------------------------------------------
+EXCEPTIONS = reverse("admin:lifecycle_exceptioncase_changelist")
+
+
+def _exception_in(slug):
+    """An open payment problem in `slug`'s queue (None: the managers' queue)."""
+    customer = make_owned_customer()
+    item, _ = exception_raise(kind="payment_problem", subject_key=f"customer:{customer.pk}", summary="card declined",
+                              customer=customer, actor=SYSTEM)
+    ExceptionCase.objects.filter(pk=item.pk).update(queue=team(slug) if slug else None)
+    item.refresh_from_db()
+    return item
+
+
+def _assign_page(client, items):
+    response = client.post(EXCEPTIONS, {"action": "assign", ACTION_CHECKBOX_NAME: [i.pk for i in items], "index": 0})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.fixture
+def sales_and_marketing():
+    """Amira (Sales, Marketing; 1 open exception of 5), Ben (Sales; full), Max (Marketing), Cleo (Sales, off
+    shift) and Dan (Sales, deactivated)."""
+    amira = _agent("Amira", "Haddad", teams=["sales", "marketing"], capacity=5)
+    _give_exceptions(amira, 1)
+    ben = _agent("Ben", "Okafor", teams=["sales"], capacity=2)
+    _give_customers(ben, "sales", 2)
+    _agent("Max", "Berg", teams=["marketing"])
+    _agent("Cleo", "Park", teams=["sales"], available=False)
+    _agent("Dan", "Reyes", teams=["sales"], active=False)
+
+
+def test_assigning_exceptions_lists_the_queue_teams_agents_with_their_load(manager_client, sales_and_marketing):
+    # When a manager assigns an exception of the Sales queue
+    labels = [label for value, label, _ in _options(_assign_page(manager_client, [_exception_in("sales")]), "agent")
+              if value]
+    # Then only Sales agents who can take work now are offered, each with their teams and load
+    assert labels == ["Amira Haddad (Marketing, Sales): 1 of 5 open items",
+                      "Ben Okafor (Sales): 2 of 2 open items, at capacity"]
+
+
+def test_the_managers_queue_offers_every_assignable_agent(manager_client, sales_and_marketing):
+    labels = [label for value, label, _ in _options(_assign_page(manager_client, [_exception_in(None)]), "agent")
+              if value]
+    assert labels == ["Amira Haddad (Marketing, Sales): 1 of 5 open items",
+                      "Ben Okafor (Sales): 2 of 2 open items, at capacity",
+                      "Max Berg (Marketing): 0 of 40 open items"]
+    # and so do exceptions of several teams' queues (the service refuses an agent outside one's team)
+    page = _assign_page(manager_client, [_exception_in("sales"), _exception_in("marketing")])
+    assert len([value for value, _, _ in _options(page, "agent") if value]) == 3
+
+
+def test_an_agent_off_shift_since_the_page_opened_is_refused_when_assigning(manager_client, sales_and_marketing):
+    item = _exception_in("sales")
+    amira = Agent.objects.get(user__first_name="Amira")
+    Agent.objects.filter(pk=amira.pk).update(is_available=False)
+    response = manager_client.post(EXCEPTIONS, {"action": "assign", ACTION_CHECKBOX_NAME: [item.pk], "index": 0,
+                                                "apply": "1", "agent": amira.pk})
+    assert "That agent cannot take work now" in response.content.decode()
+    item.refresh_from_db()
+    assert item.assignee_id is None
+
+
+def test_the_customer_screen_offers_the_same_agents_in_the_same_words(manager_client, sales_and_marketing):
+    # Given a customer whose exception sits in the Sales queue
+    item = _exception_in("sales")
+    # When a manager opens the customer's screen
+    response = manager_client.get(reverse("console:customer", args=[item.customer_id]))
+    row = next(row for section in response.context["sections"] if section["key"] == "exceptions"
+               for row in section["data"].open if row.exception.pk == item.pk)
+    # Then its assign select offers what the assign form offers, labelled the same way
+    assert [label for _, label in row.agents] == [
+        label for value, label, _ in _options(_assign_page(manager_client, [item]), "agent") if value]
+    assert "Cleo" not in str(row.agents) and "Dan" not in str(row.agents)
