@@ -8,7 +8,7 @@ at once and a rolled-back change routes nothing. The beat's minute sweep covers 
 
 from django.db import transaction
 
-from lifecycle.models import Agent
+from lifecycle.models import Agent, Ownership
 
 
 def room_made(*, agent_ids=(), team_ids=()):
@@ -24,6 +24,12 @@ def room_made(*, agent_ids=(), team_ids=()):
 
 
 def _queue(team_ids):
+    """Queue the routing when someone in these teams waits (an index probe; most changes find nobody
+    waiting, and then no task is sent)."""
     from lifecycle.tasks import route_waiting_customers  # the tasks module imports the services
 
-    route_waiting_customers.delay(team_ids)
+    waiting = (Ownership.objects.filter(team_id__in=team_ids, agent__isnull=True)
+               .values_list("team_id", flat=True).order_by().distinct())
+    teams = sorted(set(waiting))
+    if teams:
+        route_waiting_customers.delay(teams)
