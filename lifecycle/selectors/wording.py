@@ -30,6 +30,13 @@ _LABEL = re.compile(r"^(?P<where>rule|stage_default|current_team):(?P<what>[^/]*
 _PREVIOUS = re.compile(r"^previous owner (?P<id>\d+) (?P<why>.+?)(?:: least loaded)?$")
 _NOT_IN_TEAM = re.compile(r"^manager's choice (?P<id>\d+) is not in this team: (?P<mode>\w+)$")
 SHOP_SYNC = "sync_woocommerce"
+# The tasks that act on their own (lifecycle/tasks.py, the integrations' tasks), by what they do.
+TASKS = {
+    SHOP_SYNC: "Shop sync",
+    "route_waiting_customers": "Routing of waiting customers (an agent had room)",
+    "sweep_sla": "SLA sweep",
+    "assign_unowned_customers": "Owner repair (a customer with orders had no owner)",
+}
 _TIME_CHARS = "aAfgGhHisuP"
 
 
@@ -250,6 +257,6 @@ def actor_text(kind, ref, *, user=None, when=None, store_names=None):
         store = (store_names or {}).get(slug) or slug
         words = "WooCommerce delivery" + (f" {time_part(when)}" if when else "")
         return f"{words}, {store}" if store else words
-    if kind == ActorKind.TASK and ref == SHOP_SYNC:
-        return "Shop sync"
+    if kind == ActorKind.TASK and ref:
+        return TASKS.get(ref) or ref.replace("_", " ").capitalize()
     return "System"

@@ -105,7 +105,10 @@ def test_actor_text_for_each_kind(db):
     assert actor_text("webhook", "main/1234", when=when, store_names={"main": "Main shop"}) == (
         f"WooCommerce delivery {time_part(when)}, Main shop")
     assert actor_text("task", "sync_woocommerce") == "Shop sync"
-    assert actor_text("task", "sweep_sla") == actor_text("import", "x") == actor_text("system", "system") == "System"
+    assert actor_text("task", "sweep_sla") == "SLA sweep"
+    assert actor_text("task", "route_waiting_customers") == "Routing of waiting customers (an agent had room)"
+    assert actor_text("task", "nightly_cleanup") == "Nightly cleanup"  # a task nobody named reads as its name
+    assert actor_text("import", "x") == actor_text("system", "system") == "System"
 
 
 # --- the customer screen ----------------------------------------------------------------------------
