@@ -125,8 +125,8 @@ def _route_team(team_id, actor):
         if not customers:
             return []
         desks = TeamDesks([team_id])
-        previous = [_last_agent(customer.pk, team_id) for customer in customers]
-        decisions = desks.choose_many(team_id, previous)
+        sticky = desks.teams[team_id].routing_mode == rules.STICKY
+        decisions = desks.choose_many(team_id, [_last_agent(c.pk, team_id) if sticky else None for c in customers])
         chosen = [(c, d) for c, d in zip(customers, decisions, strict=True) if d.agent_id is not None]
         if not chosen:
             return []
