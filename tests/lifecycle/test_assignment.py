@@ -24,7 +24,7 @@ from lifecycle.selectors.visibility import exceptions_visible_to
 from lifecycle.services.agents import agent_set_availability
 from lifecycle.services.assignment import customer_claim, waiting_route
 from lifecycle.services.errors import InvalidOwner, PermissionDenied, ServiceError
-from lifecycle.services.ownership import unassigned_subject
+from lifecycle.services.ownership import ownership_transfer, unassigned_subject
 from lifecycle.services.queues import claim_next, exception_assign, exception_close
 from lifecycle.services.sla import sla_sweep
 from lifecycle.tasks import route_waiting_customers
@@ -229,3 +229,22 @@ def test_the_loop_end_to_end_on_postgresql(full_success):
         handoffs = Handoff.objects.filter(customer=customer, to_agent__isnull=False)
         assert handoffs.count() == 1, "every customer reached an agent through exactly one handoff"
         assert handoffs.get().actor_ref in {"route_waiting_customers", bruno.user.username, chen.user.username}
+
+
+def test_a_sticky_team_gives_a_waiting_customer_back_to_its_previous_agent():
+    success = team("success")
+    success.routing_mode = "sticky"
+    success.save()
+    bruno = make_agent(teams=["success"], capacity=3)
+    _, customer = _paid(2)  # both Bruno's: he is the team's only agent
+    amira = make_agent(teams=["success"], capacity=5)
+    assert _owner(customer).agent == bruno
+    ownership_transfer(customer=customer, team=success, agent=None, reason="Bruno went on leave", actor=TASK)
+    assert _owner(customer).agent is None
+    waiting_route(team_ids=[success.pk], actor=TASK)
+    assert _owner(customer).agent == bruno, "his former customer, though Amira is less loaded"
+    success.routing_mode = "least_loaded"
+    success.save()
+    ownership_transfer(customer=customer, team=success, agent=None, reason="Bruno went on leave", actor=TASK)
+    waiting_route(team_ids=[success.pk], actor=TASK)
+    assert _owner(customer).agent == amira, "least loaded: Amira (0 of 5) before Bruno (1 of 3)"
