@@ -33,9 +33,16 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, items=(), **kwargs):
         super().__init__(*args, **kwargs)
-        teams = {item.queue_id for item in items} - {None}
-        if len(teams) == 1:
-            self.fields["agent"].for_team(teams.pop())
+        queues = {item.queue for item in items}
+        field = self.fields["agent"]
+        if len(queues - {None}) == 1:
+            [queue] = queues - {None}
+            field.for_team(queue)
+            field.help_text = _("The agents of %(team)s on shift, with their teams and open items against their "
+                                "capacity.") % {"team": queue}
+        elif queues == {None}:
+            field.help_text = _("Every agent on shift (the managers' queue takes anyone), with their teams and open "
+                                "items against their capacity.")
 
 
 def _page(modeladmin, request, items, form, title, submit_label, action):

@@ -221,11 +221,12 @@ def sales_and_marketing():
 
 def test_assigning_exceptions_lists_the_queue_teams_agents_with_their_load(manager_client, sales_and_marketing):
     # When a manager assigns an exception of the Sales queue
-    labels = [label for value, label, _ in _options(_assign_page(manager_client, [_exception_in("sales")]), "agent")
-              if value]
+    page = _assign_page(manager_client, [_exception_in("sales")])
+    labels = [label for value, label, _ in _options(page, "agent") if value]
     # Then only Sales agents who can take work now are offered, each with their teams and load
     assert labels == ["Amira Haddad (Marketing, Sales): 1 of 5 open items",
                       "Ben Okafor (Sales): 2 of 2 open items, at capacity"]
+    assert "The agents of Sales on shift" in page
 
 
 def test_the_managers_queue_offers_every_assignable_agent(manager_client, sales_and_marketing):
