@@ -87,21 +87,54 @@ def _waiting_rows(queue, now):
     return rows
 
 
+MANAGER_PERMS = ("lifecycle.view_all_customers", "lifecycle.assign_exceptioncase")  # as the dashboard asks
+# Where a user with no queue of their own works instead, by role: (label, icon, URL name, query, permission).
+MANAGER_LINKS = [
+    (_("Dashboard"), "monitoring", "console:dashboard", "", "lifecycle.assign_exceptioncase"),
+    (_("Managers' queue"), "supervisor_account", "admin:lifecycle_exceptioncase_changelist", "?view=managers",
+     "lifecycle.view_exceptioncase"),
+    (_("Breached"), "alarm", "admin:lifecycle_exceptioncase_changelist", "?view=breached",
+     "lifecycle.view_exceptioncase"),
+]
+OPERATIONS_LINKS = [
+    (_("Stores"), "storefront", "admin:integrations_storeconnection_changelist", "", "integrations.view_storeconnection"),
+    (_("Failed deliveries"), "report", "admin:integrations_inboundevent_changelist", "?attention=problems",
+     "integrations.view_inboundevent"),
+    (_("Status mappings"), "rule", "admin:integrations_statusmapping_changelist", "", "integrations.view_statusmapping"),
+    (_("Customers"), "person", "admin:lifecycle_customer_changelist", "", "lifecycle.view_customer"),
+]
+
+
+def no_queue(user):
+    """What the home says to a user without an agent profile: a manager oversees the teams' queues, operations
+    looks after the stores, anyone else is told to ask for a profile. (role, links they may open)."""
+    if user.has_perms(MANAGER_PERMS):
+        role, links = "manager", MANAGER_LINKS
+    elif not user.has_perm("lifecycle.view_exceptioncase"):
+        role, links = "operations", OPERATIONS_LINKS
+    else:
+        role, links = "agent", []
+    return {"role": role, "links": [{"label": label, "icon": icon, "url": reverse(name) + query}
+                                    for label, icon, name, query, perm in links if user.has_perm(perm)]}
+
+
 def _queue_context(request):
     now = timezone.now()
     queue = agent_queue(request.user, now)
     exceptions, customers = _rows(queue, now)
     return {"queue": queue, "exception_rows": exceptions, "customer_rows": customers, "now": now,
+            "no_queue": no_queue(request.user) if queue.agent is None else None,
             "waiting_rows": _waiting_rows(queue, now), "waiting_headers": WAITING_HEADERS,
             "poll_seconds": POLL_SECONDS, "exception_headers": EXCEPTION_HEADERS, "customer_headers": CUSTOMER_HEADERS}
 
 
 def home(request):
+    queue = _queue_context(request)
     context = {
         **admin.site.each_context(request),
-        "title": _("My queue"),
+        "title": _("My queue") if queue["queue"].agent else _("Home"),
         "dashboard_url": reverse("console:dashboard"),
-        **_queue_context(request),
+        **queue,
     }
     return TemplateResponse(request, "console/home.html", context)
 

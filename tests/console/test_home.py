@@ -152,12 +152,36 @@ def test_anonymous_users_get_the_login_page(client):
     assert response.status_code == 302 and reverse("admin:login") in response.url
 
 
-def test_a_user_without_agent_profile_is_told_so(client, manager):
-    client.force_login(manager)
+def test_a_user_without_agent_profile_is_told_so(client):
+    client.force_login(make_user("newcomer", group="Support agent"))
     page = client.get(HOME).content.decode()
-    assert "no agent profile" in page
+    assert 'data-no-queue="agent"' in page and "no agent profile" in page and "ask a manager" in page
+    assert CLAIM not in page, "no Claim next: there is nothing to claim for"
     page = client.post(CLAIM, follow=True).content.decode()
     assert "no agent profile" in page
+
+
+def test_a_manager_without_agent_profile_is_sent_to_the_dashboard_and_the_managers_queue(client, manager):
+    client.force_login(manager)
+    page = client.get(HOME).content.decode()
+    assert 'data-no-queue="manager"' in page and "as a manager you oversee the teams' queues" in page
+    assert "ask a manager" not in page, "not told to ask themselves"
+    links = re.search(r"<nav [^>]*data-links>(.*?)</nav>", page, re.S)[1]
+    assert f'href="{reverse("console:dashboard")}"' in links
+    assert f'href="{reverse("admin:lifecycle_exceptioncase_changelist")}?view=managers"' in links
+    assert CLAIM not in page
+
+
+def test_operations_are_told_what_their_role_looks_after_instead_of_a_queue(client, operations):
+    client.force_login(operations)
+    page = client.get(HOME).content.decode()
+    assert 'data-no-queue="operations"' in page and "Operations has no queue" in page
+    assert "agent profile" not in page and CLAIM not in page
+    links = re.search(r"<nav [^>]*data-links>(.*?)</nav>", page, re.S)[1]
+    assert f'href="{reverse("admin:integrations_storeconnection_changelist")}"' in links
+    assert f'href="{reverse("admin:integrations_inboundevent_changelist")}?attention=problems"' in links
+    assert reverse("console:dashboard") not in links
+    assert client.get(PARTIAL).content.decode().count('data-no-queue="operations"') == 1
 
 
 def test_the_site_root_and_admin_index_land_on_the_home(client, agent):
