@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from lifecycle import statuses
@@ -124,7 +124,7 @@ def _note_clock(order, obs, observed_at, work):
 def _lock_orders(keys):
     """{key: Order} for the (system, namespace, external_id) keys the console has, locked in id order,
     each annotated with the reporting system's stored source state (source_id, source_observed_at,
-    source_raw_status)."""
+    source_raw_status) and whether its state_mismatch is open (mismatch_open)."""
     by_system = {}
     for system, namespace, external_id in keys:
         by_system.setdefault((system, namespace), []).append(external_id)
@@ -135,7 +135,8 @@ def _lock_orders(keys):
                       .filter(system=system, namespace=namespace, external_id__in=external_ids)
                       .annotate(source_id=Subquery(source.values("pk")[:1]),
                                 source_observed_at=Subquery(source.values("observed_at")[:1]),
-                                source_raw_status=Subquery(source.values("raw_status")[:1]))
+                                source_raw_status=Subquery(source.values("raw_status")[:1]),
+                                mismatch_open=_MISMATCH_OPEN)
                       .order_by("pk")):
             found[(system, namespace, order.external_id)] = order
     return found
@@ -242,6 +243,12 @@ def _mismatch_subject(order):
     return f"order:{order.pk}"
 
 
+# Whether the order's state_mismatch is open (it is raised with the order): read with the orders,
+# so the orders that agree again cost nothing more to check, and most have none to resolve.
+_MISMATCH_OPEN = Exists(ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
+                                                     status__in=OPEN_STATUSES))
+
+
 # WooCommerce keeps "processing"/"completed" after a partial refund: a system reporting one of these
 # agrees with a partially refunded order (as the customer screen reads it, lifecycle/selectors).
 _PARTIAL_REFUND_FROM = frozenset({OrderState.PAID, OrderState.FULFILLING, OrderState.SHIPPED,
@@ -254,23 +261,20 @@ def _agrees(reported, canonical):
 
 def _resolve_mismatches(agreed):
     """Resolve the open `state_mismatch` of each order whose system now says what the order is:
-    [(order, system, reported state, actor)], the order as it is after the observation.
+    [(order, system, reported state, actor)], the order as it is after the observation and read
+    with `mismatch_open` (_MISMATCH_OPEN).
 
     An order's observations come from its own system only (orders are keyed per system), and what
     another system's stored status means is not the domain's to know (its mapping lives with its
     integration; the customer screen shows it as unknown): so the reporting system agreeing is the
-    disagreement cleared. One read finds which of them have one open (most have none); then one
-    resolve per actor closes them all, with the actor whose observation cleared it.
+    disagreement cleared. No query for orders without one open; one resolve per actor closes the
+    others, in the name of the actor whose observation cleared it.
     """
-    wanted = {_mismatch_subject(order): (order, system, actor)
-              for order, system, reported, actor in agreed if _agrees(reported, order.state)}
-    if not wanted:
-        return
-    open_subjects = ExceptionCase.objects.filter(kind=ExceptionKind.STATE_MISMATCH, subject_key__in=list(wanted),
-                                                 status__in=OPEN_STATUSES).values_list("subject_key", flat=True)
     by_actor = {}
-    for subject in open_subjects:
-        order, system, actor = wanted[subject]
+    for order, system, reported, actor in agreed:
+        if not order.mismatch_open or not _agrees(reported, order.state):
+            continue
+        subject = _mismatch_subject(order)
         who = timeline.SYSTEM_NAMES.get(system, system)
         reason = f"{who[:1].upper()}{who[1:]} and the console agree again: {OrderState(order.state).label.lower()}"
         by_actor.setdefault(actor, {})[subject] = reason
@@ -331,8 +335,9 @@ def status_mapped(*, system, namespace, raw_status, meaning, actor):
     with transaction.atomic():
         if meaning in statuses.CANONICAL_STATES:
             spellings = {raw_status, statuses.status_key(raw_status, system)}
-            waiting = Order.objects.filter(namespace=namespace, system=system, source_states__system=system,
-                                           source_states__raw_status__in=spellings).select_related("customer")
+            waiting = (Order.objects.filter(namespace=namespace, system=system, source_states__system=system,
+                                            source_states__raw_status__in=spellings)
+                       .select_related("customer").annotate(mismatch_open=_MISMATCH_OPEN))
             for order in waiting.exclude(state=meaning):
                 try:
                     moved += orders.order_transition(order=order, to_state=meaning, actor=actor, raw_status=raw_status)

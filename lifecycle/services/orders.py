@@ -225,19 +225,28 @@ def order_create(
     return order
 
 
-def order_transition(*, order, to_state, actor, raw_status="", source=EventSource.SHOP, locked=False):
+def order_transition(*, order, to_state, actor, raw_status="", source=EventSource.SHOP, locked=False,
+                     system=None, observed_at=None, event_ref=""):
     """Move one order's canonical state; True when it changed, False when already there.
 
     A move the graph forbids raises OrderTransitionRefused and changes nothing. `locked=True`: the
     caller holds the order's row lock in its transaction and `order` was read under it, so it is
-    moved in place without being read again.
+    moved in place without being read again. `system`: the move is what that system reported (the
+    ERP's warehouse steps, where no observation path exists yet): `raw_status` is stored as its
+    source state for the order, observed at `observed_at` (now if not given), so the order's
+    systems say what moved it.
     """
     if locked and not connection.in_atomic_block:
         raise RuntimeError("order_transition(locked=True) needs the caller's transaction")
     with transaction.atomic():
         current = order if locked else Order.objects.select_for_update().get(pk=order.pk)
         events, followers = [], Followers()
-        if not order_move(current, to_state, actor, raw_status, events, followers, source=source):
+        moved = order_move(current, to_state, actor, raw_status, events, followers, source=source)
+        if system:
+            stored = OrderSourceState.objects.filter(order=current, system=system).values_list("pk", flat=True)
+            source_states_write([(current, system, raw_status, observed_at or timezone.now(), event_ref,
+                                  stored.first())])
+        if not moved:
             return False
         orders_save([current])
         orders_follow(followers, events)

@@ -93,7 +93,7 @@ def test_a_late_version_that_agrees_changes_nothing():
     assert mismatch(1).is_open
 
 
-def test_orders_without_a_mismatch_cost_one_read_to_check():
+def test_orders_that_never_disagreed_resolve_nothing():
     # given: orders that never disagreed
     orders_observe(observations=[said(n, "processing", 0) for n in range(3)])
 

@@ -6,7 +6,10 @@ are generated from their index alone (see demo_data), so a rerun meets the same 
 """
 
 import os
+import random
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
@@ -21,9 +24,12 @@ from lifecycle.models import PAID_STATES, STAGE_TRANSITIONS, Agent, Customer, Cu
 from lifecycle.models import Order, OrderState, Ownership, Stage, Team
 from lifecycle.services.customers import customer_create
 from lifecycle.services.errors import ServiceError
-from lifecycle.services.orders import order_create, order_transition
+from lifecycle.normalise import normalize_email
+from lifecycle.services.observations import orders_observe
+from lifecycle.services.orders import order_transition
 from lifecycle.services.ownership import owner_reassign, ownership_transfer
 from lifecycle.services.stages import customer_move_stage
+from lifecycle.values import CustomerRef, OrderObservation
 
 # A LOCAL DEMO ONLY: every demo login shares this password, which is printed on the console.
 # Never run seed_demo against a database that real people log in to.
@@ -31,6 +37,21 @@ DEFAULT_PASSWORD = "aftercare-demo"
 PASSWORD_ENV = "AFTERCARE_DEMO_PASSWORD"
 MAX_ORDERS_PER_CUSTOMER = 10  # order numbers are 100000 + 10 × customer index + n: unique and stable
 SYSTEM = Actor.system("seed_demo")
+# Each step of an order is reported a little after the one before (the shop's and the ERP's clocks
+# have one-second resolution): the last lands no later than the seed's start, none in the future.
+STEP_SPACING = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """What a scenario learns of an order it placed (demo_data names it in reasons)."""
+
+    number: str
+
+
+def shop_account(person):
+    """The demo customer's account id in the demo shop."""
+    return str(5000 + person.index)
 
 
 class Plan:
@@ -39,6 +60,10 @@ class Plan:
     def __init__(self, seeder, customer, person, rng):
         self.seeder, self.customer, self.person, self.rng = seeder, customer, person, rng
         self.orders = 0
+        # How the shop names the customer on its orders: the shop account the customer was created with.
+        self.customer_ref = CustomerRef(kind=IdentityKind.WOOCOMMERCE, namespace=demo.STORE,
+                                        account_id=shop_account(person), email=normalize_email(person.email),
+                                        display_name=person.name)
 
     def days(self, low, high):
         return self.rng.randint(low, max(low, high))
@@ -62,17 +87,50 @@ class Plan:
             paid_delay = timedelta(days=self.rng.randint(1, 4))
         else:
             paid_delay = timedelta(minutes=self.rng.randint(1, 90))
-        paid = first == "paid" or "paid" in steps
-        order = order_create(
-            customer=self.customer, actor=SYSTEM, external_id=number, number=number, namespace=demo.STORE,
-            total=demo.basket_total(self.rng), currency=demo.CURRENCY, placed_at=placed_at, state=first,
-            paid_at=min(placed_at + paid_delay, self.seeder.now) if paid else None,
-            raw_status=demo.RAW[first][1], event_ref=f"seed_demo:{number}",
-        )
-        for state in steps:
-            source, raw = demo.RAW[state]
-            order_transition(order=order, to_state=state, actor=SYSTEM, raw_status=raw, source=source)
-        return order
+        if demo.RAW[first][0] == "erp":
+            # The ERP had moved it on before its history arrived: the shop reported it paid, the ERP the rest.
+            first, *steps = min(demo.PATHS[first], key=len)
+        total = demo.basket_total(self.rng)
+        return self.report(number, placed_at, paid_delay, total, [first, *steps])
+
+    def report(self, number, placed_at, paid_delay, total, states):
+        """Have each system report the order's states in turn, as it would in production: the shop's
+        statuses through the observation path its webhooks take (the shop's status and the order
+        agree at every step), the ERP's warehouse steps as moves that store the ERP's status."""
+        timing = random.Random(number)  # its own stream: the scenario's draws stay what they were
+        times, at = [], placed_at
+        for i, state in enumerate(states):
+            if i or state in PAID_STATES:
+                gap = paid_delay if (state == "paid" or i == 0) else timedelta(hours=timing.randint(2, 72))
+                latest = self.seeder.now - STEP_SPACING * (len(states) - 1 - i)
+                at = max(at + timedelta(seconds=1), min(at + gap, latest))
+            times.append(at)
+        paid_at = next((t for state, t in zip(states, times) if state in PAID_STATES), None)
+        partial = (total * Decimal(timing.choice(["0.1", "0.2", "0.3", "0.5"]))).quantize(Decimal("0.01"))
+        refunded = {"refunded": total, "partially_refunded": partial}
+        ref, order, shop = f"seed_demo:{number}", None, []
+        for state, at in zip(states, times):
+            system, raw = demo.RAW[state]
+            if system == "shop":
+                shop.append(OrderObservation(
+                    system="woocommerce", namespace=demo.STORE, external_id=str(number), number=str(number),
+                    customer=self.customer_ref, raw_status=raw, meaning=state, currency=demo.CURRENCY, total=total,
+                    refunded_total=refunded.get(state, Decimal("0")), placed_at=placed_at,
+                    paid_at=paid_at if paid_at and at >= paid_at else None, modified_at=at, actor=SYSTEM,
+                    source_name="Demo shop", event_ref=ref, received_at=at,
+                ))
+                continue
+            if shop:
+                orders_observe(observations=shop)
+                shop = []
+            # The customer's transaction (create_customer) holds the lock from here on.
+            order = order or Order.objects.select_for_update().get(system="woocommerce", namespace=demo.STORE,
+                                                                   external_id=str(number))
+            order_transition(order=order, to_state=state, actor=SYSTEM, raw_status=raw, source=system,
+                             system="erp", observed_at=at, event_ref=ref, locked=True)
+        if shop:
+            orders_observe(observations=shop)
+        return PlacedOrder(str(number))
 
     def stage(self):
         return Customer.objects.values_list("stage", flat=True).get(pk=self.customer.pk)
@@ -162,7 +220,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             customer = customer_create(
                 actor=SYSTEM, display_name=person.name, email=person.email, phone=person.phone,
-                country=person.country, identities=[(IdentityKind.WOOCOMMERCE, demo.STORE, str(5000 + person.index))],
+                country=person.country, identities=[(IdentityKind.WOOCOMMERCE, demo.STORE, shop_account(person))],
                 created_at=self.now - timedelta(days=rng.randint(121, 400)),
             )
             plan = Plan(self, customer, person, rng)
