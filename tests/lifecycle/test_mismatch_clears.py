@@ -30,7 +30,7 @@ def said(n, raw_status, minutes, *, actor=SHOP):
         customer=CustomerRef(kind="woocommerce", namespace="main", account_id=str(n), email=f"buyer{n}@example.com",
                              display_name=f"Buyer {n}"),
         raw_status=raw_status, meaning=MEANS[raw_status], currency="EUR", total=Decimal("49.90"),
-        refunded_total=Decimal("49.90") if raw_status == "refunded" else Decimal("0"),
+        refunded_total=Decimal("49.90") if raw_status == "refunded" else Decimal(0),
         placed_at=T0, paid_at=None, modified_at=T0 + timedelta(minutes=minutes), actor=actor,
     )
 

@@ -22,9 +22,9 @@ from lifecycle.actors import Actor
 from lifecycle.management import demo_data as demo
 from lifecycle.models import PAID_STATES, STAGE_TRANSITIONS, Agent, Customer, CustomerIdentity, Handoff, IdentityKind
 from lifecycle.models import Order, OrderState, Ownership, Stage, Team
+from lifecycle.normalise import normalize_email
 from lifecycle.services.customers import customer_create
 from lifecycle.services.errors import ServiceError
-from lifecycle.normalise import normalize_email
 from lifecycle.services.observations import orders_observe
 from lifecycle.services.orders import order_transition
 from lifecycle.services.ownership import owner_reassign, ownership_transfer
@@ -115,7 +115,7 @@ class Plan:
                 shop.append(OrderObservation(
                     system="woocommerce", namespace=demo.STORE, external_id=str(number), number=str(number),
                     customer=self.customer_ref, raw_status=raw, meaning=state, currency=demo.CURRENCY, total=total,
-                    refunded_total=refunded.get(state, Decimal("0")), placed_at=placed_at,
+                    refunded_total=refunded.get(state, Decimal(0)), placed_at=placed_at,
                     paid_at=paid_at if paid_at and at >= paid_at else None, modified_at=at, actor=SYSTEM,
                     source_name="Demo shop", event_ref=ref, received_at=at,
                 ))
