@@ -25,6 +25,23 @@ IGNORE = "__ignore__"
 # What a raw status means: one of these outcomes (with the state when CANONICAL).
 CANONICAL, IGNORED, UNMAPPED = "canonical", "ignored", "unmapped"
 
+# WooCommerce keeps "processing"/"completed" after a partial refund (integrations/woocommerce/mappers.py):
+# a system reporting one of these beside a partially refunded order agrees with it.
+_PARTIAL_REFUND_FROM = frozenset({PAID, FULFILLING, SHIPPED, DELIVERED, COMPLETED})
+# A paid order moves through the warehouse (fulfilling, shipped, delivered) in the ERP; the shop keeps
+# saying "processing" (paid) meanwhile, which is no disagreement. How long it may stay so is
+# reconciliation's tolerance, not this rule's.
+_WAREHOUSE_STEPS = frozenset({FULFILLING, SHIPPED, DELIVERED})
+
+
+def agrees(reported, canonical) -> bool:
+    """Whether a system reporting `reported` (a canonical state it maps to) agrees with the order's
+    canonical state: the same, a paid order further along in the warehouse, or a partial refund."""
+    return (reported == canonical
+            or (reported == PAID and canonical in _WAREHOUSE_STEPS)
+            or (canonical == PARTIALLY_REFUNDED and reported in _PARTIAL_REFUND_FROM))
+
+
 # Spellings a system adds in front of its statuses that mean nothing: WordPress stores
 # "wc-processing" where WooCommerce's REST API says "processing"; people type either in a mapping.
 _PREFIXES = {"woocommerce": "wc-"}

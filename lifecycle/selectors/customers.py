@@ -55,10 +55,6 @@ WORK = "lifecycle.change_exceptioncase"
 UNMAPPED = statuses.UNMAPPED
 # The timeline source of what the ERP and the CRM say (lifecycle/services/timeline.py's source_of).
 _EVENT_SOURCES = {System.ERP: EventSource.ERP, System.CRM: EventSource.CRM}
-# WooCommerce keeps "processing"/"completed" after a partial refund (integrations/woocommerce/mappers.py):
-# a source reading one of these beside a partially refunded order agrees with it.
-_PARTIAL_REFUND_FROM = frozenset({OrderState.PAID, OrderState.FULFILLING, OrderState.SHIPPED,
-                                  OrderState.DELIVERED, OrderState.COMPLETED})
 
 
 # --- the customer --------------------------------------------------------------------------------
@@ -234,8 +230,6 @@ class OrdersPage(Page):
     systems: list = field(default_factory=list)  # (value, label, connected) per system, in System order
 
 
-def _agrees(mapped, canonical):
-    return mapped == canonical or (canonical == OrderState.PARTIALLY_REFUNDED and mapped in _PARTIAL_REFUND_FROM)
 
 
 def _label(state):
@@ -253,7 +247,7 @@ def _compare(row, labels):
                 row.disagreements.append(f"{labels[cell.system]} status “{cell.raw_status}” has no mapping")
             continue
         mapped_states.add(cell.mapped)
-        if not _agrees(cell.mapped, row.order.state):
+        if not statuses.agrees(cell.mapped, row.order.state):
             cell.disagrees = True
             row.disagreements.append(
                 f"{labels[cell.system]} says {_label(cell.mapped)}, canonical is {row.order.get_state_display()}"

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from lifecycle.db import exceptions as exception_rows
 from lifecycle.db import rows
-from lifecycle.models import CLOSED_STATUSES, OPEN_STATUSES, ExceptionCase, TimelineEvent
+from lifecycle.models import CLOSED_STATUSES, ExceptionCase, TimelineEvent
 from lifecycle.services import sla, timeline
 from lifecycle.services.room import room_made
 

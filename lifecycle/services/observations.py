@@ -249,16 +249,6 @@ _MISMATCH_OPEN = Exists(ExceptionCase.objects.filter(order_id=OuterRef("pk"), ki
                                                      status__in=OPEN_STATUSES))
 
 
-# WooCommerce keeps "processing"/"completed" after a partial refund: a system reporting one of these
-# agrees with a partially refunded order (as the customer screen reads it, lifecycle/selectors).
-_PARTIAL_REFUND_FROM = frozenset({OrderState.PAID, OrderState.FULFILLING, OrderState.SHIPPED,
-                                  OrderState.DELIVERED, OrderState.COMPLETED})
-
-
-def _agrees(reported, canonical):
-    return reported == canonical or (canonical == OrderState.PARTIALLY_REFUNDED and reported in _PARTIAL_REFUND_FROM)
-
-
 def _resolve_mismatches(agreed):
     """Resolve the open `state_mismatch` of each order whose system now says what the order is:
     [(order, system, reported state, actor)], the order as it is after the observation and read
@@ -272,7 +262,7 @@ def _resolve_mismatches(agreed):
     """
     by_actor = {}
     for order, system, reported, actor in agreed:
-        if not order.mismatch_open or not _agrees(reported, order.state):
+        if not order.mismatch_open or not statuses.agrees(reported, order.state):
             continue
         subject = _mismatch_subject(order)
         who = timeline.SYSTEM_NAMES.get(system, system)
