@@ -46,7 +46,8 @@ def _apply(event, actor, replay):
             raise outcome  # the payload cannot be read: the caller fails the delivery for a person
         return outcome
     if topic == "order.deleted":
-        return intake.order_apply_deleted(store=event.store, payload=json.loads(bytes(event.body)), actor=actor)
+        return intake.order_apply_deleted(store=event.store, payload=json.loads(bytes(event.body)), actor=actor,
+                                          event_ref=f"delivery:{event.pk}")
     if topic in ("customer.created", "customer.updated"):
         return intake.customer_apply(store=event.store, payload=json.loads(bytes(event.body)), actor=actor)
     # customer.deleted: the shop account is gone, the customer and their history stay.

@@ -42,6 +42,8 @@ def test_a_deleted_order_records_the_shops_trash_status_and_the_screen_agrees(de
     assert order.state == "deleted"
     source = shop_says(order)
     assert source.raw_status == "trash" and source.observed_at.isoformat() > "2017-03-22T19:28:08"
+    # and: the stored status names the delivery that carried it
+    assert source.event_ref == f"delivery:{InboundEvent.objects.get(topic='order.deleted').pk}"
     # and: the screen reads "trash" as deleted, as the order is: no disagreement to show
     assert screen_disagreements(order) == []
     event = TimelineEvent.objects.get(order=order, kind="order_state_changed")
