@@ -132,26 +132,38 @@ RESOLVE = """UPDATE {exception}
            {exception}.order_id, {exception}.assignee_id"""
 
 
-# PostgreSQL: the subjects and reasons travel as two arrays, bound on the server: a statement of
-# four parameters however many close, which psycopg passes on without parsing.
-RESOLVE_ARRAYS = """UPDATE {exception}
+# PostgreSQL: the subjects and reasons travel as two arrays, bound on the server (a statement of five
+# parameters however many close, which psycopg passes on without parsing), and the timeline events
+# are written by the same statement from what the UPDATE returns.
+CLOSED = "closed"
+RESOLVE_ARRAYS = """WITH {closed} AS (
+    UPDATE {exception}
        SET status = $1, resolution_reason = v.reason, closed_at = $2, updated_at = $2
       FROM unnest($3::text[], $4::text[]) AS v (subject, reason)
      WHERE {exception}.kind = $5 AND {exception}.subject_key = v.subject AND {exception}.status IN ({open})
  RETURNING {exception}.id, {exception}.kind, {exception}.subject_key, {exception}.customer_id,
-           {exception}.order_id, {exception}.assignee_id"""
+           {exception}.order_id, {exception}.assignee_id, v.reason, {exception}.closed_at
+), events AS (<events> RETURNING 1)
+SELECT id, kind, subject_key, customer_id, order_id, assignee_id FROM {closed}"""
+EVENTS_FIRST_PARAM = 6  # the events' parameters follow the UPDATE's five
 
 
-def resolve_open(kind, reasons, now):
+def resolve_open(kind, reasons, now, insert_events=None):
     """Close the open `kind` exceptions whose subjects are the keys of `reasons` ({subject: why}),
     as resolved at `now`: one UPDATE per 5,000 (it locks what it closes, so two resolvers never
-    close one twice), and no model loaded. Returns a Resolved row per exception closed."""
+    close one twice), and no model loaded. Returns a Resolved row per exception closed.
+
+    On PostgreSQL `insert_events` ((sql, params): an INSERT … SELECT from CLOSED whose parameters
+    start at EVENTS_FIRST_PARAM) writes their timeline events in the same statement; elsewhere the
+    caller writes them from the rows returned."""
     resolved, items = [], sorted(reasons.items())
     when = ExceptionCase._meta.get_field("closed_at").get_db_prep_save(now, connection)
     if connection.vendor == rows.ALLOCATES_IDS:
+        events_sql, events_params = insert_events
         with rows.cursor(native=True) as cursor:
-            cursor.execute(_sql(RESOLVE_ARRAYS), [str(ExceptionStatus.RESOLVED), when, [s for s, _ in items],
-                                                  [r for _, r in items], str(kind)])
+            cursor.execute(_sql(RESOLVE_ARRAYS.replace("{closed}", CLOSED)).replace("<events>", events_sql),
+                           [str(ExceptionStatus.RESOLVED), when, [s for s, _ in items], [r for _, r in items],
+                            str(kind), *events_params])
             return [Resolved(*row, reasons[row[2]]) for row in cursor.fetchall()]
     for start in range(0, len(items), _RESOLVE_CHUNK):
         chunk = items[start:start + _RESOLVE_CHUNK]

@@ -1,6 +1,9 @@
-"""Timeline rows written in SQL: the SLA sweep's `exception_breached` events (PostgreSQL)."""
+"""Timeline rows written in SQL (PostgreSQL): the SLA sweep's `exception_breached` events, and the
+`exception_resolved` events of exceptions resolved set-based."""
 
 import json
+
+from django.db import connection
 
 from lifecycle.db.sql import table
 from lifecycle.models import EventKind, ExceptionKind, Severity, TimelineEvent
@@ -36,4 +39,29 @@ def exception_breached_insert_sql(*, source, actor, event_source, breached_at):
         "tl_kinds": json.dumps({value: str(label) for value, label in ExceptionKind.choices}),
         "tl_severities": json.dumps({str(value): str(label).lower() for value, label in Severity.choices}),
     }
+    return sql, params
+
+
+def exception_resolved_insert_sql(*, source, actor, event_source, first):
+    """The events lifecycle.services.timeline.exception_resolved_event builds, as one INSERT … SELECT
+    (PostgreSQL); keep the two in step (a test compares them).
+
+    `source` names a row source with the closed exceptions' id, kind, customer_id, order_id, reason
+    and closed_at (the resolving UPDATE … RETURNING, as a CTE). The statement binds positional
+    parameters on the server: this part's are $first … $first+4. Returns (sql, params).
+    """
+    who = actor.as_fields()
+    user_type = TimelineEvent._meta.get_field("actor_user").db_type(connection)
+    n = [f"${first + i}" for i in range(5)]
+    sql = f"""
+        INSERT INTO {table(TimelineEvent)}
+            (actor_kind, actor_user_id, actor_ref, customer_id, order_id, kind, source, summary, data, occurred_at)
+        SELECT {n[0]}::text, {n[1]}::{user_type}, {n[2]}::text, c.customer_id, c.order_id,
+               '{EventKind.EXCEPTION_RESOLVED.value}', {n[3]}::text,
+               left('Exception resolved: ' || ({n[4]}::jsonb ->> c.kind) || ': ' || c.reason, 300),
+               jsonb_build_object('exception_id', c.id, 'kind', c.kind, 'reason', c.reason), c.closed_at
+          FROM {source} c
+         WHERE c.customer_id IS NOT NULL"""
+    params = [who["actor_kind"], who["actor_user"].pk if who["actor_user"] else None, who["actor_ref"],
+              event_source, json.dumps({value: str(label) for value, label in ExceptionKind.choices})]
     return sql, params

@@ -179,6 +179,13 @@ def exception_resolved_event(*, exception, actor):
 record_exception_resolved = _recorded(exception_resolved_event)
 
 
+def exception_resolved_insert_sql(*, source, actor, first):
+    """exception_resolved_event's events as one INSERT … SELECT from `source` (PostgreSQL): see
+    lifecycle/db/timeline.py. Returns (sql, positional params numbered from `first`)."""
+    return timeline_rows.exception_resolved_insert_sql(source=source, actor=actor, event_source=_source_for(actor),
+                                                       first=first)
+
+
 
 SYSTEM_SOURCES = {"woocommerce": EventSource.SHOP, "erp": EventSource.ERP, "crm": EventSource.CRM}
 SYSTEM_NAMES = {"woocommerce": "the shop", "erp": "the ERP", "crm": "the CRM"}

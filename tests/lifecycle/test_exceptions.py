@@ -3,9 +3,11 @@
 import pytest
 from django.db import IntegrityError, transaction
 
+from lifecycle.actors import Actor
 from lifecycle.models import ExceptionCase, ExceptionKind, Severity, TimelineEvent
-from lifecycle.services.exceptions import exception_raise, exception_resolve
-from tests.factories import SYSTEM, make_owned_customer
+from lifecycle.services import timeline
+from lifecycle.services.exceptions import exception_raise, exception_resolve, exceptions_resolve
+from tests.factories import SYSTEM, make_order, make_owned_customer, make_user
 from tests.concurrency import race
 from tests.lifecycle.test_sla import utc
 from tests.lifecycle.test_sla_sweep import freeze
@@ -115,3 +117,24 @@ def test_concurrent_recurrences_reopen_the_closed_exception_once():
     assert sum(opened for _, opened in results) == 1
     only = ExceptionCase.objects.get(subject_key="store:flaky")
     assert (only.status, only.reopened_count, only.occurrences) == ("open", 1, 5)
+
+
+@pytest.mark.postgres
+def test_resolving_in_sql_writes_exactly_the_event_the_python_builder_describes():
+    # given an open exception with a customer and an order, resolved by a person, with a long reason
+    customer = make_owned_customer()
+    order = make_order(customer)
+    exception, _ = exception_raise(kind=K.STATE_MISMATCH, subject_key=f"order:{order.pk}", customer=customer,
+                                   order=order, summary="shop paid, ERP cancelled", actor=SYSTEM)
+    person = Actor.for_user(make_user("resolver", group="Manager"))
+    reason = "Größe passt wieder: " + "x" * 300
+    # when PostgreSQL resolves it, writing the event in the same statement
+    [closed] = exceptions_resolve(kind=K.STATE_MISMATCH, reasons={exception.subject_key: reason}, actor=person)
+    written = TimelineEvent.objects.get(kind="exception_resolved", data__exception_id=exception.pk)
+    # then it is field for field what the Python builder (the SQLite path) builds for the same row
+    built = timeline.exception_resolved_event(exception=closed, actor=person)
+    fields = ["customer_id", "order_id", "kind", "source", "summary", "data", "actor_kind", "actor_user_id",
+              "actor_ref"]
+    assert {f: getattr(written, f) for f in fields} == {f: getattr(built, f) for f in fields}
+    assert written.occurred_at == ExceptionCase.objects.get(pk=exception.pk).closed_at
+    assert len(written.summary) == 300
