@@ -272,4 +272,7 @@ CELERY_BEAT_SCHEDULE = {
                                  "options": {"expires": 55}},
     # Repairs what webhooks missed (a disabled webhook, downtime); cheap when nothing changed.
     "sync-woocommerce-stores": {"task": "integrations.woocommerce.tasks.sync_woocommerce_stores", "schedule": 900.0},
+    # Systems that disagree about an order past a tolerance window (lifecycle/services/reconcile.py):
+    # each run compares only what changed or came due since the last; a late run is dropped.
+    "reconcile-orders": {"task": "lifecycle.tasks.reconcile_orders", "schedule": 300.0, "options": {"expires": 290}},
 }

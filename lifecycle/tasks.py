@@ -63,3 +63,20 @@ def route_waiting_customers(team_ids=None):
     if handoffs:
         log.info("routed %d waiting customers to agents with room", len(handoffs))
     return len(handoffs)
+
+
+@shared_task
+def reconcile_orders(order_ids=None, full=False):
+    """Compare the orders' systems under the tolerance rules (services.reconcile.reconcile): the
+    given orders, or every order (`full`), or those changed or due since the last run (the beat's
+    run, every 5 minutes). Returns what it did.
+
+    No retries: the next beat run is the retry, and a rerun opens nothing twice (one open
+    state_mismatch per order) and changes only what changed since.
+    """
+    from lifecycle.services.reconcile import reconcile
+
+    run = reconcile(order_ids=order_ids, full=full, actor=Actor.task("reconcile_orders"))
+    if run.opened or run.resolved:
+        log.info("reconciliation opened %d and resolved %d state mismatches", run.opened, run.resolved)
+    return {"evaluated": run.evaluated, "opened": run.opened, "updated": run.updated, "resolved": run.resolved}

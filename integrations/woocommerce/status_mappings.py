@@ -10,6 +10,7 @@ from integrations.woocommerce import statuses
 from lifecycle.config_cache import ConfigCache
 from lifecycle.services.errors import PermissionDenied, ServiceError
 from lifecycle.services.observations import status_mapped
+from lifecycle.services.reconcile import status_meanings_register
 
 # Read on every delivery, edited by a manager now and then: kept per process (see config_cache).
 _mappings = ConfigCache("status_map")
@@ -50,3 +51,15 @@ def status_mapping_set(*, store, raw_status, canonical, actor):
                                                defaults={"canonical": canonical})
         return status_mapped(system=statuses.SYSTEM, namespace=store.slug, raw_status=raw_status,
                              meaning=canonical, actor=actor)
+
+
+def status_meanings():
+    """What the shop's statuses mean to reconciliation: DOMAIN.md's defaults for every store, and each
+    store's own mappings for its orders (read afresh each run, so a manager's mapping counts at once)."""
+    found = {"": dict(statuses.DEFAULT_STATUS_MAP)}
+    for slug, raw_status, canonical in StatusMapping.objects.values_list("store__slug", "raw_status", "canonical"):
+        found.setdefault(slug, {})[raw_status] = canonical
+    return found
+
+
+status_meanings_register(statuses.SYSTEM, status_meanings)

@@ -19,6 +19,7 @@ from lifecycle.models.orders import (
     System,
 )
 from lifecycle.models.ownership import Handoff, Ownership, StagePolicy
+from lifecycle.models.reconcile import ReconcileWatermark, ToleranceRule
 from lifecycle.models.routing import RoutingRule
 from lifecycle.models.teams import Agent, Holiday, RoutingMode, Team
 from lifecycle.models.timeline import EventKind, EventSource, TimelineEvent
@@ -50,6 +51,8 @@ __all__ = [
     "Handoff",
     "Ownership",
     "StagePolicy",
+    "ReconcileWatermark",
+    "ToleranceRule",
     "Agent",
     "Team",
     "EventKind",

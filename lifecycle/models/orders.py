@@ -148,9 +148,18 @@ class OrderSourceState(models.Model):
     observed_at = models.DateTimeField(help_text="When the system reported this status (its own clock).")
     event_ref = models.CharField(max_length=200, blank=True, help_text="The delivery, row or change that carried it.")
     received_at = models.DateTimeField(default=timezone.now)
+    # The system's own total, where it differs in kind from the order's (the ERP's, the CRM's deal
+    # amount); empty for the order's own system, whose total is the order's. Reconciliation compares them.
+    total = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "system"], name="one_source_state_per_system")]
+        indexes = [
+            # Reconciliation's incremental run: what arrived since the last run, and whose tolerance
+            # window (counted from the leading system's observation) expired since.
+            models.Index(fields=["received_at"], name="source_state_received_idx"),
+            models.Index(fields=["system", "observed_at"], name="source_state_observed_idx"),
+        ]
 
     def __str__(self):
         return f"{self.system}: {self.raw_status}"
