@@ -31,7 +31,7 @@ Side = namedtuple("Side", "raw state observed_at received_at total")
 # One order and one directed pair whose facts break at least one rule: `rule_ids` of those rules.
 Match = namedtuple("Match", "order_id number order_state currency left right left_side right_side rule_ids")
 
-_SYSTEMS = frozenset(System.values)
+SYSTEMS = frozenset(System.values)
 
 
 def _literal(value, allowed):
@@ -122,9 +122,9 @@ def _pair_sql(left, right, rules, overrides, order_ids):
           FROM {ss} l
           JOIN {o} o ON {col(Order, 'id', 'o')} = {col(OrderSourceState, 'order', 'l')}
           LEFT JOIN {ss} r ON {col(OrderSourceState, 'order', 'r')} = {col(OrderSourceState, 'order', 'l')}
-                          AND {col(OrderSourceState, 'system', 'r')} = {_literal(right, _SYSTEMS)}
+                          AND {col(OrderSourceState, 'system', 'r')} = {_literal(right, SYSTEMS)}
           {_meaning_joins('l', overrides)} {_meaning_joins('r', overrides)}
-         WHERE {col(OrderSourceState, 'system', 'l')} = {_literal(left, _SYSTEMS)}{scope}
+         WHERE {col(OrderSourceState, 'system', 'l')} = {_literal(left, SYSTEMS)}{scope}
       ) x
     ) y WHERE matched <> ''"""
     return sql, params
@@ -170,7 +170,7 @@ def sides(order_ids, systems, meanings):
     overrides = any(namespace for _, namespace, _, _ in meanings)
     with_sql, params = _meaning_cte(meanings)
     scope, scope_params = _scope("s", order_ids)
-    in_systems = ", ".join(_literal(s, _SYSTEMS) for s in systems) or "NULL"
+    in_systems = ", ".join(_literal(s, SYSTEMS) for s in systems) or "NULL"
     sql = f"""{with_sql}
         SELECT {col(OrderSourceState, 'order', 's')}, {col(OrderSourceState, 'system', 's')},
                {col(OrderSourceState, 'raw_status', 's')}, {_state_of('s', overrides)},
@@ -197,7 +197,7 @@ def candidates(changed_after, windows):
     system = col(OrderSourceState, "system")
     parts, params = [f"SELECT {order} FROM {ss} WHERE {received} > %s"], [_param(changed_after)]
     for name, after, upto in windows:
-        parts.append(f"SELECT {order} FROM {ss} WHERE {system} = {_literal(name, _SYSTEMS)}"
+        parts.append(f"SELECT {order} FROM {ss} WHERE {system} = {_literal(name, SYSTEMS)}"
                      f" AND {observed} > %s AND {observed} <= %s")
         params += [_param(after), _param(upto)]
     with connection.cursor() as cursor:

@@ -129,8 +129,8 @@ def _window(rule):
 
 
 def _watermark():
-    mark = ReconcileWatermark.objects.select_for_update().order_by("pk").first()
-    return mark or ReconcileWatermark.objects.create()
+    """The one watermark row, locked: a second run waits for this one, then compares what came since."""
+    return ReconcileWatermark.objects.select_for_update().get_or_create(pk=1)[0]
 
 
 def _meaning_rows():
@@ -189,8 +189,8 @@ def _compare(rules, meanings, scope, result, actor):
     _raise(_without_dismissed(raises, found, cases), result, actor)
     resolvable = {oid: ev for oid, (_, ev) in cases.items() if oid not in found and _ours(ev)}
     if resolvable:
-        now_saying = rows.sides(sorted(resolvable), {s for r in rules for s in (r.left_system, r.right_system)},
-                                meanings)
+        named = {s for evidence in resolvable.values() for s in evidence.get("systems") or {}}
+        now_saying = rows.sides(sorted(resolvable), named & set(rows.SYSTEMS), meanings)
         for order_id, evidence in resolvable.items():
             reason = _agreement(evidence, now_saying.get(order_id, {}), rules)
             if reason is None:

@@ -183,3 +183,19 @@ def test_the_beat_task_reconciles_every_five_minutes(four_orders):
     assert done["opened"] == 2 and is_open(a)
     entry = settings.CELERY_BEAT_SCHEDULE["reconcile-orders"]
     assert entry["task"] == "lifecycle.tasks.reconcile_orders" and entry["schedule"] == 300.0
+
+
+def test_a_rule_switched_off_resolves_its_mismatches_saying_so(four_orders):
+    a, *_ = four_orders
+    erp_says(a, "Cancelled", T0)
+    reconcile(now=T0 + 5 * MINUTE, actor=RUN)
+    assert is_open(a)
+
+    # when: managers switch every rule off
+    ToleranceRule.objects.update(active=False)
+    run = reconcile(now=T0 + 10 * MINUTE, actor=RUN)
+
+    # then: a full pass (the rules changed) closes it, saying why, with what each system says now
+    assert run.full and run.resolved == 1
+    assert mismatch(a).resolution_reason == ("No active tolerance rule compares the ERP and the shop any more: "
+                                             "the ERP says “Cancelled” (cancelled); the shop says “processing” (paid)")
