@@ -99,6 +99,7 @@ UNFOLD = {
                     _link("Routing rules", "alt_route", "lifecycle.routingrule"),
                     _link("Exception policies", "policy", "lifecycle.exceptionpolicy"),
                     _link("Holidays", "event_busy", "lifecycle.holiday"),
+                    _link("Reconciliation tolerances", "compare_arrows", "lifecycle.tolerancerule"),
                 ],
             },
             {

@@ -27,8 +27,8 @@ STAGE_TEAMS = {
 
 _ALL = ["customer", "customeridentity", "order", "ordersourcestate", "ownership", "handoff",
         "timelineevent", "team", "agent", "stagepolicy", "exceptioncase", "exceptionpolicy", "routingrule",
-        "holiday"]
-_CONFIG = ("team", "agent", "stagepolicy", "exceptionpolicy", "routingrule", "holiday")
+        "holiday", "tolerancerule"]
+_CONFIG = ("team", "agent", "stagepolicy", "exceptionpolicy", "routingrule", "holiday", "tolerancerule")
 
 # DOMAIN.md's exception kinds: (queue team slug or None for managers, to the owner team?, SLA minutes,
 # business hours?). "1 business day" is 8 business hours; 1 h and 4 h for the urgent kinds run on
@@ -56,11 +56,13 @@ GROUPS = {
            "lifecycle.view_all_customers",
            "lifecycle.change_exceptioncase", "lifecycle.assign_exceptioncase", "lifecycle.dismiss_exceptioncase"]
         + [f"lifecycle.{verb}_{m}" for m in _CONFIG for verb in ("add", "change")]
-        + ["lifecycle.delete_holiday", "lifecycle.delete_routingrule", "auth.view_user"]
+        + ["lifecycle.delete_holiday", "lifecycle.delete_routingrule", "auth.view_user",
+           "lifecycle.view_reconcilewatermark"]
     ),
     "Operations": (
         [f"lifecycle.view_{m}" for m in ("customer", "customeridentity", "order", "ordersourcestate", "timelineevent")]
         + ["lifecycle.view_all_customers"]  # imports touch any customer
+        + ["lifecycle.view_tolerancerule", "lifecycle.view_reconcilewatermark"]
         + _BEAT
     ),
 }

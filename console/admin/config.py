@@ -1,10 +1,11 @@
-"""Configuration managers own: routing rules, exception policies, holidays (history kept)."""
+"""Configuration managers own: routing rules, exception policies, holidays, reconciliation tolerances
+(history kept), and where the last reconciliation run stopped (read only)."""
 
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from console.admin.base import AftercareAdmin, when_column
-from lifecycle.models import ExceptionPolicy, Holiday, RoutingRule
+from lifecycle.models import ExceptionPolicy, Holiday, ReconcileWatermark, RoutingRule, ToleranceRule
 
 
 @admin.register(RoutingRule)
@@ -42,3 +43,37 @@ class HolidayAdmin(AftercareAdmin):
     list_select_related = ["team"]
     date_hierarchy = "date"
     search_fields = ["name"]
+
+
+@admin.register(ToleranceRule)
+class ToleranceRuleAdmin(SimpleHistoryAdmin, AftercareAdmin):
+    """How long two systems may disagree about an order before a `state_mismatch` opens: a saved
+    change makes the next reconciliation run a full one."""
+
+    list_display = ["sentence", "left_system", "right_system", "condition", "window_minutes", "active"]
+    list_filter = ["active", "left_system", "right_system", "condition"]
+    list_editable = ["window_minutes", "active"]
+    search_fields = ["sentence"]
+    fieldsets = [
+        (None, {"fields": ["sentence", "left_system", "right_system", "condition", "window_minutes", "active"]}),
+        ("States (when the condition compares states)", {"fields": [
+            "left_states", "right_states", "right_match", "right_absent_counts"]}),
+        ("Amounts (when the condition compares totals)", {"fields": ["amount_tolerance"]}),
+    ]
+
+
+@admin.register(ReconcileWatermark)
+class ReconcileWatermarkAdmin(AftercareAdmin):
+    """Read only: the last run, what it compared and what it changed."""
+
+    list_display = [when_column("last_run_at", "last run"), when_column("last_full_at", "last full pass"),
+                    "evaluated", "opened", "updated", "resolved"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -50,7 +50,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from integrations.models import InboundEvent, StatusMapping, SyncCursor, SyncRun
 from integrations.stores import store_connect
-from lifecycle.models import Customer, ExceptionKind, Holiday, RoutingRule, Stage
+from lifecycle.models import Customer, ExceptionKind, Holiday, ReconcileWatermark, RoutingRule, Stage
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.ownership import ownership_transfer
 from tests.api.test_auth_permissions import EXPECTED as API_EXPECTED
@@ -159,6 +159,8 @@ ADMIN = {
     "lifecycle.exceptionpolicy":         ("v",    "va",     ""),
     "lifecycle.routingrule":             ("v",    "vad",    ""),
     "lifecycle.holiday":                 ("v",    "vad",    ""),
+    "lifecycle.tolerancerule":           ("v",    "va",     "v"),
+    "lifecycle.reconcilewatermark":      ("",     "v",      "v"),
     "auth.user":                         ("",     "v",      ""),
     "auth.group":                        ("",     "",       ""),
     "authtoken.tokenproxy":              ("",     "",       ""),
@@ -397,6 +399,7 @@ def seed_world():
     # configuration, after the customers were routed (a rule would have routed them)
     RoutingRule.objects.create(name="Walk rule", is_active=False, team=commerce)
     Holiday.objects.create(team=commerce, date=date(2099, 12, 25), name="Walk holiday")
+    ReconcileWatermark.objects.get_or_create(pk=1)  # reconciliation's one row, as its first run writes it
     for model, model_admin in admin.site._registry.items():
         if isinstance(model_admin, SimpleHistoryAdmin) and (first := model._default_manager.order_by("pk").first()):
             first.save()  # a history row to open
