@@ -160,6 +160,10 @@ STORAGES = {
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "console:home"  # the agent home is where work starts
 
+# Error pages and reports hide sensitive variables and POST parameters with DEBUG on too, and the
+# settings and environment values that carry passwords in a URL (console/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "console.reporting.ExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -254,6 +258,9 @@ SPECTACULAR_SETTINGS = {
 # A web process wakes a store's drain at most once at once and once more at the end of this many
 # seconds, however many deliveries it stores meanwhile (integrations/woocommerce/wakeups.py).
 AFTERCARE_DRAIN_WAKE_SECONDS = float(os.environ.get("AFTERCARE_DRAIN_WAKE_SECONDS", "1"))
+# The largest webhook body accepted, in bytes; larger ones get 413 unread. WooCommerce orders are a
+# few KB (tens with hundreds of lines); Django's own request limit (2.5 MB) was the limit until now.
+AFTERCARE_WEBHOOK_MAX_BYTES = int(os.environ.get("AFTERCARE_WEBHOOK_MAX_BYTES", str(2_621_440)))
 # Agents carry this many open items unless a manager sets their own capacity.
 AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_CAPACITY", "40"))
 

@@ -39,11 +39,25 @@ def mask(value):
     return f"{value[:3]}…{value[-4:]}" if len(value) > 10 else "•" * len(value)
 
 
+class Secret(str):
+    """A decrypted secret: a str in every use, but its repr is the mask.
+
+    Error pages (Django's technical 500 lists every frame's locals), debuggers and `%r` in logs
+    print reprs: a secret read from the database or typed into a form shows as its mask there,
+    in whatever frame it travels through. str(), f-strings and .encode() still give the value.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Secret({mask(self)!r})"
+
+
 class EncryptedTextField(models.TextField):
-    """Plain text in Python, Fernet ciphertext in the database."""
+    """Plain text in Python (a Secret, masked in reprs), Fernet ciphertext in the database."""
 
     def from_db_value(self, value, expression, connection):
-        return decrypt(value) if value else ""
+        return Secret(decrypt(value)) if value else ""
 
     def get_prep_value(self, value):
         return encrypt(value) if value else ""

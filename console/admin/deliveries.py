@@ -86,10 +86,9 @@ def body_text(raw):
         text = raw[:BODY_LIMIT].decode("utf-8", errors="replace")
         return f"{text}\n\n… cut: the first {BODY_LIMIT:,} of {len(raw):,} bytes"
     try:
-        parsed = json.loads(raw)
-    except ValueError:
+        text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read (a malformed delivery)
         return raw.decode("utf-8", errors="replace")
-    text = json.dumps(parsed, indent=2, ensure_ascii=False)
     return text if len(text) <= 2 * BODY_LIMIT else f"{text[:2 * BODY_LIMIT]}\n\n… cut"
 
 

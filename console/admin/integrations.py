@@ -15,17 +15,19 @@ from django.db.models import CharField, Value
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminURLInputWidget
 
 from console.admin.base import AftercareAdmin
 from console.templatetags.when import when as when_html
-from integrations.crypto import mask
+from integrations.crypto import Secret, mask
 from integrations.models import StatusMapping, StoreConnection
 from integrations.stores import store_connect
 from integrations.woocommerce import statuses
@@ -83,8 +85,9 @@ class StoreConnectionForm(forms.ModelForm):
             self.fields["slug"].help_text = _("Part of the webhook URL; defaults to the name. Fixed once created.")
 
     def _secret(self, name):
+        # A Secret: masked in the reprs an error page prints, in every frame it is passed through.
         value = self.cleaned_data.get(name, "")
-        return value or (getattr(self.instance, name) if self.instance.pk else "")
+        return Secret(value or (getattr(self.instance, name) if self.instance.pk else ""))
 
     def clean_consumer_key(self):
         return self._secret("consumer_key")
@@ -147,6 +150,10 @@ class StoreConnectionAdmin(AftercareAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # orders and deliveries refer to the store: deactivate it instead
+
+    @method_decorator(sensitive_post_parameters(*SECRETS))  # typed secrets stay out of error pages
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def has_operate_permission(self, request, obj=None):
         return request.user.has_perm(OPERATE)

@@ -27,6 +27,7 @@ from integrations.woocommerce import intake
 from integrations.woocommerce.processing import (
     ORDER_UPSERTS,
     OUTCOME_STATUS,
+    MalformedBody,
     delivery_actor,
     inbound_event_fail,
     inbound_event_process,
@@ -147,9 +148,15 @@ def _apply(events):
             if event.dedupe_key:
                 first_of[event.dedupe_key] = event
             todo.append(event)
-    items = [order_item(e, delivery_actor(e, store.slug)) for e in todo]
+    readable, items, reasons = [], [], {}
+    for event in todo:
+        try:
+            items.append(order_item(event, delivery_actor(event, store.slug)))
+            readable.append(event)
+        except MalformedBody as error:  # ends malformed; the others go on as one batch
+            event.status, reasons[event.pk] = S.MALFORMED, str(error)
     failed = []
-    for event, outcome in zip(todo, intake.orders_apply(store=store, items=items)):
+    for event, outcome in zip(readable, intake.orders_apply(store=store, items=items) if items else []):
         if isinstance(outcome, ObservationError):
             failed.append((event, outcome))
             event.status = S.FAILED
@@ -161,7 +168,7 @@ def _apply(events):
             twin = first_of[event.dedupe_key]
             event.status = S.DUPLICATE if twin.status == S.PROCESSED else twin.status
         if event.status != S.FAILED:
-            event.processed_at, event.reason, event.attempts = now, "", event.attempts + 1
+            event.processed_at, event.reason, event.attempts = now, reasons.get(event.pk, ""), event.attempts + 1
     done = [e for e in events if e.status != S.FAILED]
     rows.update_many(InboundEvent, done, ["status", "processed_at", "reason", "attempts"])
     return failed

@@ -1,13 +1,12 @@
 """Turning a stored delivery into domain changes, once."""
 
-import json
-
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from integrations.models import InboundEvent
 from integrations.woocommerce import intake
+from integrations.woocommerce.signatures import load_body
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionKind
 from lifecycle.services.exceptions import exception_raise
@@ -28,9 +27,21 @@ class ReplayRefused(Exception):
     pass
 
 
+class MalformedBody(Exception):
+    """A stored body that is not a delivery's JSON object (the receiver refuses those, with the same
+    reading: signatures.load_body): the delivery ends malformed, no retry can read it."""
+
+
+def payload_of(event):
+    try:
+        return load_body(bytes(event.body))
+    except ValueError as error:
+        raise MalformedBody(f"malformed JSON: {error}") from None
+
+
 def order_item(event, actor, note_stale=True):
-    """The delivery's order payload as intake takes it."""
-    return intake.Item(payload=json.loads(bytes(event.body)), actor=actor, event_ref=f"delivery:{event.pk}",
+    """The delivery's order payload as intake takes it; MalformedBody when there is none."""
+    return intake.Item(payload=payload_of(event), actor=actor, event_ref=f"delivery:{event.pk}",
                        note_stale=note_stale, received_at=event.received_at)
 
 
@@ -46,10 +57,10 @@ def _apply(event, actor, replay):
             raise outcome  # the payload cannot be read: the caller fails the delivery for a person
         return outcome
     if topic == "order.deleted":
-        return intake.order_apply_deleted(store=event.store, payload=json.loads(bytes(event.body)), actor=actor,
+        return intake.order_apply_deleted(store=event.store, payload=payload_of(event), actor=actor,
                                           event_ref=f"delivery:{event.pk}")
     if topic in ("customer.created", "customer.updated"):
-        return intake.customer_apply(store=event.store, payload=json.loads(bytes(event.body)), actor=actor)
+        return intake.customer_apply(store=event.store, payload=payload_of(event), actor=actor)
     # customer.deleted: the shop account is gone, the customer and their history stay.
     return intake.Outcome.IGNORED
 
@@ -72,12 +83,16 @@ def inbound_event_process(*, event_id, replay=False):
         if event.status in FINISHED and not replay:
             return event.status
         actor = delivery_actor(event, event.store.slug)
+        reason = ""
         if not replay and event.dedupe_key and event.duplicate:
             outcome_status = S.DUPLICATE
         else:
-            outcome_status = OUTCOME_STATUS[_apply(event, actor, replay)]
+            try:
+                outcome_status = OUTCOME_STATUS[_apply(event, actor, replay)]
+            except MalformedBody as error:  # raised before anything was written
+                outcome_status, reason = S.MALFORMED, str(error)
         if not replay:
-            event.status, event.processed_at, event.reason = outcome_status, timezone.now(), ""
+            event.status, event.processed_at, event.reason = outcome_status, timezone.now(), reason
             event.attempts += 1
             event.save(update_fields=["status", "processed_at", "reason", "attempts"])
     return outcome_status

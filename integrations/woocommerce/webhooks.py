@@ -2,23 +2,29 @@
 
 No domain work happens in the request: WooCommerce waits for our answer (and disables a webhook
 that keeps failing), so the receiver only proves the delivery is the shop's and keeps it.
+
+Anyone can POST here, so the size is checked before anything else (nothing is read of a body over
+the limit, and no secret is loaded for it), and the store's webhook secret never appears in an error
+page or a log: the receiver's locals are sensitive variables (console/reporting.py hides them with
+DEBUG on too), and it never holds the secret itself (_Store.verifies uses it; its repr leaves it out).
 """
 
 import hashlib
-import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from integrations.models import InboundEvent, StoreConnection
 from integrations.woocommerce import mappers
-from integrations.woocommerce.signatures import SIGNATURE_HEADER, TOPIC_HEADER, is_ping, verify_signature
+from integrations.woocommerce.signatures import SIGNATURE_HEADER, TOPIC_HEADER, is_ping, load_body, verify_signature
 from integrations.woocommerce.wakeups import wakeups
 from lifecycle.config_cache import ConfigCache
 from lifecycle.db import rows
@@ -31,16 +37,51 @@ HANDLED_TOPICS = frozenset({
 })
 # Kept with the raw body so operators see the delivery as WooCommerce sent it.
 KEPT_HEADERS = ("content-type", "user-agent")
+# A body is read this much at a time, so at most the limit and one chunk are ever in memory.
+READ_CHUNK = 64 * 1024
 
 
 def _headers(request):
     return {k: v for k, v in request.headers.items() if k.lower().startswith("x-wc-") or k.lower() in KEPT_HEADERS}
 
 
-def _store(store, raw, headers, status, reason="", **fields):
+def _read_body(request, limit):
+    """(body, None), or (None, what was seen) when the body is over `limit` bytes. A declared
+    Content-Length over the limit is refused before a byte is read; a body without one (streamed)
+    is read until it passes the limit, never further."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return None, f"{declared:,} bytes declared"
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = request.read(min(READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        return None, f"more than {limit:,} bytes sent"
+    return b"".join(chunks), None
+
+
+def _refuse_too_large(request, store_slug, seen, limit):
+    """413, recorded as a rejected delivery of the store without its body: a flood of large bodies
+    costs a small row each, and no secret is loaded (the store's id is all the row needs)."""
+    reason = f"body too large ({seen}; the limit is {limit:,}): not kept"
+    store_id = StoreConnection.objects.filter(slug=store_slug, is_active=True).values_list("pk", flat=True).first()
+    if store_id is not None:  # an unknown store has nowhere to record it, as for any delivery
+        event = _store(store_id, b"", _headers(request), InboundEvent.Status.REJECTED, reason)
+        log.warning("rejected webhook delivery %s for store %s: %s", event.pk, store_slug, reason)
+    return JsonResponse({"error": f"Body too large: the limit is {limit:,} bytes."}, status=413)
+
+
+def _store(store_id, raw, headers, status, reason="", **fields):
     # Hand-built: compiling the ORM's insert cost more than the database spent on it.
     event = InboundEvent(
-        store_id=store.pk, headers=headers, body=raw, body_sha256=hashlib.sha256(raw).hexdigest(), status=status,
+        store_id=store_id, headers=headers, body=raw, body_sha256=hashlib.sha256(raw).hexdigest(), status=status,
         reason=reason, topic=headers.get("X-Wc-Webhook-Topic", "")[:64],
         delivery_id=headers.get("X-Wc-Webhook-Delivery-Id", "")[:64], **fields,
     )
@@ -73,7 +114,10 @@ def _store_changed(sender, **kwargs):
 class _Store:
     pk: int
     slug: str
-    webhook_secret: str
+    webhook_secret: str = field(repr=False)  # error pages print locals' reprs
+
+    def verifies(self, raw, signature):
+        return verify_signature(raw, self.webhook_secret, signature)
 
 
 def _load_store(slug):
@@ -93,37 +137,40 @@ def _active_store(slug, fresh=False):
 
 @csrf_exempt
 @require_POST
+@sensitive_post_parameters()
+@sensitive_variables()
 def receive(request, store_slug):
+    limit = settings.AFTERCARE_WEBHOOK_MAX_BYTES
+    raw, too_large = _read_body(request, limit)
+    if raw is None:
+        return _refuse_too_large(request, store_slug, too_large, limit)
     store = _active_store(store_slug)
     if store is None:
         return JsonResponse({"error": f"No active store {store_slug!r}."}, status=404)
-    raw = request.body
     if is_ping(request.content_type, raw, request.headers):
         # WooCommerce disables a new webhook unless its unsigned ping gets a 200: answer, do nothing.
         log.info("webhook ping for store %s: %s", store.slug, raw[:64])
         return JsonResponse({"ok": True, "ping": True})
     headers = _headers(request)
     signature = request.headers.get(SIGNATURE_HEADER)
-    if not verify_signature(raw, store.webhook_secret, signature) and signature:
+    if not store.verifies(raw, signature) and signature:
         store = _active_store(store_slug, fresh=True)  # the kept secret may have been rotated since
         if store is None:
             return JsonResponse({"error": f"No active store {store_slug!r}."}, status=404)
-    if not verify_signature(raw, store.webhook_secret, signature):
+    if not store.verifies(raw, signature):
         reason = "missing signature" if not signature else "signature does not match the store's webhook secret"
-        event = _store(store, raw, headers, InboundEvent.Status.REJECTED, reason)
+        event = _store(store.pk, raw, headers, InboundEvent.Status.REJECTED, reason)
         log.warning("rejected webhook delivery %s for store %s: %s", event.pk, store.slug, reason)
         return JsonResponse({"error": f"Invalid webhook: {reason}."}, status=401)
     topic = request.headers.get(TOPIC_HEADER, "")
     try:
-        payload = json.loads(raw)
-        if not isinstance(payload, dict):
-            raise ValueError("the body is not a JSON object")
+        payload = load_body(raw)
     except ValueError as error:
-        event = _store(store, raw, headers, InboundEvent.Status.MALFORMED, f"malformed JSON: {error}")
+        event = _store(store.pk, raw, headers, InboundEvent.Status.MALFORMED, f"malformed JSON: {error}")
         log.warning("malformed webhook delivery %s for store %s: %s", event.pk, store.slug, error)
         return JsonResponse({"error": f"Malformed JSON body: {error}."}, status=400)
     if topic not in HANDLED_TOPICS:
-        _store(store, raw, headers, InboundEvent.Status.IGNORED, f"topic {topic!r} is not handled")
+        _store(store.pk, raw, headers, InboundEvent.Status.IGNORED, f"topic {topic!r} is not handled")
         return JsonResponse({"ok": True, "ignored": topic})
     resource = topic.split(".", 1)[0]
     resource_id = str(payload.get("id", ""))[:64]
@@ -131,7 +178,7 @@ def receive(request, store_slug):
     # One insert, committed on its own (autocommit), so the store's drain is woken right after it;
     # inside a caller's transaction it still waits for that commit. No BEGIN/COMMIT of our own.
     event = _store(
-        store, raw, headers, InboundEvent.Status.RECEIVED, resource=resource, resource_id=resource_id,
+        store.pk, raw, headers, InboundEvent.Status.RECEIVED, resource=resource, resource_id=resource_id,
         modified_gmt=modified,
         dedupe_key=mappers.dedupe_key(store.slug, resource, resource_id, modified, raw),
     )
