@@ -14,6 +14,7 @@ class Outcome:
     APPLIED = "applied"
     STALE = "stale"
     IGNORED = "ignored"
+    ORPHAN = "orphan"  # about another system's order the console does not have (OrderObservation.of_order)
 
 
 class ObservationError(ValueError):
@@ -62,6 +63,27 @@ class CustomerRef:
         return keys + ([("identity", "email", "", self.email)] if self.email else [])
 
 
+# The marker of a key that names an order by its number (OrderObservation.key).
+BY_NUMBER = "#"
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """Another system's order, by the number customers see: the shop's order an ERP row names."""
+
+    system: str  # the system the order was born in (lifecycle.models.System)
+    namespace: str  # its store's slug
+    number: str
+
+    def __post_init__(self):
+        for name in ("system", "namespace", "number"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or "\x00" in value or len(value) > MAX_LENGTHS["number"]:
+                raise ObservationError(f"order.{name}", f"not a value the console can hold: {value!r}")
+        if not self.number.strip():
+            raise ObservationError("order.number", "missing")
+
+
 @dataclass(frozen=True)
 class OrderObservation:
     """What one system says about one order at one moment. Plain values; validated on creation."""
@@ -84,6 +106,9 @@ class OrderObservation:
     event_ref: str = ""  # the delivery, row or change that carried it
     note_stale: bool = True  # a late version is noted on the timeline the first time it is seen (not on replays)
     received_at: datetime | None = None  # when the console got it; now when not given
+    # Set: the system reports on another system's order (the ERP on the shop's order it names by number),
+    # setting only its own source state on it; it never creates one (lifecycle.services.observations).
+    of_order: OrderRef | None = None
 
     def __post_init__(self):
         for name, limit in MAX_LENGTHS.items():
@@ -116,6 +141,10 @@ class OrderObservation:
 
     @property
     def key(self):
+        """The order it is about: its own (system, namespace, external_id), or the order it names
+        (of_order) as (system, namespace, BY_NUMBER, number)."""
+        if self.of_order is not None:
+            return self.of_order.system, self.of_order.namespace, BY_NUMBER, self.of_order.number
         return self.system, self.namespace, self.external_id
 
     @property

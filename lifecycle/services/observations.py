@@ -20,12 +20,31 @@ What an observation does, whoever sends it:
 - The customer is resolved (or created) from the reference; the customers whose orders moved
   follow them through their stages and are handed over to the new stage's team (orders.py).
 
+A system may also report on an order born in another system: the ERP on the shop's order it names
+by number (OrderObservation.of_order). Such an observation takes the same path, keyed by that
+order: it sets only its own system's source state on it (raw status, time, its own total), never
+the order's amounts, and moves the canonical state through the same graph, under the same stale,
+unmapped and mismatch rules, with two differences:
+- It never creates an order. An order the console does not have makes it an ORPHAN: its system's
+  word opens `state_mismatch` (evidence: "ERP only", in the managers' queue, as it has no customer
+  yet), which resolves itself once an observation of it finds the order. The integration keeps
+  the orphan's facts; it registers a hook (orders_created_register) that hears of the orders this
+  service creates, so the shop's order arriving later takes them in (in the same transaction).
+- It skips and lags without conflict: its exports are snapshots, so a move to a later warehouse
+  step passes the steps between (paid → shipped → delivered, each a transition and an event); a
+  move the graph refuses because the order is one move past what the system says (the ERP still
+  delivering what the shop completed) opens nothing: how long the systems may disagree is
+  reconciliation's tolerance. It resolves only the mismatches its own system's refused moves
+  opened, never reconciliation's.
+orders_preview answers the same questions reading only (an import's dry run).
+
 Set-based: a batch's orders are locked in one read, its customers resolved in one, rows of a kind
 written with one statement. When one order appears more than once in a batch, the batch runs in
 rounds, each holding every order at most once, in arrival order, so each version is applied after
 the one before it.
 """
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -41,7 +60,7 @@ from lifecycle.services import orders, timeline
 from lifecycle.services.customers import customers_resolve
 from lifecycle.services.errors import OrderTransitionRefused
 from lifecycle.services.exceptions import exception_raise, exception_resolve, exceptions_resolve
-from lifecycle.values import OrderObservation, Outcome  # noqa: F401 (the values this service takes)
+from lifecycle.values import BY_NUMBER, OrderObservation, OrderRef, Outcome  # noqa: F401 (the values it takes)
 
 
 def orders_observe(*, observations):
@@ -72,23 +91,25 @@ class _Round:
 
     events: list = field(default_factory=list)  # timeline events, inserted together at the end
     followers: orders.Followers = field(default_factory=orders.Followers)
+    created: list = field(default_factory=list)  # the orders created, for the hooks
 
 
 def _observe_round(batch, outcomes):
     now = timezone.now()
     # Two writers (two drains, a drain and a backfill, an import) creating the same order or
     # customer would both insert it: each takes the keys it may create, in one order, first.
-    locks.lock_keys([("order", *obs.key) for _, obs in batch]
-                    + [key for _, obs in batch for key in obs.customer.keys()])
-    existing = _lock_orders([obs.key for _, obs in batch])
+    locks.lock_keys([key for _, obs in batch for key in _lock_keys(obs)])
+    existing = _lock_orders([(obs.key, obs.system) for _, obs in batch])
     work = _Round()
-    created, newer = [], []
+    created, newer, orphans = [], [], []
     for n, obs in batch:
         observed_at = _observed_at(obs, now)
         order = existing.get(obs.key)
         if order is None:
             if obs.meaning == statuses.IGNORED:
                 outcomes[n] = Outcome.IGNORED  # a checkout draft is not an order yet
+            elif obs.of_order is not None:
+                orphans.append((n, obs))  # another system's order the console does not have
             else:
                 created.append((n, obs, observed_at))
             continue
@@ -103,7 +124,37 @@ def _observe_round(batch, outcomes):
         _update(newer, outcomes, work)
     orders.orders_follow(work.followers, work.events)
     rows.insert_many(TimelineEvent, work.events)
+    _orphans_raise(orphans, outcomes)
+    _orphans_found([obs for _, obs in batch if obs.of_order is not None and obs.key in existing])
+    if work.created:
+        for hook in _created_hooks:
+            hook(work.created)
 
+
+def _lock_keys(obs):
+    """The advisory lock keys an observation takes. Creating an order takes its number too, and an
+    observation naming an order by number takes that number: the one either sees the order, or
+    the other hears of the orphan (orders_created_register), never neither."""
+    if obs.of_order is not None:
+        return [("order-number", obs.of_order.system, obs.of_order.namespace, obs.of_order.number)]
+    return [("order", *obs.key), ("order-number", obs.system, obs.namespace, obs.number), *obs.customer.keys()]
+
+
+_created_hooks = []
+
+
+def orders_created_register(hook):
+    """An integration hears of the orders observations create: `hook(orders)` runs after each round
+    that created some, in its transaction (the orders locked and written, their events too). The
+    ERP attaches the rows it kept for orders the shop had not reported yet. Called once at start-up
+    (an AppConfig.ready); registering the same hook again changes nothing."""
+    if hook not in _created_hooks:
+        _created_hooks.append(hook)
+
+
+def orders_created_unregister(hook):
+    if hook in _created_hooks:
+        _created_hooks.remove(hook)
 
 # A date further ahead of its receipt than this is a wrong clock, not a fast one.
 CLOCK_TOLERANCE = timedelta(minutes=5)
@@ -121,24 +172,40 @@ def _note_clock(order, obs, observed_at, work):
                                                      claimed_at=obs.modified_at, received_at=observed_at))
 
 
-def _lock_orders(keys):
-    """{key: Order} for the (system, namespace, external_id) keys the console has, locked in id order,
-    each annotated with the reporting system's stored source state (source_id, source_observed_at,
-    source_raw_status) and whether its state_mismatch is open (mismatch_open)."""
-    by_system = {}
-    for system, namespace, external_id in keys:
-        by_system.setdefault((system, namespace), []).append(external_id)
+def _lock_orders(wanted, lock=True):
+    """{key: Order} for the orders the console has of [(OrderObservation.key, reporting system)],
+    locked in id order (lock=False: only read), each annotated with the reporting system's stored
+    source state (source_id, source_observed_at, source_raw_status; source_total for another
+    system's order) and whether a state_mismatch that system may resolve is open (mismatch_open).
+    A key naming an order by number (BY_NUMBER) finds the first order created with that number."""
+    groups = {}
+    for key, reporting in wanted:
+        system, namespace, *rest = key
+        groups.setdefault((system, namespace, reporting, len(rest) > 1), []).append(rest[-1])
     found = {}
-    for (system, namespace), external_ids in by_system.items():
-        source = OrderSourceState.objects.filter(order=OuterRef("pk"), system=system)
-        for order in (Order.objects.select_for_update(of=("self",))
-                      .filter(system=system, namespace=namespace, external_id__in=external_ids)
+    for (system, namespace, reporting, by_number), values in groups.items():
+        source = OrderSourceState.objects.filter(order=OuterRef("pk"), system=reporting)
+        foreign = {"source_total": Subquery(source.values("total")[:1])} if by_number else {}
+        orders_ = Order.objects.select_for_update(of=("self",)) if lock else Order.objects.all()
+        for order in (orders_.filter(system=system, namespace=namespace,
+                                     **{"number__in" if by_number else "external_id__in": values})
                       .annotate(source_id=Subquery(source.values("pk")[:1]),
                                 source_observed_at=Subquery(source.values("observed_at")[:1]),
-                                source_raw_status=Subquery(source.values("raw_status")[:1]),
-                                mismatch_open=_MISMATCH_OPEN)
+                                source_raw_status=Subquery(source.values("raw_status")[:1]), **foreign,
+                                mismatch_open=_mismatch_raised_by(reporting) if by_number else _MISMATCH_OPEN)
                       .order_by("pk")):
-            found[(system, namespace, order.external_id)] = order
+            key = (system, namespace, BY_NUMBER, order.number) if by_number else (system, namespace, order.external_id)
+            found.setdefault(key, order)
+    return found
+
+
+def order_ids_by_number(*, system, namespace, numbers):
+    """{number: order id} of the orders that observations naming them by number attach to (the first
+    created with each number), for an integration keeping its own record of them."""
+    found = {}
+    for number, pk in (Order.objects.filter(system=system, namespace=namespace, number__in=set(numbers))
+                       .order_by("pk").values_list("number", "pk")):
+        found.setdefault(number, pk)
     return found
 
 
@@ -154,14 +221,19 @@ def _newer(order, obs, observed_at, work):
                                                    observed_at=observed_at, stored_at=stored))
         return False
     # The same second as the stored version.
-    if obs.raw_status == order.source_raw_status and (obs.total, obs.refunded_total) == (
-            order.total, order.refunded_total):
+    if obs.raw_status == order.source_raw_status and _same_amounts(order, obs):
         return False  # the same version again (a duplicate or a replay)
     decided = _same_second_order(order, obs)
     if obs.note_stale:
         work.events.append(timeline.same_second_event(order=order, actor=obs.actor, system=obs.system,
                                                      raw_status=obs.raw_status, decided_by=decided))
     return decided is not None
+
+
+def _same_amounts(order, obs):
+    if obs.of_order is not None:
+        return obs.total == order.source_total  # another system's total is its own, on its source state
+    return (obs.total, obs.refunded_total) == (order.total, order.refunded_total)
 
 
 def _same_second_order(order, obs):
@@ -192,6 +264,7 @@ def _create(created, outcomes, work):
         for (_, obs, observed_at), customer in zip(created, customers)
     ]
     made = orders.orders_create(new_orders, work.events, work.followers)
+    work.created.extend(made)
     for (n, obs, observed_at), order in zip(created, made):
         outcomes[n] = Outcome.APPLIED
         _note_clock(order, obs, observed_at, work)
@@ -201,26 +274,31 @@ def _create(created, outcomes, work):
 
 def _update(newer, outcomes, work):
     orders.source_states_write([
-        (order, obs.system, obs.raw_status, observed_at, obs.event_ref, order.source_id)
+        (order, obs.system, obs.raw_status, observed_at, obs.event_ref, order.source_id,
+         obs.total if obs.of_order is not None else None)
         for _, obs, observed_at, order in newer
     ])
     changed, agreed = [], []
     for n, obs, _, order in newer:
         outcomes[n] = Outcome.APPLIED
         dirty = False
-        if (order.total, order.refunded_total) != (obs.total, obs.refunded_total):
+        if obs.of_order is not None:
+            pass  # another system's amounts are its own (on its source state), not the order's
+        elif (order.total, order.refunded_total) != (obs.total, obs.refunded_total):
             order.total, order.refunded_total, dirty = obs.total, obs.refunded_total, True
-        if order.paid_at is None and obs.paid_at is not None:
+        if obs.of_order is None and order.paid_at is None and obs.paid_at is not None:
             order.paid_at, dirty = obs.paid_at, True  # when the system says it was paid, not when we heard
         if obs.meaning == statuses.UNMAPPED:
             _raise_unmapped(order, obs, work)
         elif obs.state:
             try:
                 dirty |= orders.order_move(order, obs.state, obs.actor, obs.raw_status, work.events,
-                                           work.followers, source=timeline.source_of(obs.system))
+                                           work.followers, source=timeline.source_of(obs.system),
+                                           through=ON_THE_WAY if obs.of_order is not None else ())
             except OrderTransitionRefused as refused:
                 # The system moved somewhere our graph does not allow: keep our state, show the conflict.
-                _raise_mismatch(order, obs.system, obs.raw_status, obs.state, obs.actor, refused)
+                _refuse(order, obs.system, obs.raw_status, obs.state, obs.actor, refused,
+                        foreign=obs.of_order is not None)
             else:
                 agreed.append((order, obs.system, obs.state, obs.actor))
         if dirty:
@@ -243,10 +321,32 @@ def _mismatch_subject(order):
     return f"order:{order.pk}"
 
 
+# The steps a system reporting on another system's order may have passed unseen: its exports are
+# snapshots (a day apart), and an order it reports delivered was shipped, one it ships was picked.
+ON_THE_WAY = frozenset({OrderState.FULFILLING, OrderState.SHIPPED, OrderState.DELIVERED})
+
+
+def _refuse(order, system, raw_status, wanted, actor, refused, foreign):
+    """The graph refused `wanted`. A system reporting on another system's order that is only behind
+    it (the order is one move past what it says) is no conflict: the ERP delivers after the shop
+    completed, and how long it may lag is reconciliation's tolerance. Anything else is a mismatch."""
+    if foreign and (str(wanted), str(order.state)) in orders.MOVES:
+        return
+    _raise_mismatch(order, system, raw_status, wanted, actor, refused)
+
+
 # Whether the order's state_mismatch is open (it is raised with the order): read with the orders,
 # so the orders that agree again cost nothing more to check, and most have none to resolve.
 _MISMATCH_OPEN = Exists(ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
                                                      status__in=OPEN_STATUSES))
+
+
+def _mismatch_raised_by(system):
+    """Whether the order's open state_mismatch is one a refused move of `system` raised (its evidence
+    names the system and what it wanted): all an observation of another system's order may resolve,
+    the others being the order's own system's or reconciliation's to close."""
+    return Exists(ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
+                                               status__in=OPEN_STATUSES, evidence__has_keys=[system, "wanted"]))
 
 
 def _resolve_mismatches(agreed):
@@ -254,10 +354,10 @@ def _resolve_mismatches(agreed):
     [(order, system, reported state, actor)], the order as it is after the observation and read
     with `mismatch_open` (_MISMATCH_OPEN).
 
-    An order's observations come from its own system only (orders are keyed per system), and what
-    another system's stored status means is not the domain's to know (its mapping lives with its
-    integration; the customer screen shows it as unknown): so the reporting system agreeing is the
-    disagreement cleared. No query for orders without one open; one resolve per actor closes the
+    What another system's stored status means is not the domain's to know (its mapping lives with
+    its integration): so the reporting system agreeing is the disagreement cleared, for the
+    mismatches it may resolve (`mismatch_open`: any, for the order's own system; only those its own
+    refused moves raised, for another system's observations). No query for orders without one open; one resolve per actor closes the
     others, in the name of the actor whose observation cleared it.
     """
     by_actor = {}
@@ -273,16 +373,54 @@ def _resolve_mismatches(agreed):
 
 
 def _raise_unmapped(order, obs, work):
-    work.events.append(timeline.unmapped_status_event(order=order, raw_status=obs.raw_status, actor=obs.actor,
-                                                      system=obs.system))
+    """`order` None: an orphan's status (no order, so nothing on a timeline)."""
+    if order is not None:
+        work.events.append(timeline.unmapped_status_event(order=order, raw_status=obs.raw_status, actor=obs.actor,
+                                                          system=obs.system))
     where = obs.source_name or obs.namespace
     exception_raise(
         kind=ExceptionKind.UNMAPPED_STATUS,
         subject_key=statuses.unmapped_subject(obs.system, obs.namespace, obs.raw_status), actor=obs.actor,
         summary=f"{where}: {System(obs.system).label} status “{obs.raw_status}” has no mapping",
         evidence={"system": obs.system, "store": obs.namespace, "raw_status": obs.raw_status,
-                  "example_order": order.number},
+                  "example_order": order.number if order is not None else obs.number},
     )
+
+
+def orphan_subject(system, order):
+    """The subject of the `state_mismatch` a system's word on an order the console does not have
+    opens (`order`: the OrderRef it names): one per system and order number."""
+    return f"{system}-only:{order.system}:{order.namespace}/order:{order.number}"
+
+
+def _orphans_raise(orphans, outcomes):
+    for n, obs in orphans:
+        outcomes[n] = Outcome.ORPHAN
+        if obs.meaning == statuses.UNMAPPED:
+            _raise_unmapped(None, obs, None)
+        ref, label = obs.of_order, System(obs.system).label
+        exception_raise(
+            kind=ExceptionKind.STATE_MISMATCH, subject_key=orphan_subject(obs.system, ref), actor=obs.actor,
+            summary=f"Order #{ref.number}: {label} only, {timeline.SYSTEM_NAMES.get(ref.system, ref.system)} "
+                    "has not reported it",
+            evidence={"only": f"{label} only", "system": obs.system, obs.system: obs.raw_status,
+                      "canonical": obs.state, "external_id": obs.external_id, "observed_at": obs.modified_at.isoformat(),
+                      "order": {"system": ref.system, "namespace": ref.namespace, "number": ref.number}},
+        )
+
+
+def _orphans_found(found):
+    """Observations of another system's order that found it: the mismatch their system's word opened
+    while the order was missing resolves (one statement per actor; none open, nothing changes)."""
+    by_actor = {}
+    for obs in found:
+        ref = obs.of_order
+        who = timeline.SYSTEM_NAMES.get(ref.system, ref.system)
+        by_actor.setdefault(obs.actor, {})[orphan_subject(obs.system, ref)] = (
+            f"{who[:1].upper()}{who[1:]} reported order #{ref.number}: "
+            f"{timeline.SYSTEM_NAMES.get(obs.system, obs.system)}'s word on it now applies to it")
+    for actor, reasons in by_actor.items():
+        exceptions_resolve(kind=ExceptionKind.STATE_MISMATCH, reasons=reasons, actor=actor)
 
 
 
@@ -301,7 +439,7 @@ def order_deleted(*, system, namespace, external_id, raw_status, actor, event_re
     the console has no such order or knows of the deletion already (a replay)."""
     key = (system, namespace, external_id)
     with transaction.atomic():
-        order = _lock_orders([key]).get(key)
+        order = _lock_orders([(key, system)]).get(key)
         if order is None or (order.state == OrderState.DELETED and order.source_raw_status == raw_status):
             return Outcome.IGNORED
         observed_at = (order.source_observed_at or order.placed_at) + DELETION_AFTER
@@ -316,25 +454,33 @@ def order_deleted(*, system, namespace, external_id, raw_status, actor, event_re
     return Outcome.APPLIED
 
 
-def status_mapped(*, system, namespace, raw_status, meaning, actor):
+def status_mapped(*, system, namespace, raw_status, meaning, actor, foreign=False):
     """A manager gave a raw status its meaning: the orders of the namespace waiting on it move to it
     (those the state graph allows; the others keep their state and open `state_mismatch`, as a
     refused move from the system itself does), and the status's `unmapped_status` exception is
-    resolved. Returns how many orders moved."""
+    resolved. Returns how many orders moved.
+
+    `foreign`: the system reports on orders born elsewhere (the ERP on the shop's orders; its
+    namespace is where its statuses are mapped, an export profile): every order whose source state
+    of that system carries the status waits on it, and refusals follow _refuse."""
     moved, agreed = 0, []
     with transaction.atomic():
         if meaning in statuses.CANONICAL_STATES:
             spellings = {raw_status, statuses.status_key(raw_status, system)}
-            waiting = (Order.objects.filter(namespace=namespace, system=system, source_states__system=system,
-                                            source_states__raw_status__in=spellings)
-                       .select_related("customer").annotate(mismatch_open=_MISMATCH_OPEN))
+            waiting = Order.objects.filter(source_states__system=system, source_states__raw_status__in=spellings)
+            if not foreign:
+                waiting = waiting.filter(namespace=namespace, system=system)
+            waiting = waiting.select_related("customer").annotate(
+                mismatch_open=_mismatch_raised_by(system) if foreign else _MISMATCH_OPEN)
             for order in waiting.exclude(state=meaning):
                 try:
-                    moved += orders.order_transition(order=order, to_state=meaning, actor=actor, raw_status=raw_status)
+                    moved += orders.order_transition(order=order, to_state=meaning, actor=actor, raw_status=raw_status,
+                                                     source=timeline.source_of(system),
+                                                     through=ON_THE_WAY if foreign else ())
                 except OrderTransitionRefused as refused:
                     # The graph forbids it for this order: its state stays, and the disagreement
                     # (its system now means `meaning`) is owned, not only shown.
-                    _raise_mismatch(order, system, raw_status, meaning, actor, refused)
+                    _refuse(order, system, raw_status, meaning, actor, refused, foreign)
                 else:
                     agreed.append((order, system, meaning, actor))
             # An order that disagreed before (a move refused earlier) and now follows its system's
@@ -344,6 +490,39 @@ def status_mapped(*, system, namespace, raw_status, meaning, actor):
                           subject_key=statuses.unmapped_subject(system, namespace, raw_status),
                           reason=f"Mapped to {meaning} by {actor.ref}; {moved} orders re-derived", actor=actor)
     return moved
+
+
+def orders_preview(*, observations):
+    """What orders_observe would answer for each observation, reading only: no lock taken, nothing
+    written (an import's dry run). The same lookup and stale rule; an order observed twice is judged
+    the second time against the first, as the rounds would apply them."""
+    now, work = timezone.now(), _Round()  # the notes it collects are dropped
+    existing = _lock_orders(list(dict.fromkeys((obs.key, obs.system) for obs in observations)), lock=False)
+    outcomes = []
+    for obs in observations:
+        observed_at = _observed_at(obs, now)
+        order = existing.get(obs.key)
+        if order is None:
+            if obs.meaning == statuses.IGNORED:
+                outcomes.append(Outcome.IGNORED)
+                continue
+            if obs.of_order is not None:
+                outcomes.append(Outcome.ORPHAN)
+                continue
+            existing[obs.key] = order = Order(number=obs.number, state=obs.state or OrderState.PENDING_PAYMENT,
+                                              total=obs.total, refunded_total=obs.refunded_total)
+        elif not _newer(order, obs, observed_at, work):
+            outcomes.append(Outcome.STALE)
+            continue
+        elif obs.state:
+            with contextlib.suppress(OrderTransitionRefused):  # in memory only, its event dropped
+                orders.order_move(order, obs.state, obs.actor, obs.raw_status, [], orders.Followers(),
+                                  through=ON_THE_WAY if obs.of_order is not None else ())
+        order.source_observed_at, order.source_raw_status, order.source_total = observed_at, obs.raw_status, obs.total
+        if obs.of_order is None:
+            order.total, order.refunded_total = obs.total, obs.refunded_total
+        outcomes.append(Outcome.APPLIED)
+    return outcomes
 
 
 def statistics_refresh():

@@ -93,15 +93,18 @@ def orders_create(new_orders, events, followers):
 
 def source_states_write(observations):
     """Store what a system says now about orders the caller locked and found older:
-    (order, system, raw_status, observed_at, event_ref, source_state_id or None) each."""
+    (order, system, raw_status, observed_at, event_ref, source_state_id or None[, total]) each;
+    `total` is the system's own total for an order born elsewhere (the ERP's), else left empty."""
     now = timezone.now()
     changed, added = [], []
-    for order, system, raw_status, observed_at, event_ref, state_id in observations:
+    for order, system, raw_status, observed_at, event_ref, state_id, *total in observations:
         row = OrderSourceState(id=state_id, order=order, system=system, raw_status=raw_status,
-                               observed_at=observed_at, event_ref=event_ref[:200], received_at=now)
+                               observed_at=observed_at, event_ref=event_ref[:200], received_at=now,
+                               total=total[0] if total else None)
         (changed if state_id else added).append(row)
     if changed:
-        rows.update_many(OrderSourceState, changed, ["raw_status", "observed_at", "event_ref", "received_at"])
+        rows.update_many(OrderSourceState, changed, ["raw_status", "observed_at", "event_ref", "received_at",
+                                                     "total"])
     if added:
         rows.insert_many(OrderSourceState, added)
 
@@ -120,11 +123,44 @@ def transition_for(order, to_state):
     return method
 
 
-def order_move(order, to_state, actor, raw_status, events, followers, source=EventSource.SHOP):
+# (from, to) of every move the state graph allows.
+MOVES = frozenset((str(t.source), str(t.target)) for t in Order._meta.get_field("state").get_all_transitions(Order))
+
+
+def _steps_through(from_state, to_state, through):
+    """The shortest way from one state to another whose steps between are all in `through`: the
+    states after `from_state`, ending with `to_state`; [] when there is none."""
+    paths, seen = [[str(from_state)]], {str(from_state)}
+    while paths:
+        longer = []
+        for path in paths:
+            for source, target in MOVES:
+                if source != path[-1] or target in seen:
+                    continue
+                if target == to_state:
+                    return path[1:] + [target]
+                if target in through:
+                    seen.add(target)
+                    longer.append(path + [target])
+        paths = longer
+    return []
+
+
+def order_move(order, to_state, actor, raw_status, events, followers, source=EventSource.SHOP, through=()):
     """Move the locked `order` to `to_state` by its transition, in memory, and collect its event;
     True when it moved. Raises OrderTransitionRefused (nothing changed) for a move the graph
-    forbids. The caller writes the orders with orders_save."""
-    method = transition_for(order, to_state)
+    forbids. `through`: states the order may pass on its way when the graph has no direct move,
+    one transition and event each (a system whose snapshots skip steps: the ERP's delivered order
+    was shipped). The caller writes the orders with orders_save."""
+    try:
+        method = transition_for(order, to_state)
+    except OrderTransitionRefused:
+        steps = _steps_through(order.state, to_state, through) if through else []
+        if not steps:
+            raise
+        for step in steps:
+            order_move(order, step, actor, raw_status, events, followers, source=source)
+        return True
     if method is None:
         return False
     from_state = order.state
@@ -226,7 +262,7 @@ def order_create(
 
 
 def order_transition(*, order, to_state, actor, raw_status="", source=EventSource.SHOP, locked=False,
-                     system=None, observed_at=None, event_ref=""):
+                     system=None, observed_at=None, event_ref="", through=()):
     """Move one order's canonical state; True when it changed, False when already there.
 
     A move the graph forbids raises OrderTransitionRefused and changes nothing. `locked=True`: the
@@ -234,14 +270,14 @@ def order_transition(*, order, to_state, actor, raw_status="", source=EventSourc
     moved in place without being read again. `system`: the move is what that system reported (the
     ERP's warehouse steps, where no observation path exists yet): `raw_status` is stored as its
     source state for the order, observed at `observed_at` (now if not given), so the order's
-    systems say what moved it.
+    systems say what moved it. `through`: as order_move's.
     """
     if locked and not connection.in_atomic_block:
         raise RuntimeError("order_transition(locked=True) needs the caller's transaction")
     with transaction.atomic():
         current = order if locked else Order.objects.select_for_update().get(pk=order.pk)
         events, followers = [], Followers()
-        moved = order_move(current, to_state, actor, raw_status, events, followers, source=source)
+        moved = order_move(current, to_state, actor, raw_status, events, followers, source=source, through=through)
         if system:
             stored = OrderSourceState.objects.filter(order=current, system=system).values_list("pk", flat=True)
             source_states_write([(current, system, raw_status, observed_at or timezone.now(), event_ref,
