@@ -25,8 +25,8 @@ from unfold.widgets import UnfoldAdminSelectWidget
 from console.admin.exception_actions import MAX_BATCH
 from console.admin.exceptions import countdown
 from lifecycle.actors import Actor
-from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, Team
-from lifecycle.selectors import metrics
+from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, ExceptionKind, System, Team
+from lifecycle.selectors import drift, metrics
 from lifecycle.selectors.visibility import SEE_ALL
 from lifecycle.services.errors import PermissionDenied, ServiceError
 from lifecycle.services.queues import ASSIGN, exceptions_reassign, queue_rebalance
@@ -35,6 +35,10 @@ MANAGER_PERMS = (SEE_ALL, ASSIGN)
 CACHE_KEY = "console:dashboard:snapshot"
 CACHE_SECONDS = 60  # figures a minute old are fresh for a dashboard; the slowest ones cost ~scans
 PRIMARY, LIGHT, PALE = "var(--color-primary-600)", "var(--color-primary-400)", "var(--color-primary-200)"
+# The drift trend's bars, one colour per system pair (named in the caption: the chart has no legend).
+PAIR_COLORS = [(PRIMARY, _("dark")), (LIGHT, _("medium")), (PALE, _("light")),
+               ("var(--color-orange-400)", _("orange")), ("var(--color-base-400)", _("grey"))]
+RESOLVED_COLOR = ("var(--color-green-500)", _("green"))
 
 
 def _require_manager(request):
@@ -134,6 +138,54 @@ def _managers_queue(data, exceptions_url, now):
             "url": f"{exceptions_url}?view=managers"}
 
 
+def _pair_label(pair):
+    """(label, note) of a system pair, in the systems' display names: ("WooCommerce ↔ ERP", ""); a
+    refused move is its system against the console, the note saying what that means."""
+    names = dict(System.choices)
+    side_a, side_b = pair
+    if side_b == drift.CONSOLE:
+        return (_("%(system)s ↔ console") % {"system": names.get(side_a, side_a or _("Its system"))},
+                _("(a move the order's states do not allow)"))
+    if side_a is None and side_b is None:
+        return _("No system pair recorded"), ""
+    return f"{names.get(side_a, side_a)} ↔ {names.get(side_b, side_b)}", ""
+
+
+def _drift(data, exceptions_url, now):
+    """The drift section: open mismatches per system pair (ages in words), and the trend chart with
+    its numbers. The exception list has no filter by pair: each pair links to every open mismatch."""
+    figures = data.drift or drift.Drift()
+    kind = ExceptionKind.STATE_MISMATCH
+    pairs = [{**p, "label": label, "note": note, "oldest_age": _duration(now - p["oldest"]),
+              "median_age": _duration(now - p["middle"])}
+             for p in figures.open for label, note in [_pair_label(p["pair"])]]
+    total = sum(item["count"] for item in data.open.by_kind if item["kind"] == kind)
+    days = [date_format(day, "M j") for day in figures.days]
+    zeros = [0] * len(days)
+    # (row label, note, counts, colour, in the caption): a series per pair opened (one of zeros when
+    # none), then resolved
+    series = [(_("Opened: %(pair)s") % {"pair": label}, note, counts, PAIR_COLORS[i % len(PAIR_COLORS)],
+               _("opened, %(pair)s") % {"pair": f"{label} {note}".strip()})
+              for i, (pair, counts) in enumerate(figures.opened.items()) for label, note in [_pair_label(pair)]]
+    series = series or [(_("Opened"), "", zeros, PAIR_COLORS[0], _("opened"))]
+    series.append((_("Resolved"), "", figures.resolved or zeros, RESOLVED_COLOR, _("resolved")))
+    # Side by side per day (Unfold overlaps a chart's datasets: opened and resolved would hide each other),
+    # and a date every other day on the axis (the table under the chart has each).
+    datasets = [{**_dataset(f"{label} {note}".strip(), counts, color), "grouped": True, "maxTicksXLimit": 7}
+                for label, note, counts, (color, _word), _caption in series]
+    return {
+        "pairs": pairs, "active_rules": figures.active_rules, "total": total,
+        "counted_twice": sum(p["count"] for p in pairs) > total,
+        "url": f"{exceptions_url}?kind__exact={kind}", "late_url": f"{exceptions_url}?view=breached&kind__exact={kind}",
+        "rules_url": reverse("admin:lifecycle_tolerancerule_changelist"),
+        "chart": json.dumps({"labels": days, "datasets": datasets}),
+        "legend": [(word, caption) for *_row, (_color, word), caption in series],
+        "figures": {"name": "drift-trend", "label": _("Per day"), "headers": days,
+                    "rows": [{"label": label, "note": note, "values": counts, "url": None}
+                             for label, note, counts, *_rest in series]},
+    }
+
+
 def _team_blocks(data):
     blocks = []
     for team in data.teams:
@@ -162,6 +214,7 @@ def dashboard(request):
                         for c in data.cohorts],
         "windows": metrics.REPEAT_WINDOWS,
         "team_blocks": _team_blocks(data),
+        "drift": _drift(data, exceptions_url, timezone.now()),
         "cache_seconds": CACHE_SECONDS,
         "exceptions_url": exceptions_url,
     }
