@@ -4,10 +4,23 @@ Django's RelatedFieldListFilter builds its choices with str(agent), which loads 
 one query at a time; these filters select what their labels need in one query.
 """
 
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import DropdownFilter
 
 from lifecycle.models import Agent, Team
+
+
+def by_id(queryset, field_path, value):
+    """The rows whose `field_path` is the id `value`; a value that is no id (typed into the address)
+    is what the admin calls wacky lookup parameters: its list without filters, as Django's own do."""
+    if not value:
+        return queryset
+    try:
+        return queryset.filter(**{field_path: value})
+    except (ValueError, ValidationError) as error:
+        raise IncorrectLookupParameters(error) from error
 
 
 class TeamFilter(DropdownFilter):
@@ -19,9 +32,7 @@ class TeamFilter(DropdownFilter):
         return [(str(pk), name) for pk, name in Team.objects.values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(**{self.field_path: self.value()})
-        return queryset
+        return by_id(queryset, self.field_path, self.value())
 
 
 class AgentFilter(DropdownFilter):
@@ -33,9 +44,7 @@ class AgentFilter(DropdownFilter):
         return [(str(agent.pk), str(agent)) for agent in Agent.objects.select_related("user")]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(**{self.field_path: self.value()})
-        return queryset
+        return by_id(queryset, self.field_path, self.value())
 
 
 class AssignmentFilter(DropdownFilter):
