@@ -73,7 +73,7 @@ def _own_system():
     """A refused move's system: the key its evidence gives the raw status under (lifecycle.services.
     observations), else the order's; NULL for every other mismatch, so no order is read for those."""
     keyed = [When(evidence__has_key=system, then=Value(system)) for system in SIDE_ORDER]
-    order = Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("system")[:1])
+    order = Subquery(Order.objects.filter(pk=OuterRef("order_id")).order_by().values("system")[:1])
     return Case(When(~Q(evidence__has_key="wanted"), then=Value(None)), *keyed, default=order,
                 output_field=CharField())
 

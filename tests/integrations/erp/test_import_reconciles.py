@@ -1,0 +1,39 @@
+"""What an import stores is what reconciliation compares: the ERP's raw status (its meaning from the
+ERP's mapping, registered by the integration) and its own total, beside the shop's."""
+
+import pytest
+
+from integrations.erp import status_mappings
+from lifecycle.actors import Actor
+from lifecycle.models import ExceptionCase
+from lifecycle.services import reconcile as engine
+from tests.integrations.erp.test_importing import import_file, shop_reports
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def erp_meanings():
+    # The engine's own tests register a mapping of their own for "erp" and take it away after.
+    engine.status_meanings_register("erp", status_mappings.status_meanings)
+
+
+def test_an_imported_disagreement_is_found_by_reconciliation(store, operations, shared_fixture):
+    # given: the shop still processes #1042 and #1045; the ERP delivers #1042 and cancelled #1045
+    for number in (1042, 1045):
+        shop_reports(store, number)
+    import_file(shared_fixture("erp", "erpnext_sales_order_export.csv"), Actor.for_user(operations), dry_run=False)
+
+    # when: reconciliation compares them
+    run = engine.reconcile(full=True, actor=Actor.task("reconcile_orders"))
+
+    # then: the cancelled one disagrees on its state, with the ERP's raw word, its meaning and its own
+    # total; the one being delivered agrees on its state, but not on its amount (the ERP's 1,165.25)
+    assert run.opened == 2
+    cancelled = ExceptionCase.objects.get(kind="state_mismatch", order__number="1045").evidence
+    erp = cancelled["systems"]["erp"]
+    assert (erp["raw"], erp["canonical"], erp["total"]) == ("Cancelled|Not Delivered|Not Billed", "cancelled", "19.00")
+    delivering = ExceptionCase.objects.get(kind="state_mismatch", order__number="1042").evidence
+    assert delivering["systems"]["erp"]["canonical"] == "fulfilling"
+    assert [rule["sentence"] for rule in delivering["rules"]] == [
+        rule.sentence for rule in engine.active_rules() if rule.condition == "amounts"]
