@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from unfold.widgets import UnfoldAdminSelectWidget
 
@@ -151,12 +152,18 @@ def _pair_label(pair):
     return f"{names.get(side_a, side_a)} ↔ {names.get(side_b, side_b)}", ""
 
 
+def _orphans(n):
+    """Orders one system reports and the other has not (the ERP's orphans), among a pair's mismatches."""
+    return ngettext("%(n)d of them reported by one system only", "%(n)d of them reported by one system only",
+                    n) % {"n": n} if n else ""
+
+
 def _drift(data, exceptions_url, now):
     """The drift section: open mismatches per system pair (ages in words), and the trend chart with
     its numbers. The exception list has no filter by pair: each pair links to every open mismatch."""
     figures = data.drift or drift.Drift()
     kind = ExceptionKind.STATE_MISMATCH
-    pairs = [{**p, "label": label, "note": note, "oldest_age": _duration(now - p["oldest"]),
+    pairs = [{**p, "label": label, "note": note or _orphans(p["orphans"]), "oldest_age": _duration(now - p["oldest"]),
               "median_age": _duration(now - p["middle"])}
              for p in figures.open for label, note in [_pair_label(p["pair"])]]
     total = sum(item["count"] for item in data.open.by_kind if item["kind"] == kind)

@@ -5,7 +5,9 @@ grouped in SQL whatever the number of mismatches (the dashboard's snapshot, life
 A mismatch's pairs come from its evidence: each rule the reconciliation engine found broken names
 its left and right systems (lifecycle.services.reconcile), so an order whose systems disagree in two
 pairs counts under each. One opened by a move the order's state graph refused (evidence "wanted") is
-the order's own system against the console. One with neither (opened by other means) has no pair.
+the refused system against the console. An orphan (evidence "only": the ERP names an order the shop
+has not reported, lifecycle.services.observations) is its system against the order's. One with none
+of these (opened by other means) has no pair.
 The rules' JSON is expanded per backend (jsonb_array_elements, json_each); everything else is plain SQL.
 
 The trend reads opening and closing times: a mismatch reopened since counts on the day it reopened,
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.db import connection
 from django.db.models import Case, CharField, DateTimeField, F, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -31,7 +34,7 @@ SIDE_ORDER = [value for value, _ in System.choices]
 @dataclass
 class Drift:
     active_rules: int = 0
-    # [{"pair": (a, b), "count", "late", "oldest", "middle"}], most first: see open_by_pair
+    # [{"pair": (a, b), "count", "late", "orphans", "oldest", "middle"}], most first: see open_by_pair
     open: list = field(default_factory=list)
     days: list = field(default_factory=list)  # the trend's days (dates, console time zone), oldest first
     opened: dict = field(default_factory=dict)  # {pair: [count per day]}
@@ -44,7 +47,8 @@ def _postgres():
 
 def _pairs_sql():
     """(FROM-clause tail expanding t.evidence's rules into r, SQL of side a, SQL of side b) over a
-    per-row subquery t with columns evidence, refused (1/0) and own (a refused move's system)."""
+    per-row subquery t with columns evidence, refused (1/0), own (a refused move's system) and
+    only_left, only_right (an orphan's system and its order's)."""
     if _postgres():
         expand = ("LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN t.refused = 0 AND "
                   "jsonb_typeof(t.evidence -> 'rules') = 'array' THEN t.evidence -> 'rules' ELSE '[]'::jsonb END)"
@@ -54,6 +58,9 @@ def _pairs_sql():
         expand = ("LEFT JOIN json_each(CASE WHEN t.refused = 0 AND json_type(t.evidence, '$.rules') = 'array' "
                   "THEN json_extract(t.evidence, '$.rules') ELSE '[]' END) AS r")
         left, right = "json_extract(r.value, '$.left')", "json_extract(r.value, '$.right')"
+    orphan = "t.only_left IS NOT NULL AND t.only_right IS NOT NULL"
+    left, right = (f"(CASE WHEN {orphan} THEN t.{column} ELSE {side} END)"
+                   for column, side in (("only_left", left), ("only_right", right)))
 
     def rank(side):
         whens = " ".join(f"WHEN '{value}' THEN {i}" for i, value in enumerate(SIDE_ORDER))
@@ -71,17 +78,25 @@ def _flag(q):
 
 def _own_system():
     """A refused move's system: the key its evidence gives the raw status under (lifecycle.services.
-    observations), else the order's; NULL for every other mismatch, so no order is read for those."""
+    observations: the order's own system, or the ERP on the shop's order), else the order's; NULL for
+    every other mismatch, so no order is read for those."""
     keyed = [When(evidence__has_key=system, then=Value(system)) for system in SIDE_ORDER]
     order = Subquery(Order.objects.filter(pk=OuterRef("order_id")).order_by().values("system")[:1])
     return Case(When(~Q(evidence__has_key="wanted"), then=Value(None)), *keyed, default=order,
                 output_field=CharField())
 
 
+def _orphan(path):
+    return Case(When(evidence__has_key="only", then=KT(path)), default=Value(None), output_field=CharField())
+
+
 def _per_row(cases, *fields, **extra):
-    """The per-row subquery: id, evidence, whether a refused move opened it, and its system."""
-    return cases.order_by().values("id", "evidence", *fields, own=_own_system(),
-                                   refused=_flag(Q(evidence__has_key="wanted")), **extra)
+    """The per-row subquery: id, evidence, whether a refused move opened it and its system, whether
+    it is an orphan (1/0), and an orphan's two systems."""
+    return cases.order_by().values(
+        "id", "evidence", *fields, own=_own_system(), refused=_flag(Q(evidence__has_key="wanted")),
+        orphan=_flag(Q(evidence__has_key="only")), only_left=_orphan("evidence__system"),
+        only_right=_orphan("evidence__order__system"), **extra)
 
 
 def _moment(value):
@@ -92,8 +107,9 @@ def _moment(value):
 
 
 def open_by_pair(now):
-    """(active rules, [{"pair", "count", "late", "oldest", "middle"}]): the open mismatches per pair,
-    how many are late (breached by the sweep, or past due before its next round), the opening time of
+    """(active rules, [{"pair", "count", "late", "orphans", "oldest", "middle"}]): the open mismatches
+    per pair, how many are late (breached by the sweep, or past due before its next round), how many
+    are orders only one of the pair has reported (orphans), the opening time of
     the oldest, and the median opening time (of the middle one, or between the middle two): its age
     is the pair's median age.
     One query; the active rules' count comes with it, so a dashboard without rules says so."""
@@ -105,10 +121,11 @@ def open_by_pair(now):
     middle = "CASE WHEN g.rn IN ((g.n + 1) / 2, (g.n + 2) / 2) THEN g.opened_at END"
     sql = (
         f"WITH t AS ({inner}), "
-        f"p AS (SELECT DISTINCT t.id, t.opened_at, t.late, {a} AS a, {b} AS b FROM t {expand}), "
+        f"p AS (SELECT DISTINCT t.id, t.opened_at, t.late, t.orphan, {a} AS a, {b} AS b FROM t {expand}), "
         "g AS (SELECT p.*, ROW_NUMBER() OVER (PARTITION BY p.a, p.b ORDER BY p.opened_at, p.id) AS rn, "
         "COUNT(*) OVER (PARTITION BY p.a, p.b) AS n FROM p) "
-        f"SELECT k.active, g.a, g.b, COUNT(g.id), SUM(g.late), MIN(g.opened_at), MIN({middle}), MAX({middle}) "
+        f"SELECT k.active, g.a, g.b, COUNT(g.id), SUM(g.late), SUM(g.orphan), MIN(g.opened_at), MIN({middle}), "
+        f"MAX({middle}) "
         f"FROM (SELECT COUNT(*) AS active FROM {ToleranceRule._meta.db_table} WHERE active = %s) k "
         "LEFT JOIN g ON 1 = 1 GROUP BY k.active, g.a, g.b"
     )
@@ -116,12 +133,12 @@ def open_by_pair(now):
         cursor.execute(sql, [*params, True])
         found = cursor.fetchall()
     pairs = []
-    for _active, side_a, side_b, count, n_late, oldest, low, high in found:
+    for _active, side_a, side_b, count, n_late, orphans, oldest, low, high in found:
         if not count:
             continue  # the one row of the rules' count when nothing is open
         low, high = _moment(low), _moment(high)
-        pairs.append({"pair": (side_a, side_b), "count": count, "late": int(n_late or 0), "oldest": _moment(oldest),
-                      "middle": low + (high - low) / 2})
+        pairs.append({"pair": (side_a, side_b), "count": count, "late": int(n_late or 0),
+                      "orphans": int(orphans or 0), "oldest": _moment(oldest), "middle": low + (high - low) / 2})
     pairs.sort(key=lambda item: (-item["count"], _pair_order(item["pair"])))
     return (found[0][0] if found else 0), pairs
 

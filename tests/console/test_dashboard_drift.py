@@ -6,6 +6,7 @@ import html
 import json
 import re
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
@@ -14,12 +15,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from lifecycle import statuses
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionCase, OrderSourceState, Team, ToleranceRule
 from lifecycle.selectors import metrics
 from lifecycle.selectors.drift import drift_figures
 from lifecycle.services import reconcile as engine
 from lifecycle.services.exceptions import exception_raise
+from lifecycle.services.observations import orders_observe
+from lifecycle.values import CustomerRef, OrderObservation, OrderRef
 from tests.factories import make_agent, make_customer, make_order
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +147,8 @@ def test_open_mismatches_are_grouped_by_system_pair_with_their_ages_and_how_many
     assert "No order disagrees" not in page and "Not connected yet. Arrives with the ERP" not in page
     # And the pair links to the open state mismatches (the list has no pair filter, and the section says so),
     # the late count to the breached ones
-    assert links == [f"{EXCEPTIONS}?kind__exact=state_mismatch", f"{EXCEPTIONS}?view=breached&kind__exact=state_mismatch"]
+    assert links == [f"{EXCEPTIONS}?kind__exact=state_mismatch",
+                     f"{EXCEPTIONS}?view=breached&kind__exact=state_mismatch"]
     assert _listed(manager_client, links[0]) == 3
     assert _listed(manager_client, links[1]) == 1
     assert "cannot filter by pair" in _text(_section(page))
@@ -194,6 +199,43 @@ def test_a_move_the_order_states_refused_is_its_system_against_the_console(manag
     assert f"{SHOP_REFUSED} {REFUSED_NOTE}" in _text(_section(page))
     assert rows[SHOP_ERP][0][0] == "1"
     assert list(rows)[0] == SHOP_ERP  # ties: the systems' pairs before the console's
+
+
+def _observed(system, number, raw, meaning, minutes):
+    """What the shop or the ERP says of order `number` (the ERP naming the shop's order by its number)."""
+    shop = system == "woocommerce"
+    return OrderObservation(
+        system=system, namespace="main" if shop else "erpnext", external_id=str(number) if shop else f"SO-{number}",
+        number=str(number), currency="EUR", total=Decimal("49.90"), refunded_total=Decimal(0),
+        customer=CustomerRef(kind="woocommerce", namespace="main", account_id=str(number),
+                             email=f"buyer{number}@example.com") if shop else CustomerRef(),
+        raw_status=raw, meaning=meaning, placed_at=timezone.now() - timedelta(hours=1), paid_at=None,
+        modified_at=timezone.now() - timedelta(minutes=60 - minutes),
+        actor=Actor.webhook("main/d-1") if shop else Actor.import_run("ERP import #1"),
+        **({} if shop else {"source_name": "ERPNext", "event_ref": f"erp-import:1/{number}",
+                            "of_order": OrderRef("woocommerce", "main", str(number))}))
+
+
+def test_the_erp_refusing_a_shop_order_s_move_or_naming_an_order_the_shop_never_reported(manager_client):
+    # Given the shop's orders #1001 and #1002, completed
+    orders_observe(observations=[_observed("woocommerce", n, "processing", statuses.PAID, 0) for n in (1001, 1002)])
+    orders_observe(observations=[_observed("woocommerce", n, "completed", statuses.COMPLETED, 1)
+                                 for n in (1001, 1002)])
+    # When an ERP import cancels #1001 (a move its completed state does not allow) and names #1007,
+    # which the shop never reported
+    orders_observe(observations=[_observed("erp", 1001, "Cancelled", statuses.CANCELLED, 5),
+                                 _observed("erp", 1007, "To Deliver", statuses.FULFILLING, 5)])
+
+    page = manager_client.get(DASHBOARD).content.decode()
+    rows = _open_rows(page)
+
+    # Then the refusal is the ERP against the console (on the shop's order), and the order only the ERP
+    # has counts between the shop and the ERP, said under the pair
+    assert rows["ERP ↔ console"][0][0] == "1"
+    assert rows[SHOP_ERP][0][0] == "1"
+    assert f"{SHOP_ERP} 1 of them reported by one system only" in _text(_section(page))
+    _chart, _headers, trend = _trend(page)
+    assert trend[f"Opened: {SHOP_ERP}"][-1] == trend["Opened: ERP ↔ console"][-1] == 1
 
 
 def test_a_mismatch_naming_no_systems_still_counts_under_no_pair(manager_client):
