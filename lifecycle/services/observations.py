@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from lifecycle import statuses
@@ -336,9 +336,12 @@ def _refuse(order, system, raw_status, wanted, actor, refused, foreign):
 
 
 # Whether the order's state_mismatch is open (it is raised with the order): read with the orders,
-# so the orders that agree again cost nothing more to check, and most have none to resolve.
+# so the orders that agree again cost nothing more to check, and most have none to resolve. One that
+# reconciliation alone opened (two systems disagreeing past a tolerance) is reconciliation's to
+# close: the shop repeating what the order is does not make the ERP agree.
 _MISMATCH_OPEN = Exists(ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
-                                                     status__in=OPEN_STATUSES))
+                                                     status__in=OPEN_STATUSES)
+                        .filter(~Q(evidence__source="reconciliation") | Q(evidence__has_key="wanted")))
 
 
 def _mismatch_raised_by(system):

@@ -120,3 +120,18 @@ def test_a_batch_resolves_its_mismatches_with_a_bounded_number_of_queries():
     # then: twelve times the orders, the same statements (one resolve per actor, not per order)
     assert large == small, (small, large)
     assert TimelineEvent.objects.filter(kind="exception_resolved").count() == 65
+
+
+def test_a_mismatch_reconciliation_opened_stays_open_when_the_shop_repeats_itself():
+    # given: a paid order, and reconciliation's mismatch on it (the ERP has not released it in time)
+    from lifecycle.services.exceptions import exception_raise
+
+    orders_observe(observations=[said(7, "processing", 0)])
+    order = Order.objects.get(external_id="7")
+    exception_raise(kind="state_mismatch", subject_key=f"order:{order.pk}", customer=order.customer, order=order,
+                    summary="The shop says paid, and the ERP has not released it for delivery after 2 hours",
+                    evidence={"source": "reconciliation", "systems": {}, "rules": []}, actor=SHOP)
+    # when: the shop says "processing" again, a later version
+    orders_observe(observations=[said(7, "processing", 30)])
+    # then: the shop agreeing with the order is not the ERP agreeing: the mismatch stays open
+    assert mismatch(7).is_open
