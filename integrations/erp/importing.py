@@ -98,6 +98,7 @@ def _import(batch, fileobj, actor, profile, progress):
     by_profile = {s.profile: s for s in ErpSettings.objects.select_related("store")}
     options = {"column_overrides": {key: s.column_overrides for key, s in by_profile.items() if s.column_overrides},
                "time_zone": timezone.get_default_timezone()}
+    run = None
     try:
         reading = read_orders(fileobj, profile=profile, **options)
         header = reading.header
@@ -110,6 +111,8 @@ def _import(batch, fileobj, actor, profile, progress):
     except ValueError as error:  # ErpFileError (the file refused whole), or a profile that does not exist
         if not isinstance(error, ErpFileError) and batch.profile:
             raise
+        if run is not None:
+            _errors_flush(run)  # the row errors before a file turns out unreadable (a binary tail) stay listed
         batch.state, batch.message = S.REJECTED, getattr(error, "message", str(error))
         return
     if batch.dry_run:

@@ -299,3 +299,15 @@ def test_large_files_apply_in_chunks_with_progress(store, ops, monkeypatch):
 def test_only_operations_import(store, support_agent):
     with pytest.raises(PermissionDenied):
         import_file(generic(BAD[0]), Actor.for_user(support_agent))
+
+
+def test_an_unknown_profile_is_refused_with_the_ones_there_are(store, ops):
+    batch = import_file(generic(BAD[0]), ops, profile="sap", dry_run=False)
+    assert batch.state == S.REJECTED
+    assert batch.message == "Unknown ERP profile “sap”: choose one of erpnext, odoo, generic."
+
+
+def test_only_managers_map_erp_statuses(store, operations):
+    with pytest.raises(PermissionDenied):
+        erp_status_mapping_set(profile="generic", raw_status="awaiting pickup", canonical="shipped",
+                               actor=Actor.for_user(operations))
