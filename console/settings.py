@@ -217,8 +217,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# autodiscover_tasks() only finds <app>.tasks; the WooCommerce tasks live one package deeper.
-CELERY_IMPORTS = ("integrations.woocommerce.tasks",)
+# autodiscover_tasks() only finds <app>.tasks; the integrations' tasks live one package deeper.
+CELERY_IMPORTS = ("integrations.woocommerce.tasks", "integrations.erp.tasks")
 
 # --- Admin (Unfold) -------------------------------------------------------------------------
 from console.unfold_config import UNFOLD  # noqa: E402  (kept in its own module: it is long)
@@ -264,6 +264,9 @@ AFTERCARE_DRAIN_WAKE_SECONDS = float(os.environ.get("AFTERCARE_DRAIN_WAKE_SECOND
 # The largest webhook body accepted, in bytes; larger ones get 413 unread. WooCommerce orders are a
 # few KB (tens with hundreds of lines); Django's own request limit (2.5 MB) was the limit until now.
 AFTERCARE_WEBHOOK_MAX_BYTES = int(os.environ.get("AFTERCARE_WEBHOOK_MAX_BYTES", str(2_621_440)))
+# A folder the ERP exports into: beat imports each finished file once and moves it to done/ or
+# failed/ (integrations/erp/drop.py). Unset: no drop folder.
+ERP_DROP_DIR = os.environ.get("ERP_DROP_DIR") or None
 # Agents carry this many open items unless a manager sets their own capacity.
 AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_CAPACITY", "40"))
 
@@ -282,6 +285,9 @@ CELERY_BEAT_SCHEDULE = {
                                  "options": {"expires": 55}},
     # Repairs what webhooks missed (a disabled webhook, downtime); cheap when nothing changed.
     "sync-woocommerce-stores": {"task": "integrations.woocommerce.tasks.sync_woocommerce_stores", "schedule": 900.0},
+    # ERP exports dropped into ERP_DROP_DIR (unset: the run does nothing); see integrations/erp/drop.py.
+    "import-erp-drop-folder": {"task": "integrations.erp.tasks.import_erp_drop_folder", "schedule": 60.0,
+                               "options": {"expires": 55}},
     # Systems that disagree about an order past a tolerance window (lifecycle/services/reconcile.py):
     # each run compares only what changed or came due since the last; a late run is dropped.
     "reconcile-orders": {"task": "lifecycle.tasks.reconcile_orders", "schedule": 300.0, "options": {"expires": 290}},
