@@ -1,8 +1,12 @@
 """Pieces every Aftercare ModelAdmin shares."""
 
+from django.contrib import messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
@@ -23,6 +27,12 @@ class CappedPaginator(Paginator):
         return self.object_list[: self.COUNT_CAP].count()
 
 
+def _is_row_id(value):
+    # Every Aftercare row has an integer id; a value past a 64-bit integer is no id either (SQLite
+    # overflows on it, PostgreSQL refuses it).
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
 class AftercareAdmin(ModelAdmin):
     # The dropdown filters of unfold only apply with a submit button.
     list_filter_submit = True
@@ -30,6 +40,16 @@ class AftercareAdmin(ModelAdmin):
     paginator = CappedPaginator
     # "N of M" needs a second count over the unfiltered table: not worth it at production sizes.
     show_full_result_count = False
+
+    def response_action(self, request, queryset):
+        """A bulk action whose selected rows are no ids (a forged or mangled form: "abc", a NUL, a
+        30-digit number) says so and changes nothing, instead of Django's admin failing with a 500."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not request.POST.get("select_across") and not all(_is_row_id(value) for value in selected):
+            self.message_user(request, _("The selected rows could not be read: nothing was changed. Select them "
+                                         "again and retry."), messages.WARNING)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
 
 class VisibleToUserMixin:

@@ -186,3 +186,21 @@ def test_the_api_keeps_answering_its_own_400_naming_the_parameter(client, manage
 
     response = token_client(manager).get("/api/v1/customers/", {"email": f"a{NUL}b"})
     assert response.status_code == 400 and set(response.json()) == {"email"}
+
+
+# --- bulk actions ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("selected", ["abc", NUL, "9" * 30, "-1"])
+def test_a_bulk_action_on_rows_that_are_no_ids_changes_nothing_and_says_so(manager_client, selected):
+    customer = make_owned_customer()
+    url = reverse("admin:lifecycle_customer_changelist")
+    response = manager_client.post(url, {"action": "reassign_owner", "_selected_action": [str(customer.pk), selected],
+                                         "index": 0}, follow=True)
+    assert response.status_code == 200
+    assert "could not be read: nothing was changed" in response.content.decode()
+
+
+def test_a_bulk_action_on_real_rows_still_runs(manager_client):
+    customer = make_owned_customer()
+    response = manager_client.post(reverse("admin:lifecycle_customer_changelist"),
+                                   {"action": "reassign_owner", "_selected_action": [str(customer.pk)], "index": 0})
+    assert response.status_code == 200 and "Reassign" in response.content.decode()  # its confirmation page
