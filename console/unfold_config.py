@@ -112,6 +112,10 @@ UNFOLD = {
                     # Sync runs have no permission of their own: who sees the stores sees them (console/admin).
                     _link("Sync runs", "sync", "integrations.syncrun",
                           perms=["integrations.view_syncrun", "integrations.view_storeconnection"]),
+                    _link("ERP imports", "upload_file", "erp.erpimport"),
+                    _link("ERP records", "inventory_2", "erp.erprecord"),
+                    _link("ERP status mappings", "rule_settings", "erp.erpstatusmapping"),
+                    _link("ERP settings", "tune", "erp.erpsettings"),
                 ],
             },
         ],

@@ -48,6 +48,7 @@ from django_celery_beat.models import (
 from rest_framework.authtoken.models import Token
 from simple_history.admin import SimpleHistoryAdmin
 
+from integrations.erp.models import ErpImport, ErpImportError, ErpRecord, ErpSettings, ErpStatusMapping
 from integrations.models import InboundEvent, StatusMapping, SyncCursor, SyncRun
 from integrations.stores import store_connect
 from lifecycle.models import Customer, ExceptionKind, Holiday, ReconcileWatermark, RoutingRule, Stage
@@ -174,6 +175,10 @@ ADMIN = {
     "integrations.statusmapping":        ("v",    "va",     "v"),
     "integrations.syncrun":              ("",     "v",      "v"),
     "integrations.synccursor":           ("",     "v",      "v"),
+    "erp.erpimport":                     ("",     "v",      "v"),
+    "erp.erprecord":                     ("",     "v",      "v"),
+    "erp.erpsettings":                   ("",     "v",      "va"),
+    "erp.erpstatusmapping":              ("v",    "va",     "v"),
 }
 # The admins' own views (unfold actions and the like).     agent   manager  operations
 ADMIN_VIEWS = {
@@ -183,6 +188,8 @@ ADMIN_VIEWS = {
     "admin:auth_user_password_change":                       (403,    403,     403),
     "admin:integrations_storeconnection_sync_now_detail":    (403,    403,     200),  # GET asks, POST syncs
     "admin:integrations_inboundevent_replay_detail":         (403,    403,     200),  # GET asks, POST replays
+    "admin:erp_erpimport_upload":                            (403,    403,     200),  # GET the form, POST previews
+    "admin:erp_erpimport_errors_download":                   (403,    200,     200),  # the row errors as CSV
 }
 # Models whose rows belong to one customer: their object pages are walked with each team's row, and
 # the agent of team A must not open team B's.
@@ -400,6 +407,14 @@ def seed_world():
     RoutingRule.objects.create(name="Walk rule", is_active=False, team=commerce)
     Holiday.objects.create(team=commerce, date=date(2099, 12, 25), name="Walk holiday")
     ReconcileWatermark.objects.get_or_create(pk=1)  # reconciliation's one row, as its first run writes it
+    # the ERP import: a profile's settings, a status mapping, a batch and the record it kept
+    ErpSettings.objects.create(profile="generic", store=store)
+    ErpStatusMapping.objects.create(profile="generic", raw_status="walked", canonical="shipped")
+    erp_batch = ErpImport.objects.create(filename="walk.csv", sha256="0" * 64, state=ErpImport.State.APPLIED)
+    ErpImportError.objects.create(erp_import=erp_batch, line=3, column="Total", value="twelve", message="walk")
+    ErpRecord.objects.create(namespace="generic", erp_id="W-1", store_namespace=store.slug,
+                             shop_order_number="W-1", raw_status="paid", total=1, currency="EUR",
+                             observed_at=timezone.now(), erp_import=erp_batch, line=2)
     for model, model_admin in admin.site._registry.items():
         if isinstance(model_admin, SimpleHistoryAdmin) and (first := model._default_manager.order_by("pk").first()):
             first.save()  # a history row to open

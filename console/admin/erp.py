@@ -1,0 +1,282 @@
+"""The ERP import in the admin: the import batches (read only, their row errors and a CSV of them),
+the "Import an ERP export" page (upload → preview → confirm), the profiles' settings and status
+mappings (with history), and the ERP's records of its orders (read only, orphans filter).
+
+Who does what (integrations/defaults.py): operations import (erp_import asks for erp.add_erpimport)
+and set the profiles' columns, managers map statuses, both read everything here. The upload is kept
+under VAR_DIR/erp-uploads/<sha256> between the preview and the confirmation, and deleted once applied.
+"""
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
+from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget, UnfoldBooleanWidget
+
+from console.admin.base import AftercareAdmin, ViewOnlyMixin, when_column
+from integrations.erp.importing import erp_import, errors_csv
+from integrations.erp.models import PROFILE_CHOICES, ErpImport, ErpRecord, ErpSettings, ErpStatusMapping
+from integrations.erp.status_mappings import erp_status_mapping_set
+from integrations.erp.statuses import SYSTEM
+from lifecycle.actors import Actor
+from lifecycle.services.errors import PermissionDenied
+from lifecycle.statuses import status_key
+
+IMPORT = "erp.add_erpimport"  # what erp_import asks of its actor
+PREVIEW_ERRORS = 200  # row errors listed on the preview; the rest are in the CSV
+UPLOADS = "erp-uploads"
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+COUNTS = ("new", "updated", "unchanged", "invalid", "orphans")
+
+
+def upload_dir():
+    path = settings.VAR_DIR / UPLOADS
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def keep_upload(uploaded):
+    """Write the uploaded file to VAR_DIR/erp-uploads/<sha256>; returns that path."""
+    directory, digest = upload_dir(), hashlib.sha256()
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for block in uploaded.chunks():
+                digest.update(block)
+                out.write(block)
+        path = directory / digest.hexdigest()
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+class ErpUploadForm(forms.Form):
+    file = forms.FileField(label=_("ERP export (CSV)"), widget=UnfoldAdminFileFieldWidget)
+    profile = forms.ChoiceField(label=_("Profile"), choices=[("", _("Detect from the header row")), *PROFILE_CHOICES],
+                                required=False, widget=UnfoldAdminSelectWidget)
+    skip_invalid = forms.BooleanField(label=_("Import the valid rows and skip invalid ones"), required=False,
+                                      widget=UnfoldBooleanWidget,
+                                      help_text=_("Otherwise a file with an invalid row is rejected whole."))
+
+
+def _count_cells(batch):
+    return [(_(name), getattr(batch, name)) for name in COUNTS]
+
+
+@admin.register(ErpImport)
+class ErpImportAdmin(ViewOnlyMixin, AftercareAdmin):
+    """Batches are written by erp_import (the page below, the command, the drop folder): read only here."""
+
+    list_display = ["id", when_column("started_at", _("when")), "who", "filename", "profile", "state_label",
+                    "new", "updated", "unchanged", "invalid", "orphans", "duration"]
+    list_display_links = ["id", "filename"]
+    list_filter = ["state", "profile", "dry_run"]
+    list_select_related = ["created_by"]
+    search_fields = ["filename", "sha256", "actor_ref"]
+    actions_list = ["upload"]
+    actions_detail = ["errors_download"]
+    fieldsets = [
+        (None, {"fields": ["state", "message", "filename", "started_at", "finished_at", "duration", "who"]}),
+        (_("Provenance"), {"fields": ["sha256", "size", "profile", "profile_detected", "profile_reason", "store",
+                                      "dry_run", "skip_invalid", "duplicate_of"]}),
+        (_("Counts"), {"fields": ["lines_read", "orders_read", *COUNTS]}),
+        (_("Row errors"), {"fields": ["row_errors"]}),
+    ]
+    readonly_fields = ["state", "message", "filename", "started_at", "finished_at", "duration", "who", "sha256",
+                       "size", "profile", "profile_detected", "profile_reason", "store", "dry_run", "skip_invalid",
+                       "duplicate_of", "lines_read", "orders_read", *COUNTS, "row_errors"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    def has_import_permission(self, request):
+        return request.user.has_perm(IMPORT)
+
+    @display(description=_("who"), ordering="created_by__username")
+    def who(self, obj):
+        return obj.created_by or obj.actor_ref
+
+    @display(description=_("state"), ordering="state", label={
+        ErpImport.State.APPLIED.label: "success", ErpImport.State.PREVIEWED.label: "info",
+        ErpImport.State.RUNNING.label: "info", ErpImport.State.REJECTED.label: "danger",
+        ErpImport.State.FAILED.label: "danger"})
+    def state_label(self, obj):
+        return obj.get_state_display()
+
+    @display(description=_("row errors"))
+    def row_errors(self, obj):
+        return errors_table(obj, limit=PREVIEW_ERRORS)
+
+    @action(description=_("Import an ERP export"), url_path="upload", icon="upload_file", permissions=["import"])
+    def upload(self, request):
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": _("Import an ERP export")}
+        if request.method == "POST" and "confirm" in request.POST:
+            return self._confirm(request)
+        form = ErpUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            path = keep_upload(form.cleaned_data["file"])
+            try:
+                with open(path, "rb") as file:
+                    batch = erp_import(file, filename=form.cleaned_data["file"].name, actor=Actor.for_user(request.user),
+                                       profile=form.cleaned_data["profile"] or None, dry_run=True,
+                                       skip_invalid=form.cleaned_data["skip_invalid"])
+            except PermissionDenied as error:
+                path.unlink(missing_ok=True)
+                messages.error(request, str(error))
+                return redirect("admin:erp_erpimport_changelist")
+            if batch.state != ErpImport.State.PREVIEWED:  # refused whole: nothing to confirm
+                path.unlink(missing_ok=True)
+            return TemplateResponse(request, "admin/erp/erpimport/preview.html", {
+                **context, "title": _("Preview of %(file)s") % {"file": batch.filename}, "batch": batch,
+                "counts": _count_cells(batch), "errors": errors_table(batch, limit=PREVIEW_ERRORS),
+                "can_apply": batch.state == ErpImport.State.PREVIEWED and (not batch.invalid or batch.skip_invalid),
+                "csv_url": reverse("admin:erp_erpimport_errors_download", args=[batch.pk]),
+            })
+        return TemplateResponse(request, "admin/erp/erpimport/upload.html", {**context, "form": form})
+
+    def _confirm(self, request):
+        """Apply the previewed file with the preview's options, then show the applied batch."""
+        preview = get_object_or_404(ErpImport, pk=request.POST.get("confirm") if str(
+            request.POST.get("confirm", "")).isdigit() else None, state=ErpImport.State.PREVIEWED)
+        if not SHA256.match(preview.sha256):
+            raise Http404
+        path = upload_dir() / preview.sha256
+        if not path.exists():
+            messages.error(request, _("The uploaded file is no longer kept (already applied, or cleaned up): "
+                                      "upload it again."))
+            return redirect("admin:erp_erpimport_upload")
+        try:
+            with open(path, "rb") as file:
+                batch = erp_import(file, filename=preview.filename, actor=Actor.for_user(request.user),
+                                   profile=None if preview.profile_detected else preview.profile or None,
+                                   dry_run=False, skip_invalid=preview.skip_invalid)
+        except PermissionDenied as error:
+            messages.error(request, str(error))
+            return redirect("admin:erp_erpimport_changelist")
+        if batch.state in (ErpImport.State.APPLIED, ErpImport.State.REJECTED):
+            path.unlink(missing_ok=True)
+        level = messages.SUCCESS if batch.state == ErpImport.State.APPLIED else messages.ERROR
+        messages.add_message(request, level, batch.message)
+        return redirect("admin:erp_erpimport_change", batch.pk)
+
+    @action(description=_("Download errors as CSV"), url_path="errors-csv", icon="download", permissions=["view"])
+    def errors_download(self, request, object_id):
+        batch = get_object_or_404(self.get_queryset(request), pk=object_id)
+        out = io.StringIO()
+        errors_csv(batch, out)
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="erp-import-{batch.pk}-errors.csv"'
+        return response
+
+
+def errors_table(batch, *, limit):
+    """The batch's first `limit` row errors as a table (line, column, value, message), with the total."""
+    total = batch.errors.count()
+    if not total:
+        return _("None.")
+    rows = batch.errors.order_by("line", "id")[:limit]
+    url = reverse("admin:erp_erpimport_errors_download", args=[batch.pk])
+    shown = ngettext("%(total)d row error", "%(total)d row errors", total) % {"total": total}
+    if total > limit:
+        shown = _("The first %(limit)d of %(shown)s") % {"limit": limit, "shown": shown}
+    return format_html(
+        '<p class="mb-2" data-erp-errors-total="{}">{} · <a class="text-primary-600 underline" href="{}" '
+        'data-erp-errors-csv>{}</a></p>'
+        '<table class="w-full text-sm border border-base-200 dark:border-base-800" data-erp-errors>'
+        '<thead><tr class="text-left"><th class="px-2 py-1">{}</th><th class="px-2 py-1">{}</th>'
+        '<th class="px-2 py-1">{}</th><th class="px-2 py-1">{}</th></tr></thead><tbody>{}</tbody></table>',
+        total, shown, url, _("Download errors as CSV"), _("line"), _("column"), _("value"), _("error"),
+        format_html_join("", '<tr class="border-t border-base-200 dark:border-base-800"><td class="px-2 py-1">{}</td>'
+                         '<td class="px-2 py-1">{}</td><td class="px-2 py-1"><code>{}</code></td>'
+                         '<td class="px-2 py-1">{}</td></tr>',
+                         ((e.line, e.column or "—", e.value, e.message) for e in rows)))
+
+
+@admin.register(ErpSettings)
+class ErpSettingsAdmin(SimpleHistoryAdmin, AftercareAdmin):
+    list_display = ["profile", "store", "column_overrides"]
+    list_select_related = ["store"]
+    fields = ["profile", "column_overrides", "store"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["profile"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ErpStatusMappingForm(forms.ModelForm):
+    class Meta:
+        model = ErpStatusMapping
+        fields = ["profile", "raw_status", "canonical"]
+
+
+@admin.register(ErpStatusMapping)
+class ErpStatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
+    form = ErpStatusMappingForm
+    list_display = ["profile", "raw_status", "canonical"]
+    list_filter = ["profile", "canonical"]
+    search_fields = ["raw_status"]
+    fields = ["profile", "raw_status", "canonical"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["profile", "raw_status"] if obj else []
+
+    def has_add_permission(self, request):
+        # erp_status_mapping_set asks for the change permission, whether the row exists or not.
+        return super().has_add_permission(request) and request.user.has_perm("erp.change_erpstatusmapping")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # map it to something else instead: deleting would bypass the service
+
+    def save_model(self, request, obj, form, change):
+        """Through erp_status_mapping_set: history, and the orders waiting on that status follow."""
+        moved = erp_status_mapping_set(profile=obj.profile, raw_status=obj.raw_status, canonical=obj.canonical,
+                                       actor=Actor.for_user(request.user))
+        saved = ErpStatusMapping.objects.get(profile=obj.profile, raw_status=status_key(obj.raw_status, SYSTEM))
+        obj.pk, obj._state.adding = saved.pk, False
+        if moved:
+            messages.info(request, ngettext("%(n)d waiting order follows the new mapping.",
+                                            "%(n)d waiting orders follow the new mapping.", moved) % {"n": moved})
+
+
+class OrphanFilter(admin.SimpleListFilter):
+    title = _("orphans")
+    parameter_name = "orphan"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Orphans (the shop has not reported the order)")), ("no", _("Attached to an order"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(order__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(order__isnull=False)
+        return queryset
+
+
+@admin.register(ErpRecord)
+class ErpRecordAdmin(ViewOnlyMixin, AftercareAdmin):
+    list_display = ["namespace", "erp_id", "shop_order_number", "raw_status", "total", "currency",
+                    when_column("observed_at", _("observed")), "order", "erp_import", "line"]
+    list_filter = [OrphanFilter, "namespace"]
+    list_select_related = ["order", "erp_import"]
+    search_fields = ["erp_id", "shop_order_number", "customer_email"]
