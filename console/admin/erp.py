@@ -25,14 +25,25 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.decorators import action, display
-from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget, UnfoldBooleanWidget
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldBooleanWidget,
+)
 
 from console.admin.base import AftercareAdmin, ViewOnlyMixin, when_column
 from integrations.erp.importing import erp_import, errors_csv
-from integrations.erp.models import PROFILE_CHOICES, ErpImport, ErpRecord, ErpSettings, ErpStatusMapping
+from integrations.erp.models import (
+    PROFILE_CHOICES,
+    ErpImport,
+    ErpRecord,
+    ErpSettings,
+    ErpStatusMapping,
+)
 from integrations.erp.status_mappings import erp_status_mapping_set
 from integrations.erp.statuses import SYSTEM
 from lifecycle.actors import Actor
+from lifecycle.selectors import wording
 from lifecycle.services.errors import PermissionDenied
 from lifecycle.statuses import status_key
 
@@ -85,7 +96,7 @@ class ErpImportAdmin(ViewOnlyMixin, AftercareAdmin):
     """Batches are written by erp_import (the page below, the command, the drop folder): read only here."""
 
     list_display = ["id", when_column("started_at", _("when")), "who", "filename", "profile", "state_label",
-                    "new", "updated", "unchanged", "invalid", "orphans", "duration"]
+                    "new", "updated", "unchanged", "invalid", "orphans", "took"]
     list_display_links = ["id", "filename"]
     list_filter = ["state", "profile", "dry_run"]
     list_select_related = ["created_by"]
@@ -93,13 +104,13 @@ class ErpImportAdmin(ViewOnlyMixin, AftercareAdmin):
     actions_list = ["upload"]
     actions_detail = ["errors_download"]
     fieldsets = [
-        (None, {"fields": ["state", "message", "filename", "started_at", "finished_at", "duration", "who"]}),
-        (_("Provenance"), {"fields": ["sha256", "size", "profile", "profile_detected", "profile_reason", "store",
+        (None, {"fields": ["state", "message", "filename", "started_at", "finished_at", "took", "who"]}),
+        (_("Provenance"), {"fields": ["file_hash", "size", "profile", "profile_detected", "profile_reason", "store",
                                       "dry_run", "skip_invalid", "duplicate_of"]}),
         (_("Counts"), {"fields": ["lines_read", "orders_read", *COUNTS]}),
         (_("Row errors"), {"fields": ["row_errors"]}),
     ]
-    readonly_fields = ["state", "message", "filename", "started_at", "finished_at", "duration", "who", "sha256",
+    readonly_fields = ["state", "message", "filename", "started_at", "finished_at", "took", "who", "file_hash",
                        "size", "profile", "profile_detected", "profile_reason", "store", "dry_run", "skip_invalid",
                        "duplicate_of", "lines_read", "orders_read", *COUNTS, "row_errors"]
 
@@ -111,7 +122,20 @@ class ErpImportAdmin(ViewOnlyMixin, AftercareAdmin):
 
     @display(description=_("who"), ordering="created_by__username")
     def who(self, obj):
-        return obj.created_by or obj.actor_ref
+        if obj.created_by is not None:
+            return obj.created_by.get_full_name() or obj.created_by.get_username()
+        return wording.actor_text("task", obj.actor_ref) if obj.actor_ref else "—"
+
+    @display(description=_("took"), ordering="duration")
+    def took(self, obj):
+        if obj.duration is None:
+            return "—"
+        seconds = obj.duration.total_seconds()
+        return f"{seconds:.2f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+    @display(description=_("SHA-256"))
+    def file_hash(self, obj):
+        return obj.sha256
 
     @display(description=_("state"), ordering="state", label={
         ErpImport.State.APPLIED.label: "success", ErpImport.State.PREVIEWED.label: "info",

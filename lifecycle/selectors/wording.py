@@ -36,6 +36,7 @@ TASKS = {
     "route_waiting_customers": "Routing of waiting customers (an agent had room)",
     "sweep_sla": "SLA sweep",
     "assign_unowned_customers": "Owner repair (a customer with orders had no owner)",
+    "erp_drop_folder": "ERP drop folder",
 }
 _TIME_CHARS = "aAfgGhHisuP"
 
