@@ -14,10 +14,10 @@ from django.db.models import FilteredRelation, IntegerField, Q, Value
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
@@ -30,11 +30,21 @@ from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
 from console.templatetags.when import relative, when
 from console.views import refusals
 from console.views.home import sla_label
+from integrations.erp.models import ErpImport
 from integrations.models import StoreConnection
 from integrations.woocommerce import statuses
 from integrations.woocommerce.status_mappings import status_map_for_store
 from lifecycle.actors import Actor, ActorKind
-from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, ExceptionStatus, Severity, System
+from lifecycle.models import (
+    STAGE_TRANSITIONS,
+    Agent,
+    Customer,
+    ExceptionCase,
+    ExceptionStatus,
+    OrderState,
+    Severity,
+    System,
+)
 from lifecycle.selectors import customers as screen
 from lifecycle.selectors import wording
 from lifecycle.selectors.pages import decode_cursor
@@ -42,8 +52,9 @@ from lifecycle.selectors.visibility import agent_of, exceptions_visible_to
 from lifecycle.selectors.waiting import SEE_EXCEPTIONS
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.queues import exception_assign, exception_claim, exception_close, exception_release
+from lifecycle.services.reconcile import status_meanings_of
 from lifecycle.services.stages import customer_move_stage
-from lifecycle.statuses import status_key
+from lifecycle.statuses import CANONICAL, IGNORED, map_status, status_key
 
 TEMPLATE = "console/customer/screen.html"
 REFUSED = (ServiceError, PermissionDenied, ConcurrentTransition)
@@ -97,6 +108,120 @@ def woocommerce_meanings(pairs):
         meanings.append(result.state if result.outcome == statuses.CANONICAL
                         else screen.UNMAPPED if result.outcome == statuses.UNMAPPED else None)
     return meanings
+
+
+def order_meanings(pairs):
+    """A StatusInterpreter for every system with a mapping: the shop's as woocommerce_meanings says, the
+    ERP's as its integration registered them with reconciliation (status_meanings_register; its
+    per-process cache, so no query once warm). The CRM's stay unknown (None)."""
+    meanings = woocommerce_meanings(pairs)
+    if not any(state.system == System.ERP for _, state in pairs):
+        return meanings
+    registered = status_meanings_of(System.ERP, cached=True)
+    for i, (order, state) in enumerate(pairs):
+        if state.system != System.ERP or not registered:
+            continue
+        mapping = {**registered.get("", {}), **registered.get(order.namespace, {})}
+        result = map_status(state.raw_status, mapping, system=System.ERP)
+        meanings[i] = (result.state if result.outcome == CANONICAL
+                       else None if result.outcome == IGNORED else screen.UNMAPPED)
+    return meanings
+
+
+ERP_IMPORT_REF = "erp-import:"
+VIEW_ERP_IMPORTS = "erp.view_erpimport"
+
+
+def _erp_import_ref(event_ref):
+    """(import id, line) of an ERP source state's event_ref "erp-import:<id>/<line>", else None."""
+    if not event_ref or not event_ref.startswith(ERP_IMPORT_REF):
+        return None
+    batch, _, line = event_ref[len(ERP_IMPORT_REF):].partition("/")
+    return (int(batch), int(line)) if batch.isdigit() and line.isdigit() else None
+
+
+def _erp_import_url(pk):
+    try:
+        return reverse("admin:erp_erpimport_change", args=[pk])
+    except NoReverseMatch:  # no ERP import admin yet: the file and line, unlinked
+        return None
+
+
+class ErpImportNames:
+    """The file names of the ERP imports a page's cells name, looked up in the page's one name lookup
+    (ActorWords' NameBook, a UNION it makes anyway when the page names a store, a team or an agent):
+    no query of its own, at most one when nothing else on the page asks for names."""
+
+    KIND = "erp_import"
+
+    def __init__(self, book, ids):
+        self.book, self.ids, self.names = book, ids, None
+        if book.rows is None:
+            book.before.append(self._add)
+
+    def _add(self, book):
+        book.add_query(ErpImport.objects.filter(pk__in=self.ids).annotate(kind=Value(self.KIND), blank=Value(""))
+                       .values_list("kind", "pk", "filename", "blank", "blank"))
+
+    def get(self, pk):
+        if self.names is None:
+            if self.book.rows is None or self._add in self.book.before:
+                self.book.resolve()
+                self.names = {pk: name for kind, pk, name, _, _ in self.book.rows if kind == self.KIND}
+            else:  # the book was read before this page's cells asked
+                self.names = dict(ErpImport.objects.filter(pk__in=self.ids).values_list("pk", "filename"))
+        return self.names.get(pk)
+
+
+@dataclass
+class CarriedBy:
+    """Which import carried an ERP cell's status: "file name, line N", linked to the import for users
+    who may view imports (once the admin has one); worded when the template reads it."""
+
+    names: ErpImportNames
+    batch: int
+    line: int
+    linked: bool
+
+    def __str__(self):
+        name = self.names.get(self.batch)
+        text = gettext("%(file)s, line %(line)d") % {
+            "file": name or gettext("ERP import #%(id)d") % {"id": self.batch}, "line": self.line}
+        url = _erp_import_url(self.batch) if self.linked and name else None
+        return (format_html('<a href="{}" class="text-primary-600 dark:text-primary-500" data-erp-import-link>{}</a>',
+                            url, text) if url else conditional_escape(text))
+
+    def __html__(self):
+        return str(self)
+
+
+def erp_cells(rows, user, now, book):
+    """Say in words what each ERP cell of the page says: its raw status readably ("To Deliver and Bill ·
+    Not Delivered · Not Billed"), its meaning, the import (file, line) that carried it (CarriedBy: the
+    file names come with the page's name lookup, `book`), and the tolerance rules broken."""
+    cells = [cell for row in rows for cell in row.cells if cell is not None and cell.system == System.ERP]
+    refs = {id(cell): _erp_import_ref(cell.event_ref) for cell in cells}
+    ids = {ref[0] for ref in refs.values() if ref}
+    names = ErpImportNames(book, ids) if ids else None
+    linked = user.has_perm(VIEW_ERP_IMPORTS)
+    for cell in cells:
+        cell.raw_text = " · ".join(part.strip() for part in cell.raw_status.split("|") if part.strip())
+        cell.meaning = (gettext("no mapping yet") if cell.mapped == screen.UNMAPPED
+                        else OrderState(cell.mapped).label if cell.mapped in OrderState.values else "")
+        ref = refs[id(cell)]
+        cell.carried_by = CarriedBy(names, ref[0], ref[1], linked) if ref else None
+        cell.tolerance_notes = [tolerance_note(note, now) for note in cell.tolerances]
+
+
+def tolerance_note(note, now):
+    """A broken rule in a sentence: which rule, and the time left in its window or since when it is out."""
+    if note.left is not None:
+        return format_html(gettext("{}: within tolerance for {} more."), note.sentence, countdown(note.left))
+    if note.outside_since is None:
+        return format_html(gettext("{}: outside tolerance."), note.sentence)
+    now = max(now, note.outside_since)
+    return format_html(gettext("{}: outside tolerance for {}, since {}."), note.sentence,
+                       countdown(now - note.outside_since), when(note.outside_since, "absolute"))
 
 
 def _page_links(request, page, prefix):
@@ -212,7 +337,7 @@ def waiting_note(waiting, order, user, now, closed=None):
 
 
 def _orders(request, customer):
-    page = screen.customer_orders(customer, interpret=woocommerce_meanings, user=request.user,
+    page = screen.customer_orders(customer, interpret=order_meanings, user=request.user,
                                   **_cursors(request, "orders"))
     # Per system: whether it reported on this customer, what an order it has no record of says, and
     # (spanning its column) what it says when it sent nothing about this customer at all.
@@ -231,6 +356,7 @@ def _orders(request, customer):
         row.owner_note = owner_note(row.mismatch, now) if row.mismatch else None
         # a waiting row's note already says what tracks it, or that nothing does
         row.unowned_note = unowned_note(row) if row.unowned and not row.waiting else None
+    erp_cells(page.rows, request.user, now, ActorWords.of(request).book)
     return _page_links(request, page, "orders")
 
 
@@ -300,7 +426,9 @@ class ActorWords:
             return
         self.done = True
         self.book.resolve()
-        for _, pk, name, slug, delivery_id in self.book.rows:
+        for kind, pk, name, slug, delivery_id in self.book.rows:
+            if kind != "store":
+                continue
             self.stores[slug] = name
             if pk is not None:  # the ref names the delivery id when the shop sent one, else the event's pk
                 self.deliveries[(slug, delivery_id or str(pk))] = pk

@@ -64,4 +64,9 @@ def status_meanings():
     return {"": merged}
 
 
-status_meanings_register(SYSTEM, status_meanings)
+def status_meanings_cached():
+    """status_meanings, kept per process like the profiles' maps (the customer screen reads it per view)."""
+    return _mappings.get("erp_status_map", "*all profiles*", lambda _key: status_meanings())
+
+
+status_meanings_register(SYSTEM, status_meanings, cached=status_meanings_cached)

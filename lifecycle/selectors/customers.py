@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import BigIntegerField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -53,6 +53,8 @@ DISMISS = "lifecycle.dismiss_exceptioncase"
 WORK = "lifecycle.change_exceptioncase"
 # A status interpreter's answer for a raw status its system has no mapping for.
 UNMAPPED = statuses.UNMAPPED
+# evidence["source"] of the mismatches reconciliation owns (lifecycle/services/reconcile.py's SOURCE).
+RECONCILIATION = "reconciliation"
 # The timeline source of what the ERP and the CRM say (lifecycle/services/timeline.py's source_of).
 _EVENT_SOURCES = {System.ERP: EventSource.ERP, System.CRM: EventSource.CRM}
 
@@ -174,12 +176,44 @@ StatusInterpreter = Callable[[list[tuple[Order, OrderSourceState]]], list[str | 
 
 
 @dataclass
+class ToleranceNote:
+    """A reconciliation rule the order's open state_mismatch says is broken (its evidence), with the
+    time left in its window now (`left`), or since when it is outside (`outside_since`)."""
+
+    sentence: str
+    window_minutes: int
+    since: datetime | None  # when the rule's leading system said what it said
+    left: timedelta | None  # time left in the tolerance window; None when outside
+    outside_since: datetime | None  # None while within
+
+    @classmethod
+    def of(cls, rule, now):
+        since = _parsed(rule.get("since"))
+        window = timedelta(minutes=int(rule.get("window_minutes") or 0))
+        due = since + window if since is not None else None
+        within = due is not None and due > now
+        return cls(sentence=str(rule.get("sentence") or ""), window_minutes=int(rule.get("window_minutes") or 0),
+                   since=since, left=due - now if within else None,
+                   outside_since=None if within else (due or _parsed(rule.get("outside_since"))))
+
+
+def _parsed(moment):
+    try:
+        return datetime.fromisoformat(moment) if moment else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
 class SourceCell:
     system: str
     raw_status: str
     observed_at: datetime
     mapped: str | None = None  # the canonical state it means, UNMAPPED, or None (unknown)
     disagrees: bool = False
+    event_ref: str = ""  # what carried it (an ERP import's "erp-import:<id>/<line>", a webhook's delivery...)
+    # The rules naming this system that reconciliation's open mismatch of the order says are broken.
+    tolerances: list = field(default_factory=list)
 
 
 @dataclass
@@ -285,7 +319,8 @@ def customer_orders(customer, *, after=None, before=None, limit=ORDERS_PER_PAGE,
     for order in page.rows:
         states = by_order.get(order.pk, {})
         cells = [
-            SourceCell(s, states[s].raw_status, states[s].observed_at, mapped[id(states[s])]) if s in states else None
+            SourceCell(s, states[s].raw_status, states[s].observed_at, mapped[id(states[s])],
+                       event_ref=states[s].event_ref) if s in states else None
             for s in systems
         ]
         own = states.get(order.system)
@@ -323,6 +358,8 @@ def _attach_exceptions(customer, user, rows):
     # Open ones first (no closed_at), then the latest closed: the first seen per subject is the one shown.
     items = (ExceptionCase.objects.filter(wanted).select_related("queue", "assignee__user").defer("evidence")
              .annotate(visible=Value(False) if visible.query.is_empty() else Exists(visible),
+                       evidence_source=KeyTextTransform("source", "evidence"),
+                       evidence_rules=KeyTransform("rules", "evidence"),
                        closer_kind=Subquery(closing.values("actor_kind")[:1]),
                        closer_ref=Subquery(closing.values("actor_ref")[:1]),
                        closer_name=Subquery(closing.annotate(name=closer_name).values("name")[:1]))
@@ -334,8 +371,11 @@ def _attach_exceptions(customer, user, rows):
         else:
             key, opened, closed = item.subject_key, open_tracker, closed_tracker
         (opened if item.is_open else closed).setdefault(key, item)
+    now = timezone.now()
     for row in asked:
         row.mismatch = open_mismatch.get(row.order.pk)
+        if row.mismatch is not None and row.mismatch.evidence_source == RECONCILIATION:
+            _attach_tolerances(row, row.mismatch.evidence_rules, now)
         if row.waiting:
             row.waiting.exception = open_tracker.get(row.waiting.subject_key)
             row.waiting.exception_visible = bool(row.waiting.exception and row.waiting.exception.visible)
@@ -347,6 +387,17 @@ def _attach_exceptions(customer, user, rows):
             item.closed_by = "" if item.closer_kind is None else (
                 item.closer_name if item.closer_kind == ActorKind.USER and item.closer_name
                 else wording.actor_text(item.closer_kind, item.closer_ref or ""))
+
+
+def _attach_tolerances(row, rules, now):
+    """Give each cell the broken rules (reconciliation's evidence) that name its system."""
+    if not isinstance(rules, list):
+        return
+    for cell in row.cells:
+        if cell is None:
+            continue
+        cell.tolerances = [ToleranceNote.of(rule, now) for rule in rules
+                           if isinstance(rule, dict) and cell.system in (rule.get("left"), rule.get("right"))]
 
 
 def _reporting_systems(customer, seen):

@@ -43,17 +43,32 @@ OVERLAP = timedelta(minutes=2)
 CHUNK = 5_000  # orders per exception lookup: well under every backend's parameter limit
 
 _meanings = {}
+_cached_meanings = {}
 
 
-def status_meanings_register(system, load):
+def status_meanings_register(system, load, *, cached=None):
     """An integration says how its system's raw statuses read: `load()` returns {namespace: {raw
     status: canonical state or statuses.IGNORE}}, namespace "" holding the defaults of every
-    namespace. Called once at import time; `load` runs at the start of every reconciliation."""
+    namespace. Called once at import time; `load` runs at the start of every reconciliation.
+    `cached()`, if given, answers the same from a per-process cache, for screens that read it on
+    every view (status_meanings_of)."""
     _meanings[system] = load
+    if cached is not None:
+        _cached_meanings[system] = cached
+    else:
+        _cached_meanings.pop(system, None)
 
 
 def status_meanings_unregister(system):
     _meanings.pop(system, None)
+    _cached_meanings.pop(system, None)
+
+
+def status_meanings_of(system, *, cached=False):
+    """What a system's raw statuses mean, as its integration registered them ({} when none did);
+    `cached`: from its per-process cache when it registered one."""
+    load = (_cached_meanings.get(system) if cached else None) or _meanings.get(system)
+    return load() if load is not None else {}
 
 
 def mismatch_subject(order_id):
