@@ -120,13 +120,17 @@ def _import(batch, fileobj, actor, profile, progress):
     elif batch.invalid and not batch.skip_invalid:
         batch.state = S.REJECTED
         batch.message = (f"{_lines(batch.invalid)} invalid, so nothing was imported. Correct them, or import "
-                         f"with “skip invalid rows” to apply the {batch.orders_read} valid orders.")
+                         f"with “skip invalid rows” to apply the {_orders(batch.orders_read, 'valid ')}.")
     else:
         fileobj.seek(0)
         _apply(run, read_orders(fileobj, profile=header.profile, **options), progress)
         batch.state = S.APPLIED
         skipped = f" {_lines(batch.invalid)} invalid and skipped." if batch.invalid else ""
-        batch.message = f"Applied {batch.orders_read} orders.{skipped}"
+        batch.message = f"Applied {_orders(batch.orders_read)}.{skipped}"
+
+
+def _orders(n, kind=""):
+    return f"{n} {kind}order" + ("" if n == 1 else "s")
 
 
 def _read(run, reading, progress):

@@ -260,4 +260,8 @@ def actor_text(kind, ref, *, user=None, when=None, store_names=None):
         return f"{words}, {store}" if store else words
     if kind == ActorKind.TASK and ref:
         return TASKS.get(ref) or ref.replace("_", " ").capitalize()
+    if kind == ActorKind.IMPORT and ref:
+        # "ERP import #12", and by whom when a person started it
+        by = user.get_full_name() or user.get_username() if user is not None else ""
+        return f"{ref}, by {by}" if by else ref
     return "System"
