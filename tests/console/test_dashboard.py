@@ -15,9 +15,16 @@ from lifecycle.models import ExceptionCase, Handoff, Ownership, TimelineEvent
 from lifecycle.selectors import metrics
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.queues import exception_assign
-from tests.factories import make_agent, make_customer, make_order, make_owned_customer, make_user, team
+from tests.factories import (
+    make_agent,
+    make_customer,
+    make_order,
+    make_owned_customer,
+    make_user,
+    team,
+)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_dashboard")]
 DASHBOARD = reverse("console:dashboard")
 REBALANCE = reverse("console:dashboard_rebalance")
 REASSIGN = reverse("console:dashboard_reassign")
@@ -28,12 +35,6 @@ def _reads(captured):
     """The reads among captured queries (not the savepoints and the JIT setting around them)."""
     return [q["sql"] for q in captured if q["sql"].lstrip().startswith(("SELECT", "WITH"))]
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # the dashboard caches its snapshot; each test starts from the database
-    yield
-    cache.clear()
 
 
 @pytest.fixture

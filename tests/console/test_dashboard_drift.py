@@ -9,7 +9,6 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,16 +16,16 @@ from django.utils import timezone
 
 from lifecycle import statuses
 from lifecycle.actors import Actor
-from lifecycle.models import ExceptionCase, OrderSourceState, Team, ToleranceRule
+from lifecycle.models import ExceptionCase, OrderSourceState, ToleranceRule
 from lifecycle.selectors import metrics
 from lifecycle.selectors.drift import drift_figures
 from lifecycle.services import reconcile as engine
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.observations import orders_observe
 from lifecycle.values import CustomerRef, OrderObservation, OrderRef
-from tests.factories import make_agent, make_customer, make_order
+from tests.factories import make_customer, make_order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_dashboard")]
 DASHBOARD = reverse("console:dashboard")
 EXCEPTIONS = reverse("admin:lifecycle_exceptioncase_changelist")
 SYSTEM = Actor.system("tests")
@@ -39,19 +38,7 @@ RULES = {("woocommerce", "erp"): "The shop says paid but the ERP has not release
          ("erp", "crm"): "The ERP says delivered but the CRM does not"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # the dashboard caches its snapshot
-    yield
-    cache.clear()
 
-
-@pytest.fixture
-def manager_client(client, manager):
-    # An agent in every team: new customers get an agent, so no other exception joins behind the test's back.
-    make_agent(teams=list(Team.objects.values_list("slug", flat=True)))
-    client.force_login(manager)
-    return client
 
 
 def _order(system="woocommerce"):
@@ -124,7 +111,7 @@ def _listed(client, link):
 
 
 # --- open mismatches per system pair -------------------------------------------------------------------
-def test_open_mismatches_are_grouped_by_system_pair_with_their_ages_and_how_many_are_past_their_sla(manager_client):
+def test_open_mismatches_are_grouped_by_system_pair_with_their_ages_and_how_many_are_past_their_sla(staffed_manager_client):
     now = timezone.now()
     # Given three orders on which the shop and the ERP disagree: the oldest opened 2 days 3 hours ago
     # and breached, one 5 hours ago past due (the sweep has not marked it yet), one an hour ago within
@@ -137,7 +124,7 @@ def test_open_mismatches_are_grouped_by_system_pair_with_their_ages_and_how_many
     _mismatch(("woocommerce", "erp"), status="resolved", closed_at=now, opened_at=now - timedelta(days=9))
 
     # When the manager opens the dashboard
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
 
     # Then one row for the pair, in the systems' names: 3 open, the oldest 2d 3h, the median 5h, 2 late
     rows = _open_rows(page)
@@ -149,21 +136,21 @@ def test_open_mismatches_are_grouped_by_system_pair_with_their_ages_and_how_many
     # the late count to the breached ones
     assert links == [f"{EXCEPTIONS}?kind__exact=state_mismatch",
                      f"{EXCEPTIONS}?view=breached&kind__exact=state_mismatch"]
-    assert _listed(manager_client, links[0]) == 3
-    assert _listed(manager_client, links[1]) == 1
+    assert _listed(staffed_manager_client, links[0]) == 3
+    assert _listed(staffed_manager_client, links[1]) == 1
     assert "cannot filter by pair" in _text(_section(page))
     assert "3 open state mismatches." in _text(_section(page))
     assert "counts under each" not in page
 
 
-def test_an_order_disagreeing_in_two_pairs_counts_under_each_and_a_median_of_two_lies_between_them(manager_client):
+def test_an_order_disagreeing_in_two_pairs_counts_under_each_and_a_median_of_two_lies_between_them(staffed_manager_client):
     now = timezone.now()
     # Given one order on which the shop, the ERP and the CRM disagree (two pairs), opened 4 hours ago,
     # and one on which only the ERP and the CRM disagree, opened 2 hours ago
     _mismatch(("woocommerce", "erp"), ("erp", "crm"), opened_at=now - timedelta(hours=4))
     _mismatch(("erp", "crm"), ("erp", "crm"), opened_at=now - timedelta(hours=2))  # two rules, one pair: once
 
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
     rows = _open_rows(page)
 
     # Then the ERP ↔ CRM pair has both (most first), its median between them; the shop ↔ ERP pair has one
@@ -175,7 +162,7 @@ def test_an_order_disagreeing_in_two_pairs_counts_under_each_and_a_median_of_two
         _section(page))
 
 
-def test_a_move_the_order_states_refused_is_its_system_against_the_console(manager_client):
+def test_a_move_the_order_states_refused_is_its_system_against_the_console(staffed_manager_client):
     now = timezone.now()
     # Given a shop order whose refunded status the state graph refused, and an ERP order likewise
     # (its evidence without the system's name: the order says which); the shop order's mismatch also
@@ -189,7 +176,7 @@ def test_a_move_the_order_states_refused_is_its_system_against_the_console(manag
     # and an ordinary shop ↔ ERP disagreement
     _mismatch(("woocommerce", "erp"), opened_at=now - timedelta(hours=3))
 
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
     rows = _open_rows(page)
 
     # Then each refused move counts against the console, under its own system's name, and only there,
@@ -216,7 +203,7 @@ def _observed(system, number, raw, meaning, minutes):
                             "of_order": OrderRef("woocommerce", "main", str(number))}))
 
 
-def test_the_erp_refusing_a_shop_order_s_move_or_naming_an_order_the_shop_never_reported(manager_client):
+def test_the_erp_refusing_a_shop_order_s_move_or_naming_an_order_the_shop_never_reported(staffed_manager_client):
     # Given the shop's orders #1001 and #1002, completed
     orders_observe(observations=[_observed("woocommerce", n, "processing", statuses.PAID, 0) for n in (1001, 1002)])
     orders_observe(observations=[_observed("woocommerce", n, "completed", statuses.COMPLETED, 1)
@@ -226,7 +213,7 @@ def test_the_erp_refusing_a_shop_order_s_move_or_naming_an_order_the_shop_never_
     orders_observe(observations=[_observed("erp", 1001, "Cancelled", statuses.CANCELLED, 5),
                                  _observed("erp", 1007, "To Deliver", statuses.FULFILLING, 5)])
 
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
     rows = _open_rows(page)
 
     # Then the refusal is the ERP against the console (on the shop's order), and the order only the ERP
@@ -238,18 +225,18 @@ def test_the_erp_refusing_a_shop_order_s_move_or_naming_an_order_the_shop_never_
     assert trend[f"Opened: {SHOP_ERP}"][-1] == trend["Opened: ERP ↔ console"][-1] == 1
 
 
-def test_a_mismatch_naming_no_systems_still_counts_under_no_pair(manager_client):
+def test_a_mismatch_naming_no_systems_still_counts_under_no_pair(staffed_manager_client):
     _raise(_order(), {"note": "opened by hand"})
     _mismatch(("woocommerce", "erp"))
     _mismatch(("woocommerce", "erp"))
 
-    rows = _open_rows(manager_client.get(DASHBOARD).content.decode())
+    rows = _open_rows(staffed_manager_client.get(DASHBOARD).content.decode())
 
     assert list(rows) == [SHOP_ERP, "No system pair recorded"]
     assert rows["No system pair recorded"][0][0] == "1"
 
 
-def test_a_mismatch_reconciliation_opened_and_resolved_shows_in_the_section_and_the_trend(manager_client):
+def test_a_mismatch_reconciliation_opened_and_resolved_shows_in_the_section_and_the_trend(staffed_manager_client):
     # Given an order the shop says is processing and the ERP says is cancelled (a rule with no window)
     engine.status_meanings_register("erp", lambda: {"": {"Cancelled": "cancelled", "To Deliver": "fulfilling"}})
     try:
@@ -261,7 +248,7 @@ def test_a_mismatch_reconciliation_opened_and_resolved_shows_in_the_section_and_
 
         # When reconciliation runs, the dashboard shows one shop ↔ ERP mismatch opened today
         assert engine.reconcile(full=True, actor=SYSTEM).opened == 1
-        page = manager_client.get(DASHBOARD).content.decode()
+        page = staffed_manager_client.get(DASHBOARD).content.decode()
         assert _open_rows(page)[SHOP_ERP][0][0] == "1"
         _chart, _headers, rows = _trend(page)
         assert rows[f"Opened: {SHOP_ERP}"][-1] == 1 and rows["Resolved"][-1] == 0
@@ -269,7 +256,7 @@ def test_a_mismatch_reconciliation_opened_and_resolved_shows_in_the_section_and_
         # And once the ERP says it is being delivered, the next run resolves it and the section empties
         OrderSourceState.objects.filter(order=order, system="erp").update(raw_status="To Deliver")
         assert engine.reconcile(full=True, actor=SYSTEM).resolved == 1
-        page = manager_client.get(DASHBOARD + "?refresh=1").content.decode()
+        page = staffed_manager_client.get(DASHBOARD + "?refresh=1").content.decode()
     finally:
         engine.status_meanings_unregister("erp")
     assert _open_rows(page) == {}
@@ -287,7 +274,7 @@ def _day(days_ago, hour=12):
     return min(moment, timezone.now() - timedelta(seconds=1)) if days_ago == 0 else moment
 
 
-def test_the_trend_counts_mismatches_opened_per_day_per_pair_and_resolved_per_day(manager_client):
+def test_the_trend_counts_mismatches_opened_per_day_per_pair_and_resolved_per_day(staffed_manager_client):
     # Given shop ↔ ERP mismatches opened today (two), 3 days ago and 13 days ago (the first day shown),
     # one ERP ↔ CRM 3 days ago, a refused move yesterday, and one opened 14 days ago (before the window)
     for days_ago in (0, 0, 3, 13, 14):
@@ -300,7 +287,7 @@ def test_the_trend_counts_mismatches_opened_per_day_per_pair_and_resolved_per_da
     _mismatch(("erp", "crm"), opened_at=_day(2), status="resolved", closed_at=_day(0))
     _mismatch(("erp", "crm"), opened_at=_day(30), status="dismissed", closed_at=_day(0))
 
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
     chart, headers, rows = _trend(page)
 
     # Then 14 days, today last, a series per pair opened and one of resolved
@@ -324,23 +311,23 @@ def test_the_trend_counts_mismatches_opened_per_day_per_pair_and_resolved_per_da
             "green: resolved.") in _text(_section(page))
 
 
-def test_the_days_are_the_console_time_zone_s(manager_client, settings):
+def test_the_days_are_the_console_time_zone_s(staffed_manager_client, settings):
     # Given the console in Berlin (UTC+1 or +2): a mismatch opened at 00:30 local time yesterday,
     # which is still the day before yesterday in UTC
     settings.TIME_ZONE = "Europe/Berlin"
     _mismatch(("woocommerce", "erp"), opened_at=_day(1, hour=0) + timedelta(minutes=30))
 
-    _chart, _headers, rows = _trend(manager_client.get(DASHBOARD).content.decode())
+    _chart, _headers, rows = _trend(staffed_manager_client.get(DASHBOARD).content.decode())
 
     # Then it counts yesterday
     assert rows[f"Opened: {SHOP_ERP}"][12] == 1 and sum(rows[f"Opened: {SHOP_ERP}"]) == 1
 
 
 # --- empty states ----------------------------------------------------------------------------------
-def test_nothing_open_reads_as_a_sentence_and_the_trend_still_has_its_days(manager_client):
+def test_nothing_open_reads_as_a_sentence_and_the_trend_still_has_its_days(staffed_manager_client):
     assert ToleranceRule.objects.filter(active=True).exists()  # the shipped defaults
 
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
 
     assert "No order disagrees between systems right now." in page
     assert "No reconciliation rule is active" not in page
@@ -348,11 +335,11 @@ def test_nothing_open_reads_as_a_sentence_and_the_trend_still_has_its_days(manag
     assert rows == {"Opened": [0] * 14, "Resolved": [0] * 14} and len(headers) == 15
 
 
-def test_without_an_active_rule_the_section_says_so_and_links_to_the_tolerances(manager_client):
+def test_without_an_active_rule_the_section_says_so_and_links_to_the_tolerances(staffed_manager_client):
     # Given every tolerance rule switched off
     ToleranceRule.objects.update(active=False)
 
-    section = _section(manager_client.get(DASHBOARD).content.decode())
+    section = _section(staffed_manager_client.get(DASHBOARD).content.decode())
 
     # Then the section says nothing compares the systems, with the way to the tolerances (and does
     # not claim that nothing disagrees: nobody checked)
@@ -363,7 +350,7 @@ def test_without_an_active_rule_the_section_says_so_and_links_to_the_tolerances(
 
     # And a refused move still shows beside that sentence (the state graph compares without rules)
     _refused()
-    section = _section(manager_client.get(DASHBOARD + "?refresh=1").content.decode())
+    section = _section(staffed_manager_client.get(DASHBOARD + "?refresh=1").content.decode())
     assert "No reconciliation rule is active yet" in _text(section)
     assert "No order disagrees" not in _text(section) and SHOP_REFUSED in html.unescape(section)
 

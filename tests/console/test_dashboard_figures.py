@@ -6,34 +6,20 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
 from lifecycle.actors import Actor
-from lifecycle.models import OPEN_STATUSES, ExceptionCase, Team
+from lifecycle.models import OPEN_STATUSES, ExceptionCase
 from lifecycle.services.exceptions import exception_raise
 from tests.factories import make_agent, make_owned_customer, team
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_dashboard")]
 DASHBOARD = reverse("console:dashboard")
 SYSTEM = Actor.system("tests")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # the dashboard caches its snapshot
-    yield
-    cache.clear()
 
-
-@pytest.fixture
-def manager_client(client, manager):
-    # An agent in every team: new customers get an agent, so no "unassigned customer" exception
-    # joins a queue behind the test's back.
-    make_agent(teams=list(Team.objects.values_list("slug", flat=True)))
-    client.force_login(manager)
-    return client
 
 
 def _exception(queue, kind="payment_problem", **update):
@@ -76,14 +62,14 @@ def _text(fragment):
 
 
 # --- every bar chart shows its numbers -------------------------------------------------------------
-def test_each_bar_chart_has_a_table_of_the_numbers_it_draws(manager_client):
+def test_each_bar_chart_has_a_table_of_the_numbers_it_draws(staffed_manager_client):
     # Given open exceptions of two kinds, in two queues, of three ages
     now = timezone.now()
     _exception("commerce", opened_at=now - timedelta(hours=2))
     _exception("commerce", opened_at=now - timedelta(days=2))
     _exception("support", kind="duplicate_customer", opened_at=now - timedelta(days=40))
 
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
     kinds_chart, queues_chart, ages_chart, *_others = _charts(page)
 
     # Then the figures under the kinds chart are the bars' numbers, by name
@@ -103,20 +89,20 @@ def test_each_bar_chart_has_a_table_of_the_numbers_it_draws(manager_client):
     assert [values for values, _ in ages.values()] == [[1], [1], [0], [0], [1]]
 
 
-def test_a_figure_links_to_the_exceptions_it_counts(manager_client):
+def test_a_figure_links_to_the_exceptions_it_counts(staffed_manager_client):
     _exception("commerce")
     _exception("commerce")
     _exception("support", kind="duplicate_customer")
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
     # When the manager follows a kind's or a queue's figure, the list shows exactly those exceptions
     values, link = _table(page, "kinds")["Payment problem"]
-    assert _listed(manager_client, link) == values[0] == 2
+    assert _listed(staffed_manager_client, link) == values[0] == 2
     values, link = _table(page, "queues")["Support"]
-    assert _listed(manager_client, link) == values[0] == 1
+    assert _listed(staffed_manager_client, link) == values[0] == 1
 
 
 # --- the managers' queue -----------------------------------------------------------------------------
-def test_the_managers_queue_card_counts_what_waits_what_is_late_and_how_long_the_oldest_waited(manager_client):
+def test_the_managers_queue_card_counts_what_waits_what_is_late_and_how_long_the_oldest_waited(staffed_manager_client):
     # Given three open exceptions in the managers' queue: one breached, one past due that the sweep
     # has not marked yet, one within its SLA and opened 2 days 3 hours ago (the oldest)
     now = timezone.now()
@@ -133,7 +119,7 @@ def test_the_managers_queue_card_counts_what_waits_what_is_late_and_how_long_the
         due_at__gt=now).update(assignee=holder)
 
     # When the manager opens the dashboard
-    page = manager_client.get(DASHBOARD).content.decode()
+    page = staffed_manager_client.get(DASHBOARD).content.decode()
     card = _card(page)
 
     # Then the card reads 3 open, 2 past their SLA (shown in red), 2 unassigned, the oldest 2d 3h old
@@ -145,12 +131,12 @@ def test_the_managers_queue_card_counts_what_waits_what_is_late_and_how_long_the
     # and its link opens the managers' queue, listing the same three
     link = html.unescape(re.search(r'href="([^"]*)"', card).group(1))
     assert link == reverse("admin:lifecycle_exceptioncase_changelist") + "?view=managers"
-    assert _listed(manager_client, link) == 3
+    assert _listed(staffed_manager_client, link) == 3
 
 
-def test_an_empty_managers_queue_says_nothing_waits(manager_client):
+def test_an_empty_managers_queue_says_nothing_waits(staffed_manager_client):
     _exception("commerce")
-    card = _card(manager_client.get(DASHBOARD).content.decode())
+    card = _card(staffed_manager_client.get(DASHBOARD).content.decode())
     assert re.search(r'text-4xl[^>]*>\s*0\s*<', card)
     text = _text(card)
     assert "0 past their SLA · 0 unassigned" in text and "Nothing waits here." in text
