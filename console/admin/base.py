@@ -7,10 +7,12 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
 from console.templatetags.when import when
+from lifecycle.actors import Actor
 from lifecycle.selectors.visibility import customers_visible_to, sees_everything
 
 OWNERSHIP_VIEW = "lifecycle.view_ownership"
@@ -50,6 +52,34 @@ class AftercareAdmin(ModelAdmin):
                                          "again and retry."), messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset)
+
+
+class MappingThroughServiceMixin:
+    """A status mapping (the shop's, the ERP's) is saved through its service, never deleted: the
+    service keeps its history and caches and moves the orders waiting on that status. A subclass
+    names the change permission the service asks for and says how to save and find the row."""
+
+    change_permission = ""  # "app.change_model": the service asks for it, whether the row exists or not
+
+    def map_status(self, obj, actor):
+        """Save `obj` through the service; how many waiting orders followed."""
+        raise NotImplementedError
+
+    def saved_mapping(self, obj):
+        raise NotImplementedError
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and request.user.has_perm(self.change_permission)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # map it to something else instead: deleting would bypass the service
+
+    def save_model(self, request, obj, form, change):
+        moved = self.map_status(obj, Actor.for_user(request.user))
+        obj.pk, obj._state.adding = self.saved_mapping(obj).pk, False  # the admin redirects and logs with it
+        if moved:
+            messages.info(request, ngettext("%(n)d waiting order follows the new mapping.",
+                                            "%(n)d waiting orders follow the new mapping.", moved) % {"n": moved})
 
 
 class VisibleToUserMixin:

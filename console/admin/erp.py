@@ -31,7 +31,7 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
-from console.admin.base import AftercareAdmin, ViewOnlyMixin, when_column
+from console.admin.base import AftercareAdmin, MappingThroughServiceMixin, ViewOnlyMixin, when_column
 from integrations.erp.importing import erp_import, errors_csv
 from integrations.erp.models import (
     PROFILE_CHOICES,
@@ -254,7 +254,7 @@ class ErpStatusMappingForm(forms.ModelForm):
 
 
 @admin.register(ErpStatusMapping)
-class ErpStatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
+class ErpStatusMappingAdmin(MappingThroughServiceMixin, SimpleHistoryAdmin, AftercareAdmin):
     form = ErpStatusMappingForm
     list_display = ["profile", "raw_status", "canonical"]
     list_filter = ["profile", "canonical"]
@@ -264,22 +264,15 @@ class ErpStatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["profile", "raw_status"] if obj else []
 
-    def has_add_permission(self, request):
-        # erp_status_mapping_set asks for the change permission, whether the row exists or not.
-        return super().has_add_permission(request) and request.user.has_perm("erp.change_erpstatusmapping")
+    change_permission = "erp.change_erpstatusmapping"
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # map it to something else instead: deleting would bypass the service
-
-    def save_model(self, request, obj, form, change):
+    def map_status(self, obj, actor):
         """Through erp_status_mapping_set: history, and the orders waiting on that status follow."""
-        moved = erp_status_mapping_set(profile=obj.profile, raw_status=obj.raw_status, canonical=obj.canonical,
-                                       actor=Actor.for_user(request.user))
-        saved = ErpStatusMapping.objects.get(profile=obj.profile, raw_status=status_key(obj.raw_status, SYSTEM))
-        obj.pk, obj._state.adding = saved.pk, False
-        if moved:
-            messages.info(request, ngettext("%(n)d waiting order follows the new mapping.",
-                                            "%(n)d waiting orders follow the new mapping.", moved) % {"n": moved})
+        return erp_status_mapping_set(profile=obj.profile, raw_status=obj.raw_status, canonical=obj.canonical,
+                                      actor=actor)
+
+    def saved_mapping(self, obj):
+        return ErpStatusMapping.objects.get(profile=obj.profile, raw_status=status_key(obj.raw_status, SYSTEM))
 
 
 class OrphanFilter(admin.SimpleListFilter):

@@ -19,13 +19,12 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminURLInputWidget
 
-from console.admin.base import AftercareAdmin
+from console.admin.base import AftercareAdmin, MappingThroughServiceMixin
 from console.templatetags.when import when as when_html
 from integrations.crypto import Secret, mask
 from integrations.models import StatusMapping, StoreConnection
@@ -248,7 +247,7 @@ class StatusMappingForm(forms.ModelForm):
 
 
 @admin.register(StatusMapping)
-class StatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
+class StatusMappingAdmin(MappingThroughServiceMixin, SimpleHistoryAdmin, AftercareAdmin):
     form = StatusMappingForm
     list_display = ["store", "raw_status", "canonical_label"]
     list_filter = ["store", "canonical"]
@@ -271,22 +270,14 @@ class StatusMappingAdmin(SimpleHistoryAdmin, AftercareAdmin):
             initial["store"] = StoreConnection.objects.filter(slug=slug).values_list("pk", flat=True).first()
         return initial
 
-    def has_add_permission(self, request):
-        # status_mapping_set asks for the change permission, whether the row exists or not.
-        return super().has_add_permission(request) and request.user.has_perm("integrations.change_statusmapping")
+    change_permission = "integrations.change_statusmapping"
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # map it to something else instead: deleting would bypass the service
-
-    def save_model(self, request, obj, form, change):
+    def map_status(self, obj, actor):
         """Through status_mapping_set: history, the per-process cache, and the waiting orders follow."""
-        moved = status_mapping_set(store=obj.store, raw_status=obj.raw_status, canonical=obj.canonical,
-                                   actor=Actor.for_user(request.user))
-        saved = StatusMapping.objects.get(store=obj.store, raw_status=obj.raw_status)
-        obj.pk, obj._state.adding = saved.pk, False  # the admin redirects and logs with it
-        if moved:
-            messages.info(request, ngettext("%(n)d waiting order follows the new mapping.",
-                                            "%(n)d waiting orders follow the new mapping.", moved) % {"n": moved})
+        return status_mapping_set(store=obj.store, raw_status=obj.raw_status, canonical=obj.canonical, actor=actor)
+
+    def saved_mapping(self, obj):
+        return StatusMapping.objects.get(store=obj.store, raw_status=obj.raw_status)
 
     @display(description=_("maps to"), ordering="canonical")
     def canonical_label(self, obj):

@@ -141,3 +141,18 @@ def test_the_erp_admins_are_registered_and_read(client, manager, operations):
     assert client.get(reverse("admin:erp_erpsettings_changelist")).status_code == 200
     client.force_login(manager)
     assert client.get(reverse("admin:erp_erpstatusmapping_add")).status_code == 200
+
+
+def test_a_manager_maps_an_erp_status_in_the_admin_through_the_service(client, manager, operations):
+    # when: a manager maps a status nobody mapped for the generic profile
+    client.force_login(manager)
+    response = client.post(reverse("admin:erp_erpstatusmapping_add"),
+                           {"profile": "generic", "raw_status": "Dispatched", "canonical": "shipped"})
+    # then: saved (through erp_status_mapping_set: the status as the service keys it), with history,
+    # and the admin lands on the list; nobody may delete it, and operations may not add one
+    assert response.status_code == 302, response.content.decode()[:500]
+    mapping = ErpStatusMapping.objects.get(profile="generic", canonical="shipped")
+    assert mapping.history.count() == 1
+    client.force_login(operations)
+    assert client.get(reverse("admin:erp_erpstatusmapping_add")).status_code == 403
+    assert client.get(reverse("admin:erp_erpstatusmapping_delete", args=[mapping.pk])).status_code == 403
