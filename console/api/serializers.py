@@ -60,6 +60,9 @@ class SourceStateSerializer(serializers.Serializer):
     system = serializers.ChoiceField(choices=System.choices)
     status = serializers.CharField(source="raw_status", help_text="The status exactly as the system reports it.")
     seen_at = serializers.DateTimeField(source="observed_at", help_text="When the system reported it (its clock).")
+    means = serializers.ChoiceField(choices=OrderState.choices, allow_null=True, read_only=True, help_text=(
+        "The canonical state the status means under that system's status mapping; null while nobody has "
+        "mapped it."))
 
 
 class WaitingExceptionSerializer(serializers.Serializer):

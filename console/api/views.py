@@ -14,7 +14,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from console.api import serializers as s
-from console.views.customers import woocommerce_meanings
+from console.views.customers import order_meanings
 from lifecycle.models import Customer, ExceptionCase, TimelineEvent
 from lifecycle.selectors.api import (
     customer_for_api,
@@ -130,7 +130,7 @@ class CustomerList(_ReadView):
     def get(self, request):
         lookups = _query(s.CustomerQuerySerializer, request)
         page = self.paginate_queryset(customers_for_api(request.user, **lookups))
-        load_customer_details(request.user, page, interpret=woocommerce_meanings)
+        load_customer_details(request.user, page, interpret=order_meanings)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
@@ -147,7 +147,7 @@ class CustomerDetail(_ReadView):
                    404: _error("No such customer, or one you may not see.")},
     )
     def get(self, request, id):
-        customer = customer_for_api(request.user, id, interpret=woocommerce_meanings)
+        customer = customer_for_api(request.user, id, interpret=order_meanings)
         if customer is None:
             raise Http404
         return Response(self.get_serializer(customer).data)

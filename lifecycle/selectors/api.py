@@ -17,6 +17,7 @@ from lifecycle.models import (
     IdentityKind,
     Order,
     OrderSourceState,
+    OrderState,
     Team,
     TimelineEvent,
 )
@@ -177,15 +178,20 @@ def load_customer_details(user, customers, *, interpret=None):
 
 
 def _why_orders_wait(user, orders, interpret):
-    """Set `waiting` on each order: only its own system's status is asked about."""
+    """Set `means` on each source state (the canonical state its raw status means, None when unknown or
+    unmapped) and `waiting` on each order: only its own system's status is asked about that."""
     pairs = []
     for order in orders:
         order.waiting = None
-        pairs.extend((order, state) for state in order.source_states.all() if state.system == order.system)
+        for state in order.source_states.all():
+            state.means = None
+            pairs.append((order, state))
     if interpret is None or not pairs:
         return
     for (order, state), meaning in zip(pairs, interpret(pairs), strict=True):
-        order.waiting = waiting_for(order, state, meaning)
+        state.means = meaning if meaning in OrderState.values else None
+        if state.system == order.system:
+            order.waiting = waiting_for(order, state, meaning)
     attach_trackers(user, [order.waiting for order in orders])
 
 

@@ -53,6 +53,9 @@ def test_lookup_by_email_is_trimmed_and_case_insensitive_and_returns_the_full_si
     assert {(s["system"], s["status"]) for s in latest["sources"]} == {("woocommerce", "processing"),
                                                                      ("erp", "To Deliver")}
     assert all(s["seen_at"] for s in latest["sources"])
+    # each system's word with what it means under that system's mapping; the ERP's bare "To Deliver" is no
+    # status combination its mapping knows (ERPNext's are status|delivery|billing), so its meaning is unknown
+    assert {s["system"]: s["means"] for s in latest["sources"]} == {"woocommerce": "paid", "erp": None}
     assert [o["number"] for o in anna["orders"]] == ["1042", "1041"]  # newest first
     mismatch = next(x for x in anna["open_exceptions"] if x["kind"] == "state_mismatch")
     assert set(mismatch) >= {"kind", "queue", "assignee", "due_at", "status", "severity"}

@@ -31,9 +31,12 @@ SHOP_STATES = {"pending": "pending_payment", "processing": "paid", "completed": 
 
 @pytest.fixture(autouse=True)
 def erp_meanings():
+    registered = engine._meanings.get("erp"), engine._cached_meanings.get("erp")  # the integration's, put back after
     engine.status_meanings_register("erp", lambda: {"": ERP_MEANINGS})
     yield
     engine.status_meanings_unregister("erp")
+    if registered[0] is not None:
+        engine.status_meanings_register("erp", registered[0], cached=registered[1])
 
 
 def shop_order(shop="processing", at=T0, total="49.90"):

@@ -25,9 +25,12 @@ MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 @pytest.fixture(autouse=True)
 def erp_meanings():
+    registered = engine._meanings.get("erp"), engine._cached_meanings.get("erp")  # the integration's, put back after
     engine.status_meanings_register("erp", lambda: {"": ERP_MEANINGS})
     yield
     engine.status_meanings_unregister("erp")
+    if registered[0] is not None:
+        engine.status_meanings_register("erp", registered[0], cached=registered[1])
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from integrations.erp import status_mappings
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionCase
 from lifecycle.services import reconcile as engine
+from tests.api.conftest import token_client
 from tests.integrations.erp.test_importing import import_file, shop_reports
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def erp_meanings():
     # The engine's own tests register a mapping of their own for "erp" and take it away after.
-    engine.status_meanings_register("erp", status_mappings.status_meanings)
+    engine.status_meanings_register("erp", status_mappings.status_meanings, cached=status_mappings.status_meanings_cached)
 
 
 def test_an_imported_disagreement_is_found_by_reconciliation(store, operations, shared_fixture):
@@ -37,3 +38,19 @@ def test_an_imported_disagreement_is_found_by_reconciliation(store, operations, 
     assert delivering["systems"]["erp"]["canonical"] == "fulfilling"
     assert [rule["sentence"] for rule in delivering["rules"]] == [
         rule.sentence for rule in engine.active_rules() if rule.condition == "amounts"]
+
+
+def test_the_api_gives_the_erp_source_with_its_raw_status_and_meaning(store, operations, manager, shared_fixture):
+    # given: the shop processes #1045 and the ERP's export cancelled it
+    order = shop_reports(store, 1045)
+    import_file(shared_fixture("erp", "erpnext_sales_order_export.csv"), Actor.for_user(operations), dry_run=False)
+
+    # when: a helpdesk reads the customer through the API
+    response = token_client(manager).get(f"/api/v1/customers/{order.customer_id}/")
+
+    # then: the order's sources are the shop's and the ERP's, each with its raw word and what it means
+    assert response.status_code == 200, response.content
+    [api_order] = [o for o in response.json()["orders"] if o["number"] == "1045"]
+    sources = {s["system"]: (s["status"], s["means"]) for s in api_order["sources"]}
+    assert sources == {"woocommerce": ("processing", "paid"),
+                       "erp": ("Cancelled|Not Delivered|Not Billed", "cancelled")}
