@@ -45,6 +45,7 @@ from integrations.erp.status_mappings import erp_status_map
 from integrations.models import StoreConnection
 from lifecycle.services.errors import PermissionDenied
 from lifecycle.services.observations import order_ids_by_number, orders_observe, orders_preview
+from lifecycle.services.reconcile import reconcile_soon
 from lifecycle.values import ObservationError, Outcome
 
 CHUNK = 1_000  # orders per transaction: locks held briefly, statements of a size both databases take
@@ -125,6 +126,8 @@ def _import(batch, fileobj, actor, profile, progress):
         fileobj.seek(0)
         _apply(run, read_orders(fileobj, profile=header.profile, **options), progress)
         batch.state = S.APPLIED
+        if batch.new or batch.updated:
+            reconcile_soon()
         skipped = f" {_lines(batch.invalid)} invalid and skipped." if batch.invalid else ""
         batch.message = f"Applied {_orders(batch.orders_read)}.{skipped}"
 

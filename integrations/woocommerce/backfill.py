@@ -39,6 +39,7 @@ from lifecycle.models import ExceptionKind
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.exceptions import exception_raise, exception_resolve
 from lifecycle.services.observations import statistics_refresh
+from lifecycle.services.reconcile import reconcile_soon
 from lifecycle.values import ObservationError
 
 R = SyncRun.Status
@@ -90,6 +91,8 @@ def store_backfill(*, store, since=None, actor, progress=None, client=None):
         _run_finish(run, actor, error)
         raise
     _run_finish(run, actor)
+    if run.applied:
+        reconcile_soon()
     return run
 
 

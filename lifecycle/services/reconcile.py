@@ -127,6 +127,15 @@ def reconcile(*, order_ids=None, full=False, now=None, actor):
     return result
 
 
+def reconcile_soon():
+    """Queue an incremental reconciliation after the caller's transaction commits: an ERP import or a
+    backfill that changed many orders has them compared within seconds, not at the next beat run.
+    Robust: a broker that is down must not fail the committed change (the beat's run covers it)."""
+    from lifecycle.tasks import reconcile_orders  # the tasks module imports the services
+
+    transaction.on_commit(lambda: reconcile_orders.delay(), robust=True)
+
+
 def active_rules():
     """The active rules the engine can apply (a rule naming an unknown state or one system twice is
     left out: the admin's form refuses them, a bulk edit might not)."""

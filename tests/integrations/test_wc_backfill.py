@@ -12,7 +12,7 @@ from integrations.woocommerce.backfill import store_backfill
 from integrations.woocommerce.client import StoreClient, wc_datetime
 from integrations.woocommerce.mappers import parse_gmt
 from integrations.woocommerce.sandbox import SandboxStore
-from lifecycle.models import ExceptionCase, ExceptionKind, Order, OrderSourceState
+from lifecycle.models import ExceptionCase, ExceptionKind, Order, OrderSourceState, ReconcileWatermark
 from tests.integrations.sync_fixtures import (  # noqa: F401 (fixtures)
     ACTOR, NOW, SYNC, WEBHOOKS, assert_landed_once, backfill, connect, console_states, expected_states,
     order_requests, sandbox, shop, sleeps, sync_failure,
@@ -218,3 +218,27 @@ def test_a_disabled_console_webhook_opens_sync_failure_until_it_is_active_again(
     backfill(shop)
     problem.refresh_from_db()
     assert problem.status == "resolved"
+
+
+def test_a_backfill_that_applied_orders_has_reconciliation_compare_them_at_once(
+        sandbox, shop, backfill, eager_tasks, django_capture_on_commit_callbacks):
+    # when: a backfill brings the shop's orders in (tasks run as on the worker, after it commits)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = backfill(shop)
+
+    # then: reconciliation compared them without waiting for its beat
+    assert run.applied
+    mark = ReconcileWatermark.objects.get()
+    assert mark.last_run_at is not None and mark.last_run_at >= run.started_at
+
+
+def test_a_backfill_that_applied_nothing_queues_no_reconciliation(
+        sandbox, shop, backfill, eager_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        backfill(shop)
+    ReconcileWatermark.objects.all().delete()
+    # when: the next run finds nothing new
+    with django_capture_on_commit_callbacks(execute=True):
+        assert backfill(shop).applied == 0
+    # then: nothing was compared for it
+    assert not ReconcileWatermark.objects.exists()

@@ -5,7 +5,7 @@ import pytest
 
 from integrations.erp import status_mappings
 from lifecycle.actors import Actor
-from lifecycle.models import ExceptionCase
+from lifecycle.models import ExceptionCase, ReconcileWatermark
 from lifecycle.services import reconcile as engine
 from tests.api.conftest import token_client
 from tests.integrations.erp.test_importing import import_file, shop_reports
@@ -54,3 +54,24 @@ def test_the_api_gives_the_erp_source_with_its_raw_status_and_meaning(store, ope
     sources = {s["system"]: (s["status"], s["means"]) for s in api_order["sources"]}
     assert sources == {"woocommerce": ("processing", "paid"),
                        "erp": ("Cancelled|Not Delivered|Not Billed", "cancelled")}
+
+
+def test_an_applied_import_has_reconciliation_compare_at_once_and_a_preview_does_not(
+        store, operations, shared_fixture, eager_tasks, django_capture_on_commit_callbacks):
+    # given: the shop still processes #1045; the ERP's export cancelled it
+    shop_reports(store, 1045)
+    export = shared_fixture("erp", "erpnext_sales_order_export.csv")
+
+    # when: operations preview the export, nothing is compared yet
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(export, Actor.for_user(operations))
+    assert not ReconcileWatermark.objects.filter(last_run_at__isnull=False).exists()
+
+    # when: they apply it (tasks run as they would on the worker, after the import commits)
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(export, Actor.for_user(operations), dry_run=False)
+
+    # then: reconciliation ran without waiting for its beat, and the cancellation is an owned mismatch
+    assert ReconcileWatermark.objects.get().last_run_at is not None
+    mismatch = ExceptionCase.objects.get(kind="state_mismatch", order__number="1045")
+    assert [rule["sentence"] for rule in mismatch.evidence["rules"]]
