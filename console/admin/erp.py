@@ -7,41 +7,42 @@ and set the profiles' columns, managers map statuses, both read everything here.
 under VAR_DIR/erp-uploads/<sha256> between the preview and the confirmation, and deleted once applied.
 """
 
-import hashlib
 import io
-import os
-import re
-import tempfile
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
-from django.http import Http404, HttpResponse
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV
 from simple_history.admin import SimpleHistoryAdmin
+from unfold.contrib.import_export.forms import ExportForm, ImportForm
 from unfold.decorators import action, display
-from unfold.widgets import (
-    UnfoldAdminFileFieldWidget,
-    UnfoldAdminSelectWidget,
-    UnfoldBooleanWidget,
-)
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldBooleanWidget
 
-from console.admin.base import AftercareAdmin, MappingThroughServiceMixin, ViewOnlyMixin, when_column
-from integrations.erp.importing import erp_import, errors_csv
+from console.admin.base import (
+    AftercareAdmin,
+    MappingThroughServiceMixin,
+    ViewOnlyMixin,
+    when_column,
+)
+from integrations.erp.importing import errors_csv
 from integrations.erp.models import (
-    PROFILE_CHOICES,
     ErpImport,
     ErpRecord,
     ErpSettings,
     ErpStatusMapping,
 )
+from integrations.erp.resources import ErpRecordResource, profile_resources
 from integrations.erp.status_mappings import erp_status_mapping_set
 from integrations.erp.statuses import SYSTEM
+from integrations.erp.uploads import erp_import_queue, upload_keep, upload_path
 from lifecycle.actors import Actor
 from lifecycle.selectors import wording
 from lifecycle.services.errors import PermissionDenied
@@ -49,43 +50,27 @@ from lifecycle.statuses import status_key
 
 IMPORT = "erp.add_erpimport"  # what erp_import asks of its actor
 PREVIEW_ERRORS = 200  # row errors listed on the preview; the rest are in the CSV
-UPLOADS = "erp-uploads"
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 COUNTS = ("new", "updated", "unchanged", "invalid", "orphans")
+POLL_MS = 1000  # how often a running import's page asks how far it is
 
 
-def upload_dir():
-    path = settings.VAR_DIR / UPLOADS
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+class ErpUploadForm(ImportForm):
+    """Unfold's import-export form: the file, its format (CSV) and its profile (the profiles' resources,
+    or detected from the header row), and whether to skip invalid rows."""
 
-
-def keep_upload(uploaded):
-    """Write the uploaded file to VAR_DIR/erp-uploads/<sha256>; returns that path."""
-    directory, digest = upload_dir(), hashlib.sha256()
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for block in uploaded.chunks():
-                digest.update(block)
-                out.write(block)
-        path = directory / digest.hexdigest()
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
-
-
-class ErpUploadForm(forms.Form):
-    file = forms.FileField(label=_("ERP export (CSV)"), widget=UnfoldAdminFileFieldWidget)
-    profile = forms.ChoiceField(label=_("Profile"), choices=[("", _("Detect from the header row")), *PROFILE_CHOICES],
-                                required=False, widget=UnfoldAdminSelectWidget)
     skip_invalid = forms.BooleanField(label=_("Import the valid rows and skip invalid ones"), required=False,
                                       widget=UnfoldBooleanWidget,
                                       help_text=_("Otherwise a file with an invalid row is rejected whole."))
 
+    def __init__(self, data=None, files=None, **kwargs):
+        super().__init__([CSV], profile_resources(), data=data, files=files, **kwargs)
+        choices = [("", _("Detect from the header row")),
+                   *((r.profile.key, r.get_display_name()) for r in profile_resources())]
+        field = self.fields["resource"]
+        field.label, field.choices, field.required = _("Profile"), choices, False
+        field.widget = UnfoldAdminSelectWidget(choices=choices)
+        self.fields["import_file"].label = _("ERP export (CSV)")
+        self.fields["format"].required = False  # one format: CSV, whatever the field says
 
 def _count_cells(batch):
     return [(_(name), getattr(batch, name)) for name in COUNTS]
@@ -150,56 +135,85 @@ class ErpImportAdmin(ViewOnlyMixin, AftercareAdmin):
 
     @action(description=_("Import an ERP export"), url_path="upload", icon="upload_file", permissions=["import"])
     def upload(self, request):
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
-                   "title": _("Import an ERP export")}
         if request.method == "POST" and "confirm" in request.POST:
             return self._confirm(request)
         form = ErpUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            path = keep_upload(form.cleaned_data["file"])
+            kept = upload_keep(form.cleaned_data["import_file"])
             try:
-                with open(path, "rb") as file:
-                    batch = erp_import(file, filename=form.cleaned_data["file"].name, actor=Actor.for_user(request.user),
-                                       profile=form.cleaned_data["profile"] or None, dry_run=True,
-                                       skip_invalid=form.cleaned_data["skip_invalid"])
+                batch = erp_import_queue(kept, filename=form.cleaned_data["import_file"].name,
+                                         actor=Actor.for_user(request.user),
+                                         profile=form.cleaned_data["resource"] or None, dry_run=True,
+                                         skip_invalid=form.cleaned_data["skip_invalid"])
             except PermissionDenied as error:
-                path.unlink(missing_ok=True)
+                kept.unlink(missing_ok=True)
                 messages.error(request, str(error))
                 return redirect("admin:erp_erpimport_changelist")
-            if batch.state != ErpImport.State.PREVIEWED:  # refused whole: nothing to confirm
-                path.unlink(missing_ok=True)
-            return TemplateResponse(request, "admin/erp/erpimport/preview.html", {
-                **context, "title": _("Preview of %(file)s") % {"file": batch.filename}, "batch": batch,
-                "counts": _count_cells(batch), "errors": errors_table(batch, limit=PREVIEW_ERRORS),
-                "can_apply": batch.state == ErpImport.State.PREVIEWED and (not batch.invalid or batch.skip_invalid),
-                "csv_url": reverse("admin:erp_erpimport_errors_download", args=[batch.pk]),
-            })
-        return TemplateResponse(request, "admin/erp/erpimport/upload.html", {**context, "form": form})
+            return redirect("admin:erp_erpimport_preview", batch.pk)
+        return TemplateResponse(request, "admin/erp/erpimport/upload.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": _("Import an ERP export"),
+            "form": form, "media": self.media + form.media})
 
     def _confirm(self, request):
-        """Apply the previewed file with the preview's options, then show the applied batch."""
-        preview = get_object_or_404(ErpImport, pk=request.POST.get("confirm") if str(
-            request.POST.get("confirm", "")).isdigit() else None, state=ErpImport.State.PREVIEWED)
-        if not SHA256.match(preview.sha256):
+        """Apply the previewed file with the preview's options: at once, or on the worker for a large file."""
+        confirm = str(request.POST.get("confirm", ""))
+        preview = get_object_or_404(ErpImport, pk=confirm if confirm.isdigit() else None,
+                                    state=ErpImport.State.PREVIEWED)
+        kept = upload_path(preview.sha256)
+        if kept is None:
             raise Http404
-        path = upload_dir() / preview.sha256
-        if not path.exists():
+        if not kept.exists():
             messages.error(request, _("The uploaded file is no longer kept (already applied, or cleaned up): "
                                       "upload it again."))
             return redirect("admin:erp_erpimport_upload")
         try:
-            with open(path, "rb") as file:
-                batch = erp_import(file, filename=preview.filename, actor=Actor.for_user(request.user),
-                                   profile=None if preview.profile_detected else preview.profile or None,
-                                   dry_run=False, skip_invalid=preview.skip_invalid)
+            batch = erp_import_queue(kept, filename=preview.filename, actor=Actor.for_user(request.user),
+                                     profile=None if preview.profile_detected else preview.profile or None,
+                                     dry_run=False, skip_invalid=preview.skip_invalid)
         except PermissionDenied as error:
             messages.error(request, str(error))
             return redirect("admin:erp_erpimport_changelist")
-        if batch.state in (ErpImport.State.APPLIED, ErpImport.State.REJECTED):
-            path.unlink(missing_ok=True)
+        if batch.phase:  # queued: its page shows how far it is
+            return redirect("admin:erp_erpimport_preview", batch.pk)
         level = messages.SUCCESS if batch.state == ErpImport.State.APPLIED else messages.ERROR
         messages.add_message(request, level, batch.message)
         return redirect("admin:erp_erpimport_change", batch.pk)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/preview/", view(self.preview_view), name="erp_erpimport_preview"),
+            path("<int:object_id>/progress/", view(self.progress_view), name="erp_erpimport_progress"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, object_id):
+        """A batch as its operator follows it: how far it is while it runs, then its preview (profile,
+        counts, row errors, and Confirm when it could apply) or what it applied."""
+        if not self.has_view_permission(request):
+            raise Forbidden
+        batch = get_object_or_404(ErpImport, pk=object_id)
+        kept = upload_path(batch.sha256)
+        can_apply = (batch.state == ErpImport.State.PREVIEWED and batch.duplicate_of_id is None
+                     and (not batch.invalid or batch.skip_invalid) and kept is not None and kept.exists()
+                     and self.has_import_permission(request))
+        return TemplateResponse(request, "admin/erp/erpimport/preview.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "batch": batch,
+            "title": (_("Preview of %(file)s") if batch.dry_run else _("Import of %(file)s")) % {"file": batch.filename},
+            "counts": _count_cells(batch), "errors": errors_table(batch, limit=PREVIEW_ERRORS) if not batch.phase else "",
+            "can_apply": can_apply, "poll_ms": POLL_MS,
+            "progress_url": reverse("admin:erp_erpimport_progress", args=[batch.pk]),
+        })
+
+    def progress_view(self, request, object_id):
+        """How far a batch is, for its page's polling: phase, percent, counts, and whether it is done."""
+        if not self.has_view_permission(request):
+            raise Forbidden
+        batch = get_object_or_404(ErpImport, pk=object_id)
+        return JsonResponse({"done": not batch.phase, "phase": batch.phase, "percent": batch.percent,
+                             "state": batch.get_state_display(), "lines_read": batch.lines_read,
+                             "orders_read": batch.orders_read, "message": batch.message,
+                             **{name: getattr(batch, name) for name in COUNTS}})
 
     @action(description=_("Download errors as CSV"), url_path="errors-csv", icon="download", permissions=["view"])
     def errors_download(self, request, object_id):
@@ -291,9 +305,17 @@ class OrphanFilter(admin.SimpleListFilter):
 
 
 @admin.register(ErpRecord)
-class ErpRecordAdmin(ViewOnlyMixin, AftercareAdmin):
+class ErpRecordAdmin(ExportMixin, ViewOnlyMixin, AftercareAdmin):
+    """Read only; Export downloads the records (the filtered list, e.g. the orphans) through Unfold's form."""
+
+    resource_classes = [ErpRecordResource]
+    export_form_class = ExportForm
+    formats = [CSV]
     list_display = ["namespace", "erp_id", "shop_order_number", "raw_status", "total", "currency",
                     when_column("observed_at", _("observed")), "order", "erp_import", "line"]
     list_filter = [OrphanFilter, "namespace"]
     list_select_related = ["order", "erp_import"]
     search_fields = ["erp_id", "shop_order_number", "customer_email"]
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)

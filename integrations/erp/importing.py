@@ -67,20 +67,35 @@ class _Run:
     seen: set = field(default_factory=set)  # erp ids counted new in this file
 
 
-def erp_import(fileobj, *, filename, actor, profile=None, dry_run=True, skip_invalid=False, progress=None):
+def erp_import(fileobj, *, filename, actor, profile=None, dry_run=True, skip_invalid=False, progress=None,
+               batch=None):
     """Read (and unless dry_run, apply) one ERP export; returns its ErpImport. `fileobj`: binary.
     `progress(batch, phase, line)`: called every PROGRESS_LINES lines of each pass ("reading",
-    "applying"). Needs the permission to add ERP imports."""
+    "applying"), when the batch's own progress (phase, percent, counts) is saved for its page.
+    `batch`: the queued ErpImport to run as (erp_import_queue made it), else a new one. Needs the
+    permission to add ERP imports."""
     if not actor.has_perm("erp.add_erpimport"):
         raise PermissionDenied("Only operations can import ERP exports.")
     fileobj = _seekable(fileobj)
     sha256, size = _digest(fileobj)
-    batch = ErpImport.objects.create(
-        filename=str(filename)[:255], sha256=sha256, size=size, dry_run=dry_run, skip_invalid=skip_invalid,
-        created_by=actor.user if actor.is_user else None, actor_ref=actor.ref[:200])
+    fields = {"filename": str(filename)[:255], "sha256": sha256, "size": size, "dry_run": dry_run,
+              "skip_invalid": skip_invalid, "created_by": actor.user if actor.is_user else None,
+              "actor_ref": actor.ref[:200]}
+    if batch is None:
+        batch = ErpImport.objects.create(**fields)
+    else:
+        for name, value in fields.items():
+            setattr(batch, name, value)
+        batch.state, batch.started_at = S.RUNNING, timezone.now()
     started = time.monotonic()
+    told = progress or (lambda *args: None)
+
+    def tell(batch, phase, line):
+        _progress_save(batch, phase, fileobj if phase == "reading" else None, line)
+        told(batch, phase, line)
+
     try:
-        _import(batch, fileobj, actor, profile, progress or (lambda *args: None))
+        _import(batch, fileobj, actor, profile, tell)
     except Exception as error:
         batch.state = S.FAILED
         batch.message = (f"Stopped by an error ({type(error).__name__}) after {batch.lines_read} lines; "
@@ -298,7 +313,21 @@ def _lines(count):
     return f"{count} line{'s are' if count != 1 else ' is'}"
 
 
+def _progress_save(batch, phase, fileobj, line):
+    """Save how far the import is, for its page (polled while it runs in the background): the phase,
+    a percent (of the bytes while reading, of the lines read while applying) and the counts so far."""
+    if fileobj is not None:
+        done = fileobj.tell() / batch.size if batch.size else 0
+    else:
+        done = line / batch.lines_read if batch.lines_read else 0
+    batch.phase, batch.percent = phase, min(99, int(done * 100))  # 100 only when it has finished
+    ErpImport.objects.filter(pk=batch.pk).update(
+        phase=batch.phase, percent=batch.percent, lines_read=batch.lines_read, orders_read=batch.orders_read,
+        invalid=batch.invalid, profile=batch.profile, profile_reason=batch.profile_reason)
+
+
 def _finish(batch, started):
+    batch.phase, batch.percent = "", 100
     batch.finished_at = timezone.now()
     batch.duration = timedelta(seconds=time.monotonic() - started)
     batch.save()

@@ -103,6 +103,9 @@ class ErpImport(models.Model):
     message = models.TextField(blank=True, help_text="Why the file was refused, or what the import means.")
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                      help_text="The earlier import that applied the same file.")
+    # While it runs (in the background for a large file, erp_import_queue), its page polls these.
+    phase = models.CharField(max_length=16, blank=True, help_text="queued, reading or applying; empty when done.")
+    percent = models.PositiveSmallIntegerField(default=0, help_text="How far the current phase is.")
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -54,12 +54,13 @@ def test_operations_preview_an_export_with_a_bad_row_then_confirm_skipping_it(cl
     assert client.get(UPLOAD).status_code == 200
 
     # when: operations upload with "detect" and "skip invalid"
-    response = client.post(UPLOAD, {"file": csv_upload(), "profile": "", "skip_invalid": "on"})
+    response = client.post(UPLOAD, {"format": "0", "import_file": csv_upload(), "resource": "", "skip_invalid": "on"})
 
-    # then: the preview: the profile and why, the counts, the row error with line, column and value
-    assert response.status_code == 200
-    page = text(response)
+    # then: the preview's page: the profile and why, the counts, the row error with line, column and value
     preview = ErpImport.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("admin:erp_erpimport_preview",
+                                                                           args=[preview.pk])
+    page = text(client.get(response["Location"]))
     assert preview.state == S.PREVIEWED and preview.dry_run and preview.skip_invalid
     assert "Generic" in page and preview.profile_reason in page
     assert 'data-count="new">2<' in page and 'data-count="invalid">1<' in page
@@ -92,13 +93,13 @@ def test_operations_preview_an_export_with_a_bad_row_then_confirm_skipping_it(cl
 
 def test_a_preview_without_skip_invalid_offers_no_confirmation(client, operations, store):
     client.force_login(operations)
-    page = text(client.post(UPLOAD, {"file": csv_upload(), "profile": "generic"}))
+    page = text(client.post(UPLOAD, {"format": "0", "import_file": csv_upload(), "resource": "generic"}, follow=True))
     assert "applying would reject the whole file" in page and "Confirm and apply" not in page
 
 
 def test_a_manager_reads_the_imports_but_may_not_upload(client, manager, operations, store):
     client.force_login(operations)
-    client.post(UPLOAD, {"file": csv_upload(), "profile": ""})
+    client.post(UPLOAD, {"format": "0", "import_file": csv_upload(), "resource": ""})
     batch = ErpImport.objects.get()
 
     client.force_login(manager)
@@ -106,7 +107,7 @@ def test_a_manager_reads_the_imports_but_may_not_upload(client, manager, operati
     assert client.get(reverse("admin:erp_erpimport_change", args=[batch.pk])).status_code == 200
     assert UPLOAD not in client.get(reverse("admin:erp_erpimport_changelist")).content.decode()
     assert client.get(UPLOAD).status_code == 403
-    assert client.post(UPLOAD, {"file": csv_upload(), "profile": ""}).status_code == 403
+    assert client.post(UPLOAD, {"format": "0", "import_file": csv_upload(), "resource": ""}).status_code == 403
     assert client.post(UPLOAD, {"confirm": str(batch.pk)}).status_code == 403
     assert ErpImport.objects.count() == 1
 
@@ -114,7 +115,8 @@ def test_a_manager_reads_the_imports_but_may_not_upload(client, manager, operati
 def test_a_file_that_is_no_csv_is_refused_in_a_sentence(client, operations, store, var_dir):
     client.force_login(operations)
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-    page = text(client.post(UPLOAD, {"file": csv_upload(png, "photo.png"), "profile": ""}))
+    page = text(client.post(UPLOAD, {"format": "0", "import_file": csv_upload(png, "photo.png"), "resource": ""},
+                            follow=True))
     assert "This file is a PNG image, not a CSV file" in page
     assert ErpImport.objects.get().state == S.REJECTED and "Confirm and apply" not in page
     assert not list((var_dir / "erp-uploads").iterdir())  # nothing to confirm: not kept
@@ -122,7 +124,7 @@ def test_a_file_that_is_no_csv_is_refused_in_a_sentence(client, operations, stor
 
 def test_a_confirmation_whose_file_is_gone_asks_for_it_again(client, operations, store, var_dir):
     client.force_login(operations)
-    client.post(UPLOAD, {"file": csv_upload(), "profile": "", "skip_invalid": "on"})
+    client.post(UPLOAD, {"format": "0", "import_file": csv_upload(), "resource": "", "skip_invalid": "on"})
     preview = ErpImport.objects.get()
     (var_dir / "erp-uploads" / preview.sha256).unlink()
     response = client.post(UPLOAD, {"confirm": str(preview.pk)}, follow=True)
