@@ -95,7 +95,7 @@ class SandboxCrm:
             contacts = self.store.associated("deals", rec.id, "contacts")
             return dict(rec.props, hs_object_id=str(rec.id), contacts=[str(c) for c in contacts])
 
-    def record_request(self, method, path, status, token, body):
+    def record_request(self, method, path, token, body, status):
         with self._log_lock:
             self._n += 1
             self._counts["requests"] += 1

@@ -145,6 +145,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def send(self, status, body, headers=None):
         data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        self._status = status
+        if self._logged is not None:  # logged before answering: a client's next request comes after it
+            self.server.crm.record_request(*self._logged, status=status)
+            self._logged = None
         self.send_response(status)
         merged = {"Content-Type": "application/json;charset=utf-8", **(headers or {})}
         for key, value in merged.items():
@@ -152,10 +156,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self._status = status
 
     def _handle(self, method):
-        crm, self._status = self.server.crm, None
+        crm, self._status, self._logged = self.server.crm, None, None
         split = urlsplit(self.path)
         params = dict(parse_qsl(split.query))
         length = int(self.headers.get("Content-Length") or 0)
@@ -164,6 +167,7 @@ class Handler(BaseHTTPRequestHandler):
             status, body = control.handle(crm, method, split.path, params, raw)
             return self.send(status, json.dumps(body, default=str).encode())
         token, parsed = None, None
+        self._logged = (method, self.path, None, None)
         try:
             outage = crm.faults.outage_now()
             if outage == REFUSE:  # a kept-alive connection during a "refused" outage: no answer
@@ -178,9 +182,11 @@ class Handler(BaseHTTPRequestHandler):
             if forced:
                 return self.send(*fault_response(forced))
             parsed = self._json(raw)
+            self._logged = (method, self.path, None, parsed)
             if split.path.rstrip("/") == TOKEN_INFO and method == "POST":
                 return self.send(*account.token_info(crm, parsed if isinstance(parsed, dict) else {}))
             token = self._token()
+            self._logged = (method, self.path, token, parsed)
             if token is None:
                 return self.send(401, error_body(UNAUTHENTICATED, "INVALID_AUTHENTICATION"))
             route, match = self._route(method, split.path)
@@ -202,7 +208,8 @@ class Handler(BaseHTTPRequestHandler):
             crm.errors.append(traceback.format_exc())
             self.send(500, error_body("internal error", "INTERNAL_ERROR"))
         finally:
-            crm.record_request(method, self.path, self._status, token, parsed)
+            if self._logged is not None:  # nothing was answered (a dropped connection)
+                crm.record_request(*self._logged, status=self._status)
 
     def _json(self, raw):
         if not raw:

@@ -149,6 +149,7 @@ class CrmStore:
                 problems += self.validate(kind, props)
                 if id_property == "email" and not EMAIL.match(str(key)):
                     problems.append(("email", "INVALID_EMAIL", f"Email address {key} is invalid"))
+            problems = list(dict.fromkeys(problems))  # the id and an equal email property: one problem
             if problems:
                 raise invalid_properties(problems)
             out = []
