@@ -18,6 +18,7 @@ from lifecycle.db import locks, rows
 from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, IdentityKind, TimelineEvent
 from lifecycle.normalise import normalize_email, normalize_identity, normalize_phone
 from lifecycle.services import timeline
+from lifecycle.services.customer_changes import created_changes, customers_changed
 from lifecycle.services.errors import IdentityTaken
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.values import CustomerRef  # noqa: F401 (the value this service takes)
@@ -123,7 +124,9 @@ def customers_create(new, events):
             wanted.append((IdentityKind.PHONE, "", customer.phone))
         links += [(customer, kind, namespace, value, actor) for kind, namespace, value in wanted]
     identities_link(links, events)
-    return [customer for customer, _, _ in new]
+    created = [customer for customer, _, _ in new]
+    customers_changed(created_changes, created)  # the CRM's outbox, in this transaction
+    return created
 
 
 def identities_link(links, events):

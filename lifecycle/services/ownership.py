@@ -15,6 +15,7 @@ from lifecycle.db import rows
 from lifecycle.db.owners import OwnerRow
 from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, Handoff, Ownership, Team, TimelineEvent
 from lifecycle.services import timeline
+from lifecycle.services.customer_changes import customers_changed, owner_changes
 from lifecycle.services.errors import InvalidOwner, OwnershipChanged, PermissionDenied
 from lifecycle.services.exceptions import exception_raise, exceptions_resolve
 from lifecycle.services.room import room_made
@@ -82,6 +83,7 @@ def handoffs_write(transfers):
                 ("update", Ownership, moved, ["team", "agent", "since", "last_handoff"]),
                 ("insert", Ownership, added), ("insert", TimelineEvent, events)])
     _unassigned_clocks(written)
+    customers_changed(owner_changes, handoffs)  # the CRM's outbox, in this transaction
     # Agents who handed a customer on have room for one more of their teams' waiting customers.
     room_made(agent_ids={h.from_agent_id for h in handoffs if h.from_agent_id and h.from_agent_id != h.to_agent_id})
     return handoffs

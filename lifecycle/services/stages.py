@@ -15,6 +15,7 @@ from lifecycle.db import rows
 from lifecycle.models import STAGE_TRANSITIONS, Customer, TimelineEvent
 from lifecycle.selectors.visibility import customer_visible_to
 from lifecycle.services import timeline
+from lifecycle.services.customer_changes import customers_changed, stage_changes
 from lifecycle.services.errors import PermissionDenied, StageMoveRefused
 from lifecycle.services.routing import RouteRequest, route_many
 
@@ -43,6 +44,7 @@ def stages_follow(changes):
         customer.updated_at = now
     rows.update_many(Customer, [c for c, *_ in changes], ["first_order_at", "stage", "stage_changed_at",
                                                          "updated_at"])
+    customers_changed(stage_changes, [c for c, from_stage, *_ in changes if c.stage != from_stage])  # CRM outbox
     routes = [RouteRequest(customer=customer, stage=customer.stage, actor=actor,
                            reason=reason or f"Stage {from_stage} → {customer.stage}")
               for customer, from_stage, actor, reason in changes if customer.stage != from_stage]
