@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "lifecycle",
     "integrations",
     "integrations.erp",
+    "integrations.crm",
     "console",
 ]
 
@@ -218,7 +219,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # autodiscover_tasks() only finds <app>.tasks; the integrations' tasks live one package deeper.
-CELERY_IMPORTS = ("integrations.woocommerce.tasks", "integrations.erp.tasks")
+CELERY_IMPORTS = ("integrations.woocommerce.tasks", "integrations.erp.tasks", "integrations.crm.tasks")
+# The CRM's deliveries wait on HubSpot's pacing (up to seconds per batch): on their own queue they
+# never hold the shops' deliveries or the sweeps behind them. The worker consumes both (Procfile).
+CELERY_TASK_ROUTES = {"integrations.crm.tasks.*": {"queue": "crm"}}
 
 # --- Admin (Unfold) -------------------------------------------------------------------------
 from console.unfold_config import UNFOLD  # noqa: E402  (kept in its own module: it is long)
@@ -291,4 +295,7 @@ CELERY_BEAT_SCHEDULE = {
     # Systems that disagree about an order past a tolerance window (lifecycle/services/reconcile.py):
     # each run compares only what changed or came due since the last; a late run is dropped.
     "reconcile-orders": {"task": "lifecycle.tasks.reconcile_orders", "schedule": 300.0, "options": {"expires": 290}},
+    # The CRM's outbox: retries that came due and changes whose wake-up was lost (integrations/crm/outbox.py).
+    "deliver-crm-outbox": {"task": "integrations.crm.tasks.deliver_crm_outbox", "schedule": 60.0,
+                           "options": {"expires": 55}},
 }

@@ -1,5 +1,5 @@
-"""What each group may do with the integrations: operations connect stores and import ERP exports,
-managers map statuses."""
+"""What each group may do with the integrations: operations connect stores and the CRM and import
+ERP exports, managers map statuses."""
 
 from lifecycle.defaults import grant
 
@@ -8,11 +8,18 @@ _VIEW = ["integrations.view_storeconnection", "integrations.view_statusmapping",
 # The ERP import (integrations/erp): operations import and set the profiles' columns, managers map statuses.
 _ERP_VIEW = [f"erp.view_{model}" for model in ("erpsettings", "erpstatusmapping", "erpimport", "erprecord")]
 
+# The CRM (integrations/crm): operations connect, check and replay its outbox; stage mappings are
+# for operations and managers alike (a manager decides what a stage means, as with statuses).
+_CRM_VIEW = [f"crm.view_{model}" for model in ("crmconnection", "crmstagemapping", "crmownerlink",
+                                               "outboundmessage")]
+
 GROUPS = {
     "Operations": _VIEW + ["integrations.add_storeconnection", "integrations.change_storeconnection"]
-    + _ERP_VIEW + ["erp.add_erpimport", "erp.add_erpsettings", "erp.change_erpsettings"],
+    + _ERP_VIEW + ["erp.add_erpimport", "erp.add_erpsettings", "erp.change_erpsettings"]
+    + _CRM_VIEW + ["crm.add_crmconnection", "crm.change_crmconnection", "crm.change_crmstagemapping"],
     "Manager": _VIEW + ["integrations.add_statusmapping", "integrations.change_statusmapping"]
-    + _ERP_VIEW + ["erp.add_erpstatusmapping", "erp.change_erpstatusmapping"],
+    + _ERP_VIEW + ["erp.add_erpstatusmapping", "erp.change_erpstatusmapping"]
+    + _CRM_VIEW + ["crm.change_crmstagemapping"],
     "Support agent": ["integrations.view_statusmapping", "erp.view_erpstatusmapping"],
 }
 

@@ -1,0 +1,153 @@
+"""Connecting a CRM and checking it: the token and its scopes, the owners agents map to, and the
+account's lifecycle stages.
+
+crm_connect (`manage.py connect_crm`, the admin's add form) creates or updates a connection by its
+name and checks it; crm_connection_check (the admin's "Check connection") asks HubSpot again. A
+check HubSpot refuses records why on the connection and opens `sync_failure` with the adapter's
+sentence; one that passes resolves it and makes the messages that waited for it due at once.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.crm import failures
+from integrations.crm.base import CrmError
+from integrations.crm.models import DEFAULT_STAGE_MAP, HUBSPOT_API, CrmConnection, CrmOwnerLink, CrmStageMapping
+from integrations.crm.outbox import OPERATE, outbox_retime
+from lifecycle.models import Agent, Stage
+from lifecycle.services.errors import PermissionDenied, ServiceError
+
+CONNECT = "crm.add_crmconnection"
+KINDS = {CrmConnection.Kind.HUBSPOT}
+ACCESS = ("auth", "scope")
+
+
+@dataclass
+class Check:
+    """What a check found, for the command and the admin to say."""
+
+    ok: bool
+    message: str
+    scopes: list = field(default_factory=list)
+    owners: int = 0  # HubSpot's active owners
+    linked: list = field(default_factory=list)  # (agent, owner email)
+    unlinked: list = field(default_factory=list)  # agents no owner has the email of
+    stages: list = field(default_factory=list)  # the account's lifecyclestage options
+    unknown_mappings: list = field(default_factory=list)  # (stage label, value) the account lacks
+
+
+_adapters = {}  # (connection, token, base URL, limit) -> adapter: its pacer outlives one run
+
+
+def adapter_for(connection):
+    """The adapter for the connection's kind, pointed at its base URL and paced at its limit.
+
+    One per process and connection setting: the pacer counts the requests of the last ten seconds,
+    and a fresh one for every run would let two runs in a row spend the window twice."""
+    from integrations.crm.hubspot import HubSpotAdapter  # the client is loaded by who talks to HubSpot
+    from integrations.crm.pacing import Pacer
+
+    key = (connection.pk, str(connection.token), connection.base_url, connection.requests_per_10s)
+    if key not in _adapters:
+        for old in [k for k in _adapters if k[0] == connection.pk]:
+            del _adapters[old]  # the token or limit changed: that adapter is done with
+        _adapters[key] = HubSpotAdapter(str(connection.token), base_url=connection.base_url,
+                                        pacer=Pacer(connection.requests_per_10s))
+    return _adapters[key]
+
+
+SETTABLE = {"requests_per_10s", "daily_cap", "conflict_policy", "is_active"}
+
+
+def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot", base_url=None, settings=None,
+                adapter=None):
+    """Create the connection named `name` or update its token (and base URL when given; `settings`:
+    the limit, daily cap, conflict policy, active), install the default stage mappings it lacks, and
+    check it. Returns (connection, Check)."""
+    if not actor.has_perm(CONNECT):
+        raise PermissionDenied("Only operations connect the CRM.")
+    if kind not in KINDS:
+        raise ServiceError(f"Unknown CRM {kind!r}: the console connects to {', '.join(sorted(KINDS))}.")
+    token, name = (token or "").strip(), (name or "").strip()
+    if not token:
+        raise ServiceError("A CRM connection needs its access token.")
+    if not name:
+        raise ServiceError("A CRM connection needs a name.")
+    with transaction.atomic():
+        connection = CrmConnection.objects.select_for_update().filter(name=name).first() or CrmConnection(
+            name=name, kind=kind)
+        connection.token, connection.is_active = token, True
+        connection.base_url = (base_url or connection.base_url or HUBSPOT_API).rstrip("/")
+        for setting, value in (settings or {}).items():
+            if setting not in SETTABLE:
+                raise ServiceError(f"{setting!r} is not a setting of a CRM connection.")
+            if value is not None:
+                setattr(connection, setting, value)
+        connection.save()
+        stage_mappings_install(connection)
+    return connection, crm_connection_check(connection=connection, actor=actor, adapter=adapter)
+
+
+def stage_mappings_install(connection):
+    """The default mapping of every console stage the connection has none for (HubSpot's defaults)."""
+    CrmStageMapping.objects.bulk_create(
+        [CrmStageMapping(connection=connection, stage=stage, hubspot_stage=DEFAULT_STAGE_MAP.get(stage, ""))
+         for stage in Stage.values], ignore_conflicts=True)
+
+
+def crm_connection_check(*, connection, actor, adapter=None):
+    """Ask the CRM whether the token works and has its scopes, link agents to owners by email, read
+    the lifecycle stages; record the outcome on the connection. Returns a Check."""
+    if not actor.has_perm(OPERATE):
+        raise PermissionDenied("Only operations check the CRM connection.")
+    adapter = adapter or adapter_for(connection)
+    now = timezone.now()
+    try:
+        scopes = sorted(adapter.check() or [])
+        linked, unlinked, owners = owners_link(connection=connection, adapter=adapter)
+        stages = list(adapter.lifecycle_stages())
+    except CrmError as error:
+        CrmConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_ok=False,
+                                                              check_message=error.message)
+        if error.kind in ACCESS:
+            failures.access_failure_raise(connection=connection, error=error, actor=actor)
+        return Check(ok=False, message=error.message)
+    options = [{"value": s.value, "label": s.label, "order": s.order} for s in stages]
+    values = {s.value for s in stages}
+    unknown = [(m.get_stage_display(), m.hubspot_stage) for m in connection.stage_mappings.all()
+               if m.hubspot_stage and m.hubspot_stage not in values]
+    message = (f"HubSpot accepts the token: {owners} owners ({len(linked)} of {len(linked) + len(unlinked)} agents "
+               f"linked by email), {len(stages)} lifecycle stages.")
+    with transaction.atomic():
+        CrmConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_ok=True, check_message=message,
+                                                              scopes=scopes, stage_options=options)
+        connection.checked_at, connection.check_ok, connection.check_message = now, True, message
+        connection.scopes, connection.stage_options = scopes, options
+        failures.access_failure_resolve(connection=connection, actor=actor, reason="The connection's check passed.")
+        outbox_retime(connection=connection, causes=[*ACCESS, "no_owner"])
+    return Check(ok=True, message=message, scopes=scopes, owners=owners, linked=linked, unlinked=unlinked,
+                 stages=stages, unknown_mappings=unknown)
+
+
+def owners_link(*, connection, adapter):
+    """Link every active agent to the HubSpot owner with their email (archived owners take no
+    customers); an agent without one gets an empty link, which the admin lists. Returns (linked
+    [(agent, owner email)], unlinked [agent], how many active owners HubSpot has)."""
+    owners = [o for o in adapter.owners() if not o.archived]
+    by_email = {o.email.strip().lower(): o for o in owners if o.email}
+    now, links, linked, unlinked = timezone.now(), [], [], []
+    for agent in Agent.objects.select_related("user").filter(user__is_active=True).order_by("user__username"):
+        owner = by_email.get((agent.user.email or "").strip().lower())
+        links.append(CrmOwnerLink(
+            connection=connection, agent=agent, owner_id=str(owner.id) if owner else "",
+            owner_email=owner.email if owner else "", checked_at=now,
+            owner_name=f"{owner.first_name} {owner.last_name}".strip() if owner else ""))
+        if owner:
+            linked.append((agent, owner.email))
+        else:
+            unlinked.append(agent)
+    CrmOwnerLink.objects.bulk_create(links, update_conflicts=True, unique_fields=["connection", "agent"],
+                                     update_fields=["owner_id", "owner_email", "owner_name", "checked_at"])
+    return linked, unlinked, len(owners)

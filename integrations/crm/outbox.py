@@ -1,0 +1,110 @@
+"""Writing the CRM's outbox: every change of a customer, in the transaction that makes it.
+
+The lifecycle announces new customers, handoffs and stage moves once per batch
+(lifecycle/services/customer_changes.py); `outbox_write` turns a batch into one OutboundMessage per
+active connection and change, in one INSERT, inside the announcing transaction: a change rolled back
+takes its messages with it, and a committed one always has them. With no active connection the
+hook costs one query (the active connections' ids, from a table of a row or two) and writes nothing.
+
+After the commit the connection's deliverer is woken through a throttle (at most one wake-up at
+once and one at the end of KICK_SECONDS per process and connection), not once per message: a
+delivery run takes every message waiting. The beat's run every minute catches a lost wake-up.
+
+Delivering is idempotent: a message is marked delivered only while it is pending, a delivered one is
+never read again, and HubSpot's upsert by email applied twice leaves the contact as once.
+"""
+
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.crm.models import CrmConnection, OutboundMessage
+from lifecycle.db import rows
+from lifecycle.services.customer_changes import customers_changed_register
+from lifecycle.services.errors import PermissionDenied
+
+M = OutboundMessage.State
+# Operating a connection (checking it, replaying its dead letters) is for who may change it.
+OPERATE = "crm.change_crmconnection"
+# Wake-ups per connection and process: changes of the next second ride on the run this one wakes.
+KICK_SECONDS = 1.0
+
+
+def active_connection_ids():
+    return list(CrmConnection.objects.filter(is_active=True).values_list("pk", flat=True))
+
+
+def outbox_write(changes):
+    """Queue `changes` (CustomerChange) for every active connection, in the caller's transaction;
+    returns the messages written."""
+    connection_ids = active_connection_ids()
+    if not connection_ids:
+        return []
+    now = timezone.now()
+    messages = [OutboundMessage(connection_id=connection_id, customer_id=change.customer_id, field=change.field,
+                                value=change.value, idempotency_key=f"{connection_id}:{change.key}",
+                                next_attempt_at=now, created_at=now)
+                for connection_id in connection_ids for change in changes]
+    rows.insert_many(OutboundMessage, messages)
+    for connection_id in connection_ids:
+        transaction.on_commit(partial(kick, connection_id))
+    return messages
+
+
+customers_changed_register(outbox_write)
+
+
+def _send(connection_id, delay):
+    from integrations.crm.tasks import deliver_crm_outbox  # the task module imports the deliverer
+
+    deliver_crm_outbox.apply_async(args=[connection_id], countdown=delay or None)
+
+
+def _throttle():
+    from integrations.woocommerce.wakeups import Wakeups  # the shops' throttle: the same need
+
+    return Wakeups(_send, interval=KICK_SECONDS)
+
+
+_wakeups = None
+
+
+def kick(connection_id):
+    """Wake the connection's deliverer, throttled; safe to call for every batch."""
+    global _wakeups
+    if _wakeups is None:
+        _wakeups = _throttle()
+    return _wakeups.wake(connection_id)
+
+
+def kick_reset():
+    """Forget the throttle's state (tests run wake-ups inline, each test from a clean slate)."""
+    global _wakeups
+    _wakeups = None
+
+
+def outbound_messages_replay(*, messages, actor):
+    """Put dead letters back in line: pending, due now, their attempts counted from zero. Returns
+    how many. Replaying cannot undo a newer change: a message with a newer one of the same customer
+    and field is superseded at delivery instead of sent. Messages that are not dead are left alone."""
+    if not actor.has_perm(OPERATE):
+        raise PermissionDenied("Only operations replay the CRM's dead letters.")
+    ids = [m.pk if isinstance(m, OutboundMessage) else m for m in messages]
+    with transaction.atomic():
+        dead = OutboundMessage.objects.filter(pk__in=ids, state=M.DEAD)
+        connection_ids = set(dead.values_list("connection_id", flat=True).order_by().distinct())
+        count = dead.update(state=M.PENDING, attempts=0, next_attempt_at=timezone.now())
+        for connection_id in connection_ids:
+            transaction.on_commit(partial(kick, connection_id))
+    return count
+
+
+def outbox_retime(*, connection, causes):
+    """Make the connection's pending messages parked for `causes` (a bad token, an agent without an
+    owner) due now: what held them was fixed. Returns how many."""
+    count = OutboundMessage.objects.filter(connection=connection, state=M.PENDING, error_kind__in=causes).update(
+        next_attempt_at=timezone.now())
+    if count:
+        transaction.on_commit(partial(kick, connection.pk))
+    return count

@@ -1,0 +1,29 @@
+"""CRM tasks, on their own queue ("crm", console/settings.py): thin, ids only; the work is in delivery.py."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from integrations.crm.delivery import outbox_deliver
+from integrations.crm.models import CrmConnection
+from lifecycle.actors import Actor
+
+# A run retries only on the database (a lock or a dropped connection): HubSpot's own failures are
+# recorded on the messages, which wait their backoff for the next run.
+MAX_RETRIES = 3
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=MAX_RETRIES, acks_late=True)
+def deliver_crm_outbox(connection_id=None):
+    """Deliver the due messages of one connection (a wake-up after a change) or of every active one
+    (the beat, every minute: retries come due, lost wake-ups are caught). A connection another run
+    is delivering is left to it; one with messages still due after this run's share gets a new run."""
+    connections = CrmConnection.objects.filter(is_active=True)
+    if connection_id is not None:
+        connections = connections.filter(pk=connection_id)
+    outcome = {}
+    for connection in connections:
+        report = outbox_deliver(connection=connection, actor=Actor.task("deliver_crm_outbox"))
+        if report.more:
+            deliver_crm_outbox.delay(connection.pk)
+        outcome[connection.pk] = "busy" if report.busy else report.delivered
+    return outcome
