@@ -135,11 +135,10 @@ class PullsMixin:
     def _search_page(self, kind, stamp, names, query, limit):
         groups, sort = filter_groups(stamp, query)
         request = o.PublicObjectSearchRequest(filter_groups=groups, sorts=[sort], properties=names, limit=limit)
-        answer = self._call(self._search.do_search, kind, request, search=True)
-        rows = [windows.Row(parse_stamp(r.properties.get(stamp)), int(r.id), dict(r.properties))
-                for r in answer.results or []]
-        more = bool(answer.paging and answer.paging.next and answer.paging.next.after)
-        return rows, more
+        answer = self._call_json(self._search.do_search, kind, request, search=True)
+        rows = [windows.Row(parse_stamp(r["properties"].get(stamp)), int(r["id"]), r["properties"])
+                for r in answer.get("results") or []]
+        return rows, bool(((answer.get("paging") or {}).get("next") or {}).get("after"))
 
     def _linked(self, kind, to_kind, ids):
         """{from id: (to ids, ascending)} for `ids`; objects without associations are simply absent."""
@@ -147,8 +146,8 @@ class PullsMixin:
         for start in range(0, len(ids), ASSOCIATIONS_BATCH):
             request = v4.BatchInputPublicFetchAssociationsBatchRequest(
                 inputs=[v4.PublicFetchAssociationsBatchRequest(id=str(i)) for i in ids[start:start + ASSOCIATIONS_BATCH]])
-            answer = self._call(self._associations.get_page, kind, to_kind, request)
-            for result in answer.results or []:
-                found[str(result._from.id)] = tuple(sorted((str(t.to_object_id) for t in result.to),
-                                                           key=lambda x: int(x) if x.isdigit() else x))
+            answer = self._call_json(self._associations.get_page, kind, to_kind, request)
+            for result in answer.get("results") or []:  # objects without any are 207 errors: absent
+                found[str(result["from"]["id"])] = tuple(str(t["toObjectId"]) for t in
+                                                         sorted(result.get("to") or [], key=lambda t: int(t["toObjectId"])))
         return found

@@ -37,12 +37,19 @@ def backoff(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP) -> float:
 
 
 class SlidingWindow:
-    """At most `limit` events in any `window` seconds."""
+    """At most `limit` events in any `window` seconds, spaced at least window/limit apart.
+
+    The spacing matters: a window's worth sent in one burst meets the server's window skewed by
+    the time each request spends on the wire and in the server's queue, and the tail of one burst
+    plus the head of the next can count as more than the limit there. Evenly spaced requests lose
+    no throughput for a caller that sends one at a time.
+    """
 
     def __init__(self, limit, window, clock=time.monotonic):
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.limit, self.window, self.clock = int(limit), float(window), clock
+        self.spacing = self.window / self.limit
         self._times = deque()
 
     def earliest(self, not_before=0.0) -> float:
@@ -55,7 +62,7 @@ class SlidingWindow:
         if len(self._times) >= self.limit:
             slot = max(slot, self._times[-self.limit] + self.window)
         if self._times:
-            slot = max(slot, self._times[-1])  # first come, first served
+            slot = max(slot, self._times[-1] + self.spacing)  # first come, first served
         return slot
 
     def book(self, slot) -> None:

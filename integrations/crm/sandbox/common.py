@@ -5,6 +5,7 @@ sandbox keeps the integer and renders the string, so two writes in the same mill
 timestamp exactly as they do on HubSpot.
 """
 
+import functools
 import json
 import threading
 import time
@@ -49,6 +50,7 @@ def to_ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
+@functools.lru_cache(maxsize=65536)  # bulk records share stamps; rendering is most of a search's answer
 def iso_ms(ms: int) -> str:
     """2025-06-01T12:00:00.123Z: how HubSpot renders datetime properties and createdAt/updatedAt."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -10,6 +10,9 @@ What a client must survive, copied from HubSpot's search docs and changelog:
     order that is stable but not by id (see store.Record.tie).
 """
 
+import bisect
+from operator import attrgetter
+
 from . import schema
 from .common import ApiError, parse_time
 
@@ -17,7 +20,7 @@ MAX_LIMIT = 200  # raised from 100 in 2024
 DEFAULT_LIMIT = 10
 MAX_GROUPS, MAX_PER_GROUP, MAX_FILTERS = 5, 10, 25  # changelog "Expanded Filtering Capabilities", 2024
 RESULTS_CAP = 10_000
-_NUMERIC = {"datetime", "number"}
+_INF = float("inf")
 
 
 def _typed(store, kind, name, value):
@@ -31,11 +34,15 @@ def _typed(store, kind, name, value):
     return str(value)
 
 
-def _record_value(store, rec, name):
-    raw = store.sort_value(rec, name)
-    if isinstance(raw, int):
-        return raw
-    return _typed(store, rec.kind, name, raw)
+def _getter(store, kind, name):
+    """rec -> the value search compares (ms for stamps, numbers, strings), chosen once per query."""
+    if name == "hs_object_id":
+        return attrgetter("id")
+    if name == schema.MODIFIED[kind]:
+        return attrgetter("updated")
+    if name == schema.CREATED[kind]:
+        return attrgetter("created")
+    return lambda rec: _typed(store, kind, name, rec.props.get(name))
 
 
 def _check(store, kind, groups):
@@ -57,9 +64,35 @@ def _check(store, kind, groups):
             except ValueError:
                 raise ApiError(400, f"There was a problem with the request: {f.get('value')!r} is not a valid "
                                     f"value for {name}.") from None
-            filters.append((name, op, value, high, values))
+            filters.append((name, _getter(store, kind, name), op, value, high, values))
         compiled.append(filters)
     return compiled
+
+
+def _candidates(store, kind, group):
+    """((stamp, id) index entries that may match the group, the filters those bounds already
+    applied) narrowed by bisection on its filters on the modification stamp (and on hs_object_id
+    next to an EQ stamp), or (None, ()) to scan everything."""
+    stamp, lo, hi, equal, covered = schema.MODIFIED[kind], (-_INF,), (_INF,), None, set()
+    for i, (name, _, op, value, high, _) in enumerate(group):
+        if name != stamp or value is None or op not in ("GT", "GTE", "LT", "LTE", "EQ", "BETWEEN"):
+            continue
+        covered.add(i)
+        if op in ("GT", "GTE"):
+            lo = max(lo, (value, _INF if op == "GT" else -_INF))
+        elif op in ("LT", "LTE"):
+            hi = min(hi, (value, -_INF if op == "LT" else _INF))
+        elif op in ("EQ", "BETWEEN"):
+            lo, hi = max(lo, (value, -_INF)), min(hi, (high if op == "BETWEEN" and high is not None else value, _INF))
+            equal = value if op == "EQ" else None
+    for i, (name, _, op, value, _, _) in enumerate(group):
+        if equal is not None and name == "hs_object_id" and op in ("GT", "GTE") and value is not None:
+            lo = max(lo, (equal, value + (0.5 if op == "GT" else -0.5)))
+            covered.add(i)
+    if not covered:
+        return None, ()
+    index = store.by_stamp[kind]
+    return index[bisect.bisect_left(index, lo):bisect.bisect_right(index, hi)], covered
 
 
 def _match(actual, op, value, high, values):
@@ -112,16 +145,21 @@ def search(store, kind, body, cap=RESULTS_CAP):
     names = list(body.get("properties") or schema.DEFAULT_PROPERTIES[kind])
     with store.lock:
         groups = _check(store, kind, body.get("filterGroups") or [])
-        matched = []
-        for rec in store.objects[kind].values():
-            if groups and not any(all(_match(_record_value(store, rec, n), op, v, h, vs) for n, op, v, h, vs in g)
-                                  for g in groups):
-                continue
-            matched.append(rec)
+        records = store.objects[kind]
+        matched = [] if groups else list(records.values())
+        seen = set()
+        for group in groups:
+            narrowed, covered = _candidates(store, kind, group)
+            rest = [f for i, f in enumerate(group) if i not in covered]
+            for rec in records.values() if narrowed is None else (records[rid] for _, rid in narrowed):
+                if rec.id not in seen and all(_match(get(rec), op, v, h, vs) for _, get, op, v, h, vs in rest):
+                    seen.add(rec.id)
+                    matched.append(rec)
         if sort_name:
-            present = [r for r in matched if _record_value(store, r, sort_name) is not None]
-            missing = [r for r in matched if _record_value(store, r, sort_name) is None]
-            present.sort(key=lambda r: (_record_value(store, r, sort_name), r.tie), reverse=descending)
+            get = _getter(store, kind, sort_name)
+            present = [r for r in matched if get(r) is not None]
+            missing = [r for r in matched if get(r) is None]
+            present.sort(key=lambda r: (get(r), r.tie), reverse=descending)
             matched = present + sorted(missing, key=lambda r: r.tie)
         else:
             matched.sort(key=lambda r: r.id)

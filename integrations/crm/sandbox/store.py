@@ -7,6 +7,7 @@ move it anywhere), bumps the modification stamp only when a value changed, keeps
 and the history, and reports the change to `on_change` (the webhook queue).
 """
 
+import bisect
 import itertools
 import re
 import threading
@@ -42,6 +43,8 @@ class CrmStore:
                           for i, (value, label) in enumerate(schema.LIFECYCLE_STAGES)]
         self.owners = []
         self.links = defaultdict(lambda: defaultdict(set))  # (from, to) -> from id -> {to ids}
+        # Sorted (modification stamp, id) per type: search narrows stamp and id filters by bisection.
+        self.by_stamp = {kind: [] for kind in schema.OBJECT_TYPES}
         self._ids = itertools.count(101)
 
     # -- definitions ---------------------------------------------------------------------------
@@ -100,16 +103,6 @@ class CrmStore:
             return iso_ms(rec.created)
         return rec.props.get(name)
 
-    def sort_value(self, rec, name):
-        """What search compares: ms for datetimes, numbers for numbers, else the string."""
-        if name == "hs_object_id":
-            return rec.id
-        if name == schema.MODIFIED[rec.kind]:
-            return rec.updated
-        if name == schema.CREATED[rec.kind]:
-            return rec.created
-        return rec.props.get(name)
-
     # -- writing -------------------------------------------------------------------------------
     def validate(self, kind, props, by_hand=False):
         problems = []
@@ -138,6 +131,7 @@ class CrmStore:
             ms = self.clock.now_ms() if ms is None else ms
             rec = Record(next(self._ids), kind, ms)
             self.objects[kind][rec.id] = rec
+            bisect.insort(self.by_stamp[kind], (rec.updated, rec.id))
             self._apply(rec, props, source, ms=ms, created=True)
             return rec
 
@@ -197,10 +191,16 @@ class CrmStore:
             changes.append({"kind": rec.kind, "id": rec.id, "name": name, "value": value, "source": source,
                             "ms": ms})
         if changes and not created:
-            rec.updated = max(rec.updated, ms)
+            self._restamp(rec, max(rec.updated, ms))
         if (changes or created) and self.on_change:
             self.on_change(changes, created=rec if created else None)
         return changes
+
+    def _restamp(self, rec, ms):
+        index = self.by_stamp[rec.kind]
+        del index[bisect.bisect_left(index, (rec.updated, rec.id))]
+        rec.updated = ms
+        bisect.insort(index, (ms, rec.id))
 
     def edit(self, kind, key, props):
         """A person edits the record in HubSpot's UI: any stage, any owner; bumps its stamp."""
