@@ -76,8 +76,9 @@ class ContactChange:
 
 @dataclass(frozen=True)
 class ContactResult:
-    """The contact after the write. `stage_ignored`: the CRM kept a later lifecycle stage than the one
-    sent (a backward move sent without stage_backward); send it again with stage_backward=True."""
+    """The contact after the write (`email` lower-cased and stripped, as HubSpot keeps it).
+    `stage_ignored`: the CRM kept a later lifecycle stage than the one sent (a backward move sent
+    without stage_backward); send it again with stage_backward=True."""
     email: str
     id: str
     properties: Mapping[str, str] = field(default_factory=dict, hash=False)

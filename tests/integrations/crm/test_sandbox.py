@@ -205,3 +205,23 @@ def test_state_and_counters_are_readable_over_http(crm):
     assert state["contacts"][0]["properties"]["firstname"] == "Ann"
     counters = call(crm, "GET", "/_sandbox/counters", token=None)[1]
     assert counters["requests"] == 1 and counters["rate_limited_total"] == 0
+
+
+def test_batch_create_is_not_idempotent_and_a_known_email_is_a_409(crm):
+    deal = {"inputs": [{"properties": {"dealname": "Order #9"}}]}
+    assert call(crm, "POST", "/crm/v3/objects/deals/batch/create", deal)[0] == 201
+    assert call(crm, "POST", "/crm/v3/objects/deals/batch/create", deal)[0] == 201
+    assert len(crm.store.objects["deals"]) == 2  # sent twice, made twice: never retried blindly
+    upsert(crm, ("ann@example.com", {}))
+    status, body, _ = call(crm, "POST", "/crm/v3/objects/contacts/batch/create",
+                           {"inputs": [{"properties": {"email": "ann@example.com"}}]})
+    assert status == 409 and body["category"] == "CONFLICT" and "Existing ID" in body["message"]
+
+
+def test_a_deal_edited_by_hand_changes_stage_and_stamp(crm):
+    deal = {"id": "order-1", "idProperty": "aftercare_order_key", "properties": {"dealstage": "closedwon"}}
+    deal_id = call(crm, "POST", "/crm/v3/objects/deals/batch/upsert", {"inputs": [deal]})[1]["results"][0]["id"]
+    crm.clock.advance(3)
+    status, body, _ = call(crm, "POST", f"/_sandbox/deals/{deal_id}/edit", {"properties": {"dealstage": "closedlost"}})
+    assert status == 200 and crm.deal("order-1")["dealstage"] == "closedlost"
+    assert body["updatedAt"] == "2025-06-01T12:00:03.000Z"
