@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from lifecycle import statuses
@@ -184,19 +184,29 @@ def _lock_orders(wanted, lock=True):
         groups.setdefault((system, namespace, reporting, len(rest) > 1), []).append(rest[-1])
     found = {}
     for (system, namespace, reporting, by_number), values in groups.items():
-        source = OrderSourceState.objects.filter(order=OuterRef("pk"), system=reporting)
-        foreign = {"source_total": Subquery(source.values("total")[:1])} if by_number else {}
         orders_ = Order.objects.select_for_update(of=("self",)) if lock else Order.objects.all()
-        for order in (orders_.filter(system=system, namespace=namespace,
-                                     **{"number__in" if by_number else "external_id__in": values})
-                      .annotate(source_id=Subquery(source.values("pk")[:1]),
-                                source_observed_at=Subquery(source.values("observed_at")[:1]),
-                                source_raw_status=Subquery(source.values("raw_status")[:1]), **foreign,
-                                mismatch_open=_mismatch_raised_by(reporting) if by_number else _MISMATCH_OPEN)
-                      .order_by("pk")):
+        rows = list(orders_.filter(system=system, namespace=namespace,
+                                   **{"number__in" if by_number else "external_id__in": values})
+                    .annotate(mismatch_open=_mismatch_raised_by(reporting) if by_number else _MISMATCH_OPEN)
+                    .order_by("pk"))
+        _attach_sources(rows, reporting)
+        for order in rows:
             key = (system, namespace, BY_NUMBER, order.number) if by_number else (system, namespace, order.external_id)
             found.setdefault(key, order)
     return found
+
+
+def _attach_sources(orders, reporting):
+    """Set each order's stored source state of the reporting system (source_id, source_observed_at,
+    source_raw_status, source_total; None when it has none). One query by order ids, apart from the
+    orders' own: as a correlated subquery the planner, with statistics from before an import of a
+    system new to the table, walked that system's whole (system, observed_at) index once per order."""
+    stored = {row[0]: row[1:] for row in OrderSourceState.objects.filter(
+        order_id__in=[order.pk for order in orders], system=reporting).values_list(
+        "order_id", "pk", "observed_at", "raw_status", "total")} if orders else {}
+    for order in orders:
+        order.source_id, order.source_observed_at, order.source_raw_status, order.source_total = stored.get(
+            order.pk, (None, None, None, None))
 
 
 def order_ids_by_number(*, system, namespace, numbers):
