@@ -102,6 +102,12 @@ class ErpImportAdmin(ViewOnlyMixin, AftercareAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("created_by")
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A batch the worker is still reading opens on its live page, which follows it."""
+        if str(object_id).isdigit() and ErpImport.objects.filter(pk=object_id).exclude(phase="").exists():
+            return redirect("admin:erp_erpimport_preview", object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_import_permission(self, request):
         return request.user.has_perm(IMPORT)
 

@@ -68,3 +68,38 @@ def test_operations_import_an_erp_export_and_the_agent_sees_the_erp_state(page, 
     expect(row).not_to_contain_text("disagree")  # the shop's paid beside the ERP's shipped agree
     page.screenshot(path=str(artifacts / "erp-customer-screen.png"), full_page=True)
     assert batch.created_by.username == "olu"
+
+
+def test_a_large_upload_shows_the_worker_reading_it_and_then_the_preview(page, login, artifacts, tmp_path, settings,
+                                                                         monkeypatch):
+    # Given a store and an export above the size read in the request (lowered here so the file stays small)
+    from integrations.erp import uploads
+    from integrations.erp.tasks import import_erp_upload
+
+    monkeypatch.setattr(uploads, "BACKGROUND_BYTES", 1024)
+    settings.VAR_DIR = tmp_path
+    store_connect(name="Main Shop", slug="main", base_url="https://shop.example.com", consumer_key="ck",
+                  consumer_secret="cs", webhook_secret="whsec", actor=Actor.system("tests"))
+    make_user("olu", group="Operations", first_name="Olu", last_name="Adeyemi")
+    export = tmp_path / "sales-orders-december.csv"
+    rows = [f"{n},shipped,10.00,USD,2025-12-05 12:00:00" for n in range(5000, 5300)]
+    export.write_bytes(("Order Number,Status,Total,Currency,Modified At\r\n" + "\r\n".join(rows) + "\r\n").encode())
+
+    # When operations upload it
+    login("olu")
+    page.goto("/admin/erp/erpimport/upload/")
+    page.screenshot(path=str(artifacts / "erp-import-upload-form.png"), full_page=True)
+    page.set_input_files("input[type=file]", str(export))
+    page.locator("form button[type=submit]").last.click()
+
+    # Then its page says it waits for the worker (no worker runs in this test yet)
+    expect(page.locator("[data-erp-progress]")).to_contain_text("Waiting for the worker")
+    page.screenshot(path=str(artifacts / "erp-import-queued.png"), full_page=True)
+
+    # When the worker reads it, the page (polling) turns into the preview by itself
+    import_erp_upload(ErpImport.objects.get().pk)
+    expect(page.locator("[data-erp-message]")).to_contain_text("Nothing is applied until the import is confirmed",
+                                                               timeout=10_000)
+    expect(page.locator('[data-count="orphans"]')).to_have_text("300")
+    expect(page.get_by_role("button", name="Confirm and apply")).to_be_visible()
+    page.screenshot(path=str(artifacts / "erp-import-background-preview.png"), full_page=True)

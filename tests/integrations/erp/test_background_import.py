@@ -133,3 +133,12 @@ def test_operations_export_the_erp_records_through_the_export_form(client, opera
     lines = response.content.decode().splitlines()
     assert lines[0].startswith("profile,erp_id,store_namespace,shop_order_number,raw_status")
     assert len(lines) == 3  # the two valid orders (both orphans: the shop reported neither)
+
+
+def test_a_running_batch_opens_on_its_live_page_from_the_imports_list(client, operations, store, large):
+    client.force_login(operations)
+    client.post(UPLOAD, {"format": "0", "import_file": csv_upload(export(100)), "resource": ""})
+    batch = ErpImport.objects.get()
+    response = client.get(reverse("admin:erp_erpimport_change", args=[batch.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:erp_erpimport_preview", args=[batch.pk])
