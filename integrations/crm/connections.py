@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from integrations.crm import failures
 from integrations.crm.base import CrmError
@@ -91,10 +92,13 @@ def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot"
 
 
 def stage_mappings_install(connection):
-    """The default mapping of every console stage the connection has none for (HubSpot's defaults)."""
-    CrmStageMapping.objects.bulk_create(
-        [CrmStageMapping(connection=connection, stage=stage, hubspot_stage=DEFAULT_STAGE_MAP.get(stage, ""))
-         for stage in Stage.values], ignore_conflicts=True)
+    """The default mapping of every console stage the connection has none for (HubSpot's defaults),
+    each with its first history record."""
+    have = set(connection.stage_mappings.values_list("stage", flat=True))
+    missing = [CrmStageMapping(connection=connection, stage=stage, hubspot_stage=DEFAULT_STAGE_MAP.get(stage, ""))
+               for stage in Stage.values if stage not in have]
+    if missing:
+        bulk_create_with_history(missing, CrmStageMapping, default_change_reason="HubSpot's default stages")
 
 
 def crm_connection_check(*, connection, actor, adapter=None):

@@ -48,6 +48,8 @@ from django_celery_beat.models import (
 from rest_framework.authtoken.models import Token
 from simple_history.admin import SimpleHistoryAdmin
 
+from integrations.crm.connections import stage_mappings_install
+from integrations.crm.models import CrmConnection, CrmOwnerLink, OutboundMessage
 from integrations.erp.models import ErpImport, ErpImportError, ErpRecord, ErpSettings, ErpStatusMapping
 from integrations.models import InboundEvent, StatusMapping, SyncCursor, SyncRun
 from integrations.stores import store_connect
@@ -179,6 +181,10 @@ ADMIN = {
     "erp.erprecord":                     ("",     "v",      "v"),
     "erp.erpsettings":                   ("",     "v",      "va"),
     "erp.erpstatusmapping":              ("v",    "va",     "v"),
+    "crm.crmconnection":                 ("",     "v",      "va"),
+    "crm.crmstagemapping":               ("",     "v",      "v"),  # installed per stage: none to add
+    "crm.crmownerlink":                  ("",     "v",      "v"),
+    "crm.outboundmessage":               ("",     "v",      "v"),
 }
 # The admins' own views (unfold actions and the like).     agent   manager  operations
 ADMIN_VIEWS = {
@@ -190,6 +196,8 @@ ADMIN_VIEWS = {
     "admin:integrations_inboundevent_replay_detail":         (403,    403,     200),  # GET asks, POST replays
     "admin:erp_erpimport_upload":                            (403,    403,     200),  # GET the form, POST previews
     "admin:erp_erpimport_errors_download":                   (403,    200,     200),  # the row errors as CSV
+    "admin:crm_crmconnection_check_detail":                  (403,    403,     200),  # GET asks, POST checks
+    "admin:crm_outboundmessage_replay_detail":               (403,    403,     200),  # GET asks, POST replays
 }
 # Models whose rows belong to one customer: their object pages are walked with each team's row, and
 # the agent of team A must not open team B's.
@@ -415,6 +423,11 @@ def seed_world():
     ErpRecord.objects.create(namespace="generic", erp_id="W-1", store_namespace=store.slug,
                              shop_order_number="W-1", raw_status="paid", total=1, currency="EUR",
                              observed_at=timezone.now(), erp_import=erp_batch, line=2)
+    # the CRM: a connection with its stage mappings, an agent's owner link, a change in its outbox
+    crm = CrmConnection.objects.create(name="Walk CRM", token="pat-walk")
+    stage_mappings_install(crm)
+    CrmOwnerLink.objects.create(connection=crm, agent=agent_a, owner_id="7001", owner_email="walk@example.com")
+    OutboundMessage.objects.create(connection=crm, customer=alma, field="contact", idempotency_key="walk:contact")
     for model, model_admin in admin.site._registry.items():
         if isinstance(model_admin, SimpleHistoryAdmin) and (first := model._default_manager.order_by("pk").first()):
             first.save()  # a history row to open
