@@ -1,0 +1,110 @@
+"""End to end through the real HubSpot adapter (hubspot-api-client) against the sandbox account served
+on 127.0.0.1: connect_crm checks the token and links owners, the task delivers new customers with
+owner and stage, a backward stage is cleared then set, a refused token opens sync_failure with the
+adapter's sentence, and an outage loses nothing: everything arrives, newest last, after it."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from integrations.crm import outbox
+from integrations.crm.delivery import outbox_deliver
+from integrations.crm.hubspot import HubSpotAdapter
+from integrations.crm.models import CrmConnection, OutboundMessage
+from integrations.crm.pacing import Pacer
+from integrations.crm.sandbox import SandboxCrm
+from integrations.crm.tasks import deliver_crm_outbox
+from lifecycle.actors import Actor
+from lifecycle.models import ExceptionCase, ExceptionKind
+from lifecycle.services.ownership import owner_reassign
+from lifecycle.services.stages import customer_move_stage
+from tests.factories import make_agent, make_owned_customer, make_user, team
+from tests.integrations.crm.outbox_support import TASK, Clock
+
+pytestmark = pytest.mark.django_db
+TOKEN = "pat-sandbox-e2e-0123456789"
+M = OutboundMessage.State
+
+
+@pytest.fixture
+def hubspot():
+    outbox.kick_reset()
+    with SandboxCrm.running(token=TOKEN, tier="starter", owners=0) as account:
+        yield account
+
+
+@pytest.fixture
+def grace(hubspot):
+    agent = make_agent(make_user("grace", first_name="Grace", last_name="Hopper"), teams=["commerce", "success"])
+    hubspot.store.add_owner(agent.user.email, "Grace", "Hopper", owner_id="41000077")
+    return agent
+
+
+def connect(hubspot, token=TOKEN):
+    out = StringIO()
+    call_command("connect_crm", "hubspot", "--token", token, "--base-url", hubspot.url, stdout=out)
+    return CrmConnection.objects.get(), out.getvalue()
+
+
+def test_connect_then_deliver_a_new_customer_with_its_owner_and_stage(hubspot, grace):
+    connection, out = connect(hubspot)
+    assert "Grace Hopper → HubSpot owner grace@example.com" in out and "Opportunity (opportunity)" in out
+    make_owned_customer(name="Ada Lovelace", email="ada@example.com")
+    assert deliver_crm_outbox(connection.pk) == {connection.pk: 3}
+    contact = hubspot.contact("ada@example.com")
+    assert (contact["firstname"], contact["lastname"]) == ("Ada", "Lovelace")
+    assert (contact["hubspot_owner_id"], contact["lifecyclestage"]) == ("41000077", "opportunity")
+    assert connection.contacts.get().contact_id == contact["hs_object_id"]
+
+
+def test_a_backward_stage_is_cleared_then_set_in_hubspot(hubspot, grace):
+    connection, _ = connect(hubspot)
+    customer = make_owned_customer(paid=True, email="back@example.com")
+    manager = Actor.for_user(make_user(group="Manager"))
+    customer_move_stage(customer=customer, transition="activate", actor=manager)
+    customer_move_stage(customer=customer, transition="make_loyal", actor=manager)
+    deliver_crm_outbox(connection.pk)
+    assert hubspot.contact("back@example.com")["lifecyclestage"] == "evangelist"
+    customer_move_stage(customer=customer, transition="back_to_active", actor=manager, reason="Cooled down")
+    deliver_crm_outbox(connection.pk)
+    assert hubspot.contact("back@example.com")["lifecyclestage"] == "customer"
+    stages = [i["properties"].get("lifecyclestage") for r in hubspot.requests_to("/contacts/batch/upsert")
+              for i in r["body"]["inputs"] if "lifecyclestage" in i["properties"]]
+    assert stages[-2:] == ["", "customer"]
+
+
+def test_a_bad_token_opens_sync_failure_with_the_adapters_sentence(hubspot):
+    with pytest.raises(Exception) as refused:
+        connect(hubspot, token="pat-wrong")
+    failure = ExceptionCase.objects.get(kind=ExceptionKind.SYNC_FAILURE)
+    assert failure.summary.removeprefix("HubSpot: ") in str(refused.value)
+
+
+def test_an_outage_loses_nothing_and_the_newest_owner_arrives_last(hubspot, grace):
+    connection, _ = connect(hubspot)
+    # The adapter's own retries wait real seconds: this one waits none (the delivery's clock is shifted).
+    adapter = HubSpotAdapter(TOKEN, base_url=hubspot.url, pacer=Pacer(100), sleep=lambda seconds: None)
+    clock = Clock()
+    customers = [make_owned_customer(email=f"c{n}@example.com") for n in range(3)]  # all Grace's
+    linus = make_agent(make_user("linus"), teams=["commerce"])
+    hubspot.store.add_owner(linus.user.email, "Linus", owner_id="41000078")
+    hubspot.outage(3600, mode="503")
+    tried = 0
+    for _ in range(10):  # the beat's runs through ten minutes of outage
+        report = outbox_deliver(connection=connection, actor=TASK, adapter=adapter, clock=clock)
+        assert report.delivered == 0 and report.dead == 0
+        tried += report.batches
+        clock.shift(minutes=1)
+    assert tried >= 4  # retried as their backoff came due, none given up
+    owner_reassign(customer=customers[0], team=team("commerce"), agent=linus, reason="Handover",
+                   actor=Actor.for_user(make_user(group="Manager")))
+    hubspot.end_outage()
+    clock.shift(hours=1)
+    while (report := outbox_deliver(connection=connection, actor=TASK, adapter=adapter, clock=clock)).more:
+        pass
+    assert not OutboundMessage.objects.filter(state__in=[M.PENDING, M.DEAD]).exists()
+    assert hubspot.contact("c0@example.com")["hubspot_owner_id"] == "41000078"
+    older = OutboundMessage.objects.get(customer=customers[0], field="owner", value__agent=grace.pk)
+    assert older.state == M.SUPERSEDED  # never sent after the newer one
+    assert {hubspot.contact(f"c{n}@example.com")["hubspot_owner_id"] for n in (1, 2)} == {"41000077"}
