@@ -409,14 +409,16 @@ def _reporting_systems(customer, seen):
     unseen = sorted({System.ERP, System.CRM} - seen)
     found = set()
     if unseen:
+        # Names no relation of Customer can take (an app may add `crm_states`, as the CRM's did).
         checks = {}
         for system in unseen:
-            checks[f"{system}_states"] = Exists(OrderSourceState.objects.filter(order__customer=customer,
-                                                                                system=system))
-            checks[f"{system}_events"] = Exists(TimelineEvent.objects.filter(customer=customer,
-                                                                             source=_EVENT_SOURCES[system]))
+            checks[f"_reported_{system}_states"] = Exists(OrderSourceState.objects.filter(order__customer=customer,
+                                                                                          system=system))
+            checks[f"_reported_{system}_events"] = Exists(TimelineEvent.objects.filter(customer=customer,
+                                                                                       source=_EVENT_SOURCES[system]))
         answers = Customer.objects.filter(pk=customer.pk).values(**checks).first() or {}
-        found = {system for system in unseen if answers.get(f"{system}_states") or answers.get(f"{system}_events")}
+        found = {system for system in unseen
+                 if answers.get(f"_reported_{system}_states") or answers.get(f"_reported_{system}_events")}
     return {System.WOOCOMMERCE} | seen | found
 
 
