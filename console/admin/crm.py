@@ -26,10 +26,12 @@ from integrations.crm.models import CrmConnection, CrmOwnerLink, CrmStageMapping
 from integrations.crm.outbox import OPERATE
 from integrations.crypto import Secret, mask
 from lifecycle.actors import Actor
+from lifecycle.models import Agent
 
 M = OutboundMessage.State
 SETTINGS = ["name", "base_url", "requests_per_10s", "daily_cap", "conflict_policy", "is_active"]
 CHECK = ["checked", "check_message", "scopes_text", "stages_text"]
+MAX_UNCHECKED = 20  # agents named in the owner links' notice; a longer list says "…"
 
 
 # --- the connection ------------------------------------------------------------------------------
@@ -268,6 +270,18 @@ class CrmOwnerLinkAdmin(ViewOnlyMixin, AftercareAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("connection__token")
+
+    def changelist_view(self, request, extra_context=None):
+        """Agents added since the last check have no link yet: named above the list, not hidden by it."""
+        unchecked = (Agent.objects.filter(user__is_active=True).select_related("user")
+                     .exclude(crm_owner_links__isnull=False).order_by("user__username")[:MAX_UNCHECKED + 1])
+        if unchecked and CrmConnection.objects.filter(is_active=True).exists():
+            names = ", ".join(str(agent) for agent in unchecked[:MAX_UNCHECKED])
+            more = "…" if len(unchecked) > MAX_UNCHECKED else ""
+            messages.warning(request, _("Not looked up in HubSpot yet: %(agents)s%(more)s. The next delivery that "
+                                        "needs them, or a connection check, looks them up.") % {
+                "agents": names, "more": more})
+        return super().changelist_view(request, extra_context)
 
     @display(description=_("agent's email"), ordering="agent__user__email")
     def agent_email(self, obj):

@@ -1,7 +1,7 @@
 """Delivering the CRM's outbox: a connection's pending messages, newest per customer and field,
 as contact upserts in batches of at most 100 (HubSpot's batch limit).
 
-One deliverer per connection at a time. A run takes the connection's lease with one conditional
+One deliverer per connection at a time (leases.py): a run takes the connection's lease with one conditional
 UPDATE (the same on PostgreSQL and SQLite) and holds no transaction or row lock while it waits on
 HubSpot: on the embedded SQLite a transaction open across HTTP calls would stop every other writer.
 
@@ -16,24 +16,24 @@ its own, so a crash loses at most a batch's bookkeeping, and resending it is har
 - retryable errors (5xx, timeouts, unreachable): the batch's messages count an attempt and wait
   BACKOFF doubling; after MAX_ATTEMPTS they are dead letters. A 429 waits its window and counts no
   attempt: it is pacing, not the messages' failure. The run stops: the next batches would fare alike;
-- a refused token or scope: `sync_failure` at once with the adapter's sentence; the messages wait,
-  uncounted, until the connection is checked again (or ACCESS_WAIT passes);
+- a refused token or scope: `sync_failure` at once with the adapter's sentence, and the connection
+  reads as refused; every message waits, uncounted, until a check passes (or ACCESS_WAIT passes);
 - an agent without a HubSpot owner: the owner change waits (OWNER_WAIT) and one `sync_failure`
   names every such agent; the rest of the customer's change goes.
 """
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from integrations.crm import contact_changes, failures
 from integrations.crm.base import CrmError
 from integrations.crm.connections import adapter_for, owners_link
+from integrations.crm.leases import lease_release, lease_renew, lease_take
 from integrations.crm.models import CrmConnection, CrmContact, CrmOwnerLink, OutboundMessage
 
 M = OutboundMessage.State
@@ -47,9 +47,6 @@ BACKOFF_MAX = timedelta(hours=1)
 RATE_LIMIT_WAIT = timedelta(seconds=10)  # a 429 without Retry-After: HubSpot's rolling window
 ACCESS_WAIT = timedelta(minutes=15)  # a refused token is tried again after this (at once when checked)
 OWNER_WAIT = timedelta(minutes=15)  # an owner change whose agent has no HubSpot owner waits this long
-# Longer than a round can take (ten batches, each within the adapter's timeouts and pacing);
-# renewed every batch. A worker that died holding it blocks its connection this long at most.
-LEASE = timedelta(minutes=5)
 RUN_SECONDS = 60  # a run gives its worker back after this; the task queues the next one when more wait
 
 
@@ -78,21 +75,27 @@ def backoff(attempts):
 def outbox_deliver(*, connection, actor, adapter=None, clock=timezone.now):
     """Deliver the connection's due messages; returns a Delivery. A rerun after a crash re-sends at
     most the unrecorded batch, which HubSpot's upsert by email applies as once."""
-    token = _lease_take(connection, clock())
+    if _refused_lately(connection, clock()):
+        return Delivery(stopped=connection.check_message)
+    token = lease_take(connection, clock())
     if token is None:
         return Delivery(busy=True)
     report, started = Delivery(), time.monotonic()
     try:
         adapter = adapter or adapter_for(connection)
+
+        def renew():
+            return lease_renew(connection, token, clock())
+
         while not report.stopped:
-            read, again = _round(connection, adapter, actor, report, clock)
+            read, again = _round(connection, adapter, actor, report, clock, renew)
             if not read or (read < READ and not again):
                 break
-            if time.monotonic() - started > RUN_SECONDS or not _lease_renew(connection, token, clock()):
+            if time.monotonic() - started > RUN_SECONDS:
                 report.more = True
                 break
     finally:
-        _lease_release(connection, token)
+        lease_release(connection, token)
     _failures_settle(connection, actor, report)
     if not report.more and not report.stopped:
         # Written while the lease was held, their wake-up found the run busy: run again for them.
@@ -100,23 +103,11 @@ def outbox_deliver(*, connection, actor, adapter=None, clock=timezone.now):
     return report
 
 
-# --- the lease ----------------------------------------------------------------------------------
-def _lease_take(connection, now):
-    token = uuid.uuid4().hex
-    free = Q(delivering_until__isnull=True) | Q(delivering_until__lt=now)
-    taken = CrmConnection.objects.filter(free, pk=connection.pk, is_active=True).update(
-        delivering_until=now + LEASE, delivering_by=token)
-    return token if taken else None
-
-
-def _lease_renew(connection, token, now):
-    return bool(CrmConnection.objects.filter(pk=connection.pk, delivering_by=token).update(
-        delivering_until=now + LEASE))
-
-
-def _lease_release(connection, token):
-    CrmConnection.objects.filter(pk=connection.pk, delivering_by=token).update(delivering_until=None,
-                                                                               delivering_by="")
+def _refused_lately(connection, now):
+    """HubSpot refused the token or a scope less than ACCESS_WAIT ago and no check passed since:
+    sending would only be refused again (new changes wait with the rest)."""
+    return connection.check_ok is False and connection.checked_at is not None and (
+        connection.checked_at > now - ACCESS_WAIT)
 
 
 # --- a round ------------------------------------------------------------------------------------
@@ -124,7 +115,7 @@ def _pending(connection):
     return OutboundMessage.objects.filter(connection=connection, state=M.PENDING)
 
 
-def _round(connection, adapter, actor, report, clock):
+def _round(connection, adapter, actor, report, clock, renew):
     """Read up to READ due messages and send them; (messages read, whether some were left for later)."""
     now = clock()
     newer = OutboundMessage.objects.filter(connection_id=OuterRef("connection_id"), customer_id=OuterRef("customer_id"),
@@ -141,8 +132,10 @@ def _round(connection, adapter, actor, report, clock):
     plan, resent = _plan(connection, adapter, live), report.resent
     _set_aside(plan, now, report)
     for start in range(0, len(plan.changes), BATCH):
-        chunk = plan.changes[start:start + BATCH]
-        if not _send(connection, adapter, chunk, actor, report, clock):
+        if not renew():  # the lease ran out and another run has the connection: it sends the rest
+            report.stopped = "Another delivery run took the connection over."
+            break
+        if not _send(connection, adapter, plan.changes[start:start + BATCH], actor, report, clock):
             break
     return len(due), bool(plan.later) or report.resent > resent
 
@@ -238,9 +231,11 @@ def _failed(connection, chunk, error, actor, report, now):
     report.stopped = error.message
     with transaction.atomic():
         if error.kind in ("auth", "scope"):
-            # The connection's problem, not the messages': they wait, uncounted, for a check.
-            _pending(connection).filter(pk__in=[m.pk for m in messages]).update(
+            # The connection's problem, not the messages': every due one waits, uncounted, for a check.
+            _pending(connection).filter(next_attempt_at__lte=now).update(
                 next_attempt_at=now + ACCESS_WAIT, error_kind=error.kind, last_error=error.message)
+            CrmConnection.objects.filter(pk=connection.pk).update(check_ok=False, checked_at=now,
+                                                                  check_message=error.message)
             failures.access_failure_raise(connection=connection, error=error, actor=actor)
             return False
         if not error.retryable:

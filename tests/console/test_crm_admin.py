@@ -90,6 +90,9 @@ def test_agents_without_a_hubspot_owner_are_listed(ops, connection, adapter):
     page = ops.get(url(CrmOwnerLink, "changelist") + "?owner=no").content.decode()
     assert "linus@example.com" in page and "none has this email" in page and "grace@example.com" not in page
     assert CrmOwnerLink.objects.get(agent=grace).owner_id == "7001"
+    make_agent(make_user("ada-new"))  # added since the check
+    page = ops.get(url(CrmOwnerLink, "changelist"), follow=True).content.decode()
+    assert "Not looked up in HubSpot yet: ada-new" in page
 
 
 def test_the_outbox_lists_changes_in_words_and_filters_dead_letters(ops, connection):

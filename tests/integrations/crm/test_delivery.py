@@ -173,3 +173,15 @@ def test_archived_owners_take_no_customers(connection, deliver):
     deliver(adapter=archived)
     assert "hubspot_owner_id" not in archived.sent("arch@example.com")
     assert messages(field=F.OWNER)[0].error_kind == "no_owner"
+
+
+def test_a_lease_left_by_a_dead_worker_runs_out(connection, crm, deliver, clock):
+    from integrations.crm.leases import LEASE
+    from integrations.crm.models import CrmConnection
+
+    make_customer(email="stuck@example.com")
+    CrmConnection.objects.filter(pk=connection.pk).update(delivering_until=clock() + LEASE, delivering_by="dead")
+    assert deliver().busy and not crm.calls
+    clock.shift(seconds=LEASE.total_seconds() + 1)
+    assert deliver().delivered == 2
+    assert CrmConnection.objects.filter(pk=connection.pk, delivering_by="").exists()  # released

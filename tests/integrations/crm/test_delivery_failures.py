@@ -125,11 +125,13 @@ def test_a_refused_token_opens_sync_failure_at_once_and_the_messages_wait_for_a_
     assert failure.summary == "HubSpot: HubSpot refused the access token (401): it is wrong, expired or revoked."
     waiting = messages(state=M.PENDING)
     assert {m.attempts for m in waiting} == {0} and {m.error_kind for m in waiting} == {"auth"}
-    assert deliver().delivered == 0  # they wait for the check, not the next minute
+    make_customer(email="second@example.com")  # written meanwhile: it waits for the check too
+    report = deliver()
+    assert report.delivered == 0 and len(crm.calls) == 1 and "refused the access token" in report.stopped
     crm_connection_check(connection=connection, actor=TASK, adapter=crm)
     failure.refresh_from_db()
     assert failure.status == "resolved"
-    assert deliver().delivered == 2
+    assert deliver().delivered == 4
 
 
 def test_a_missing_scope_at_check_opens_sync_failure_with_the_adapters_sentence(connection, crm):
