@@ -100,6 +100,7 @@ O = OrderState
 # mapping gives a closed order (cancelled). The shop's "processing" is paid.
 _RELEASED = [O.FULFILLING, O.SHIPPED, O.DELIVERED, O.COMPLETED]
 _DELIVERED = [O.DELIVERED, O.COMPLETED]
+_PAID = [O.PAID, *_RELEASED]  # money taken and kept
 DEFAULT_TOLERANCE_RULES = [
     ("woocommerce", "erp", "states", [O.PAID], "none", _RELEASED + [O.CANCELLED, O.REFUNDED], 120,
      "The shop says paid, and the ERP has not released it for delivery after 2 hours"),
@@ -111,6 +112,10 @@ DEFAULT_TOLERANCE_RULES = [
      "The ERP delivered it, and the shop has not completed it after 24 hours"),
     ("woocommerce", "erp", "amounts", [], "none", [], 0,
      "The shop's and the ERP's totals differ by more than 0.01 in the order's currency"),
+    # Issue 14: the CRM's deal stage (its meaning under the connection's deal stage mapping) and the
+    # order, compared once the shop has taken the money; a deal is won a day after at the latest.
+    ("woocommerce", "crm", "states", _PAID, "none", _PAID + [O.PARTIALLY_REFUNDED], 24 * 60,
+     "The CRM's deal stage disagrees with the paid order 24 hours after the shop said it was paid"),
 ]
 
 

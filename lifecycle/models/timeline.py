@@ -17,7 +17,7 @@ class EventSource(models.TextChoices):
 
 
 class EventKind(models.TextChoices):
-    """What happened. Each kind has one builder in lifecycle/services/timeline.py, except the last three."""
+    """What happened. Each kind has one builder in lifecycle/services/timeline.py, except ERP_INVOICE and NOTE."""
 
     CUSTOMER_CREATED = "customer_created", "Customer created"
     IDENTITY_LINKED = "identity_linked", "Identity linked"
@@ -36,8 +36,9 @@ class EventKind(models.TextChoices):
     EXCEPTION_RESOLVED = "exception_resolved", "Exception resolved"
     EXCEPTION_REOPENED = "exception_reopened", "Exception reopened"
     EXCEPTION_BREACHED = "exception_breached", "SLA breached"
-    # No builder yet: written by the ERP and CRM imports and agents' notes to come (benchmarks/console_seed.py
-    # seeds them, so the customer screen is measured with every source).
+    # ERP_INVOICE and NOTE have no builder yet: the ERP's invoices and agents' notes to come
+    # (benchmarks/console_seed.py seeds them, so the customer screen is measured with every source).
+    # CRM_ACTIVITY is crm_activity_event's (the CRM's pulls).
     ERP_INVOICE = "erp_invoice", "Invoice booked in the ERP"
     CRM_ACTIVITY = "crm_activity", "CRM activity"
     NOTE = "note", "Note"

@@ -129,3 +129,27 @@ def exceptions_resolve(*, kind, reasons, actor):
                                              for row in closed if row.customer_id])
         room_made(agent_ids={row.assignee_id for row in closed})  # who worked them has room again
     return closed
+
+
+_closed_hooks = []
+
+
+def exceptions_closed_register(hook):
+    """An integration hears of every exception a person closes (resolved or dismissed, through
+    queues.exception_close): `hook(exception, actor)` runs in the closing transaction, so what it
+    writes (the CRM's outbox pushing the console's owner back after an ownership conflict) commits
+    with the close or not at all. Registering the same hook again changes nothing. Exceptions that
+    resolve themselves (their condition cleared) are not announced: nobody decided anything."""
+    if hook not in _closed_hooks:
+        _closed_hooks.append(hook)
+
+
+def exceptions_closed_unregister(hook):
+    if hook in _closed_hooks:
+        _closed_hooks.remove(hook)
+
+
+def exception_closed(exception, actor):
+    """Announce a person's close to the registered hooks (queues.exception_close calls it)."""
+    for hook in _closed_hooks:
+        hook(exception, actor)

@@ -27,6 +27,7 @@ from lifecycle.services.assignment import (
     customer_claim,
 )
 from lifecycle.services.errors import PermissionDenied, ServiceError
+from lifecycle.services.exceptions import exception_closed
 from lifecycle.services.room import room_made
 
 ASSIGN = "lifecycle.assign_exceptioncase"
@@ -161,6 +162,7 @@ def exception_close(*, exception, actor, reason, dismiss=False, agent=None):
         exception.save()
         if exception.customer_id:
             timeline.record_exception_resolved(exception=exception, actor=actor)
+        exception_closed(exception, actor)  # e.g. the CRM pushes the console's owner back
         if exception.assignee_id:
             room_made(agent_ids=[exception.assignee_id])  # their load fell
     return exception

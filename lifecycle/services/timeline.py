@@ -187,6 +187,28 @@ def exception_resolved_insert_sql(*, source, actor, first):
 
 
 
+# A CRM activity's body is kept on the timeline up to this length: enough to read what was said,
+# while a long email thread stays in the CRM, a click away.
+ACTIVITY_BODY_CHARS = 1000
+ACTIVITY_LABELS = {"note": "Note", "call": "Call", "email": "Email", "meeting": "Meeting", "task": "Task"}
+
+
+def crm_activity_event(*, customer_id, activity_type, activity_id, occurred_at, actor, subject="", body="",
+                       data=None):
+    """A note, call, email, meeting or task logged in the CRM, on the customer's timeline as the CRM's
+    word (journey steps read these as completion signals). `body` is plain text, cut to
+    ACTIVITY_BODY_CHARS; `data` adds what the integration knows (its connection, the CRM's owner)."""
+    label = ACTIVITY_LABELS.get(activity_type, activity_type.title())
+    said = (subject or body or "").strip().replace("\n", " ")
+    return _event(
+        customer=customer_id, kind=EventKind.CRM_ACTIVITY, source=EventSource.CRM, actor=actor,
+        summary=f"{label} in the CRM" + (f": {said}" if said else ""),
+        data={"type": activity_type, "activity_id": activity_id, "subject": subject or "",
+              "body": (body or "")[:ACTIVITY_BODY_CHARS], **(data or {})},
+        occurred_at=occurred_at,
+    )
+
+
 SYSTEM_SOURCES = {"woocommerce": EventSource.SHOP, "erp": EventSource.ERP, "crm": EventSource.CRM}
 SYSTEM_NAMES = {"woocommerce": "the shop", "erp": "the ERP", "crm": "the CRM"}
 

@@ -109,12 +109,13 @@ def test_the_shipped_rules_are_the_issues_defaults():
     rules = {(r.left_system, r.right_system, r.condition, r.window_minutes) for r in ToleranceRule.objects.all()}
     assert rules == {("woocommerce", "erp", "states", 120), ("woocommerce", "erp", "states", 48 * 60),
                      ("erp", "woocommerce", "states", 0), ("erp", "woocommerce", "states", 24 * 60),
-                     ("woocommerce", "erp", "amounts", 0)}
+                     ("woocommerce", "erp", "amounts", 0), ("woocommerce", "crm", "states", 24 * 60)}
     assert all(r.active and r.sentence for r in ToleranceRule.objects.all())
 
 
 def test_a_crm_pair_is_a_row_not_code():
     # given: the CRM's meanings (its integration registers them) and a rule added as a row
+    registered = (engine._meanings.get("crm"), engine._cached_meanings.get("crm"))
     engine.status_meanings_register("crm", lambda: {"": {"closedwon": "completed", "contractsent": "paid"}})
     try:
         ToleranceRule.objects.create(left_system="woocommerce", right_system="crm", left_states=["completed"],
@@ -135,6 +136,8 @@ def test_a_crm_pair_is_a_row_not_code():
         assert (crm["raw"], crm["canonical"]) == ("contractsent", "paid")
     finally:
         engine.status_meanings_unregister("crm")
+        if registered[0]:  # the CRM integration's own meanings, for the tests after this one
+            engine.status_meanings_register("crm", registered[0], cached=registered[1])
 
 
 def test_a_stores_own_mapping_counts_for_its_orders_in_any_spelling():
