@@ -39,9 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from benchdb import migrated_bench_database
+from benchdb import migrated_bench_database, seed_owned_customers
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,17 +65,7 @@ def seed(cursor, orders, now):
     """Customers (owned), paid shop orders numbered FIRST.., each with the shop's source state."""
     customers = max(1, orders // 4)
     p = {"now": now, "nc": customers, "no": orders, "first": FIRST}
-    cursor.execute("SELECT id FROM lifecycle_team WHERE slug = 'success'")
-    p["team"] = cursor.fetchone()[0]
-    cursor.execute("""
-        INSERT INTO lifecycle_customer (id, display_name, email, phone, country, tags, stage, first_order_at,
-                                        created_at, updated_at)
-        SELECT g, 'Customer ' || g, 'c' || g || '@example.com', '', 'DE', '[]'::jsonb, 'active',
-               %(now)s - interval '30 days', %(now)s - interval '30 days', %(now)s
-          FROM generate_series(1, %(nc)s) g""", p)
-    cursor.execute("""
-        INSERT INTO lifecycle_ownership (id, customer_id, team_id, since)
-        SELECT g, g, %(team)s, %(now)s - interval '30 days' FROM generate_series(1, %(nc)s) g""", p)
+    seed_owned_customers(cursor, customers, now - timedelta(days=30))
     cursor.execute("""
         INSERT INTO lifecycle_order (id, system, namespace, external_id, number, currency, total, refunded_total,
                                      product_categories, placed_at, paid_at, state, state_changed_at, created_at,
@@ -149,7 +140,7 @@ def main():
     rows.analyze(Customer, Ownership, Order, OrderSourceState)
     folder = Path(tempfile.mkdtemp(prefix="bench-erp-"))
     big, sample = folder / "erpnext-sales-orders.csv", folder / "erpnext-sample.csv"
-    modified = (now - timezone.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    modified = (now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
     write_export(big, range(1, args.rows + 1), modified)
     write_export(sample, range(args.rows + 1, args.rows + args.sample + 1), modified)
     print(f"database: PostgreSQL {connection.pg_version // 10000}, DEBUG {'on' if settings.DEBUG else 'off'}, "

@@ -32,10 +32,11 @@ import argparse
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchdb import migrated_bench_database
+from benchdb import migrated_bench_database, seed_owned_customers
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -65,17 +66,7 @@ def seed(cursor, orders, disagree_per_10k, now):
     the disagreeing orders."""
     customers = max(1, orders // ORDERS_PER_CUSTOMER)
     p = {"now": now, "nc": customers, "no": orders, "d": disagree_per_10k}
-    cursor.execute("SELECT id FROM lifecycle_team WHERE slug = 'success'")
-    p["team"] = cursor.fetchone()[0]
-    cursor.execute("""
-        INSERT INTO lifecycle_customer (id, display_name, email, phone, country, tags, stage, first_order_at,
-                                        created_at, updated_at)
-        SELECT g, 'Customer ' || g, 'c' || g || '@example.com', '', 'DE', '[]'::jsonb, 'active',
-               %(now)s - interval '400 days', %(now)s - interval '400 days', %(now)s
-          FROM generate_series(1, %(nc)s) g""", p)
-    cursor.execute("""
-        INSERT INTO lifecycle_ownership (id, customer_id, team_id, since)
-        SELECT g, g, %(team)s, %(now)s - interval '400 days' FROM generate_series(1, %(nc)s) g""", p)
+    seed_owned_customers(cursor, customers, now - timedelta(days=400))
     # kind: 0..4 a disagreeing case (DISAGREEING), else 10 + an agreeing case (AGREEING).
     cursor.execute("""
         CREATE TEMP TABLE seed_plan AS

@@ -58,3 +58,20 @@ def migrated_bench_database(suffix, figure, synchronous_commit="on"):
         raise SystemExit(1)
     call_command("migrate", verbosity=0)
     return url
+
+
+def seed_owned_customers(cursor, count, since):
+    """Customers 1..count ("Customer g", cg@example.com, active since `since`), each owned by the
+    Success team (no agent), written by SQL: what an order benchmark needs before its orders."""
+    p = {"n": count, "since": since}
+    cursor.execute("SELECT id FROM lifecycle_team WHERE slug = 'success'")
+    p["team"] = cursor.fetchone()[0]
+    cursor.execute("""
+        INSERT INTO lifecycle_customer (id, display_name, email, phone, country, tags, stage, first_order_at,
+                                        created_at, updated_at)
+        SELECT g, 'Customer ' || g, 'c' || g || '@example.com', '', 'DE', '[]'::jsonb, 'active',
+               %(since)s, %(since)s, %(since)s
+          FROM generate_series(1, %(n)s) g""", p)
+    cursor.execute("""
+        INSERT INTO lifecycle_ownership (id, customer_id, team_id, since)
+        SELECT g, g, %(team)s, %(since)s FROM generate_series(1, %(n)s) g""", p)
