@@ -7,5 +7,7 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM"
 
     def ready(self):
-        # The outbox hears of every new customer, handoff and stage move (it registers on import).
-        from integrations.crm import outbox  # noqa: F401
+        # The outbox hears of every new customer, handoff and stage move (it registers on import);
+        # conflicts hear of the ownership conflicts a person resolves (to push the console's owner
+        # back); deals tell reconciliation what the CRM's deal stages mean.
+        from integrations.crm import conflicts, deals, outbox  # noqa: F401

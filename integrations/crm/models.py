@@ -203,3 +203,146 @@ class OutboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.get_field_display()} of customer #{self.customer_id} ({self.get_state_display()})"
+
+
+# Inbound (pulls, webhooks) -----------------------------------------------------------------------
+# What the console reads back from the CRM: where each pull resumes, what the CRM last said about a
+# customer's contact and each deal, which activities are on timelines, what deal stages mean, and the
+# app secret HubSpot signs webhooks with. Written by pulls.py, inbound.py, deals.py, activities.py.
+
+from integrations.models import MAPPING_CHOICES  # noqa: E402 (this section's import, kept with it)
+
+
+class CrmCursor(models.Model):
+    """Where a connection's next pull of one object type resumes: every record before (modified_at,
+    last_id) in (stamp, id) order is done (integrations/crm/windows.py). It moves only in the
+    transaction that commits a page's effects, so a crash redoes at most that page, never skips one.
+
+    One pull per connection and type at a time: a run holds the lease (pulling_by until
+    pulling_until) and saves the cursor only while it holds it."""
+
+    class ObjectType(models.TextChoices):
+        CONTACTS = "contacts", "Contacts"
+        DEALS = "deals", "Deals"
+        ACTIVITIES = "activities", "Activities"
+
+    connection = models.ForeignKey(CrmConnection, on_delete=models.CASCADE, related_name="cursors")
+    object_type = models.CharField(max_length=16, choices=ObjectType.choices)
+    modified_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the next pull reads everything.")
+    last_id = models.CharField(max_length=64, blank=True, help_text="Activities: type:id (ids of types overlap).")
+    pulling_until = models.DateTimeField(null=True, blank=True)
+    pulling_by = models.CharField(max_length=64, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    records = models.PositiveBigIntegerField(default=0, help_text="Records processed, all runs together.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "object_type"], name="crm_one_cursor_per_type")]
+        verbose_name = "CRM pull cursor"
+
+    def __str__(self):
+        return f"{self.connection} {self.object_type}: after {self.modified_at or 'the beginning'} {self.last_id}"
+
+
+class CrmContactState(models.Model):
+    """What the CRM last said about a customer's contact: its owner and lifecycle stage, when each
+    was set to its value, and the newest CRM stamp applied per property (an older word, a webhook
+    arriving late, changes nothing). The CRM's side of the customer screen's owner section."""
+
+    connection = models.ForeignKey(CrmConnection, on_delete=models.CASCADE, related_name="contact_states")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="crm_states")
+    contact_id = models.CharField(max_length=32)
+    owner_id = models.CharField("HubSpot owner id", max_length=32, blank=True)
+    owner_set_at = models.DateTimeField(null=True, blank=True, help_text="When the CRM's owner became this one.")
+    owner_seen_at = models.DateTimeField(null=True, blank=True, help_text="The newest CRM stamp of the owner.")
+    stage = models.CharField("HubSpot lifecycle stage", max_length=64, blank=True)
+    stage_set_at = models.DateTimeField(null=True, blank=True)
+    stage_seen_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "customer"], name="crm_one_state_per_customer"),
+            models.UniqueConstraint(fields=["connection", "contact_id"], name="crm_one_state_per_contact"),
+        ]
+        verbose_name = "CRM contact state"
+
+    def __str__(self):
+        return f"{self.customer}: owner {self.owner_id or '—'}, stage {self.stage or '—'}"
+
+
+class CrmDealStageMapping(models.Model):
+    """A deal stage of the connection → what it means for the order (a canonical state, or "not an
+    order"): editable, with history; HubSpot's default pipeline has defaults (integrations/crm/deals.py)."""
+
+    connection = models.ForeignKey(CrmConnection, on_delete=models.CASCADE, related_name="deal_stage_mappings")
+    dealstage = models.CharField("deal stage", max_length=64, help_text="The stage's internal id (dealstage).")
+    canonical = models.CharField(max_length=32, choices=MAPPING_CHOICES)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "dealstage"],
+                                               name="crm_one_mapping_per_dealstage")]
+        ordering = ["connection", "id"]
+        verbose_name = "CRM deal stage mapping"
+
+    def __str__(self):
+        return f"{self.dealstage} → {self.canonical}"
+
+
+class CrmDeal(models.Model):
+    """A CRM deal that names one of the console's orders, and its stage as last seen: a webhook that
+    says only "deal 42's stage changed" finds its order here."""
+
+    connection = models.ForeignKey(CrmConnection, on_delete=models.CASCADE, related_name="deals")
+    deal_id = models.CharField(max_length=32)
+    order_system = models.CharField(max_length=16)
+    order_namespace = models.CharField(max_length=64)
+    order_number = models.CharField(max_length=64)
+    dealstage = models.CharField(max_length=64, blank=True)
+    # The deal's own amount and currency as last read: a webhook names the stage alone.
+    amount = models.CharField(max_length=32, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    modified_at = models.DateTimeField(help_text="The CRM's stamp of the stage last seen.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "deal_id"], name="crm_one_row_per_deal")]
+        verbose_name = "CRM deal"
+
+    def __str__(self):
+        return f"deal {self.deal_id} → order #{self.order_number} ({self.dealstage})"
+
+
+class CrmActivity(models.Model):
+    """An activity put on a customer's timeline: the key that makes importing it again a no-op."""
+
+    connection = models.ForeignKey(CrmConnection, on_delete=models.CASCADE, related_name="+")
+    activity = models.CharField(max_length=48, help_text="type:id, as the CRM names it (note:123).")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    occurred_at = models.DateTimeField()
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "activity", "customer"],
+                                               name="crm_activity_once_per_customer")]
+        verbose_name = "CRM activity"
+        verbose_name_plural = "CRM activities"
+
+    def __str__(self):
+        return f"{self.activity} on customer #{self.customer_id}"
+
+
+class CrmWebhookSecret(models.Model):
+    """The HubSpot app's client secret, which signs its webhooks (X-HubSpot-Signature-v3): stored
+    encrypted. Without one the connection's webhook URL refuses every delivery."""
+
+    connection = models.OneToOneField(CrmConnection, on_delete=models.CASCADE, related_name="webhook_secret")
+    secret = EncryptedTextField(help_text="The app's client secret; stored encrypted, never shown back.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "CRM webhook secret"
+
+    def __str__(self):
+        return f"{self.connection}: {mask(self.secret)}"

@@ -27,3 +27,21 @@ def deliver_crm_outbox(connection_id=None):
             deliver_crm_outbox.delay(connection.pk)
         outcome[connection.pk] = "busy" if report.busy else report.delivered
     return outcome
+
+
+# Inbound (pulls, webhooks): integrations/crm/pulls.py does the work.
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=MAX_RETRIES, acks_late=True)
+def pull_crm_changes(connection_id=None):
+    """Every minute: each active connection's contacts, deals and activities changed since the
+    cursors. A type another run is pulling is left to it. The CRM's own failures are recorded, not
+    retried here."""
+    from integrations.crm.pulls import crm_pull, pull_actor
+
+    connections = CrmConnection.objects.filter(is_active=True)
+    if connection_id is not None:
+        connections = connections.filter(pk=connection_id)
+    outcome = {}
+    for connection in connections:
+        report = crm_pull(connection=connection, actor=pull_actor(connection))
+        outcome[connection.pk] = report.error or {str(k): n for k, n in report.records.items()}
+    return outcome
