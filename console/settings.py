@@ -298,8 +298,8 @@ CELERY_BEAT_SCHEDULE = {
     # The CRM's outbox: retries that came due and changes whose wake-up was lost (integrations/crm/outbox.py).
     "deliver-crm-outbox": {"task": "integrations.crm.tasks.deliver_crm_outbox", "schedule": 60.0,
                            "options": {"expires": 55}},
-    # What changed in the CRM (owners, stages, deals, activities) since the saved cursors
-    # (integrations/crm/pulls.py); a late run is dropped.
+    # What changed in the CRM (owners, stages, deals, activities) since the saved cursors, and webhook
+    # deliveries whose processing waited (integrations/crm/pulls.py); a late run is dropped.
     "pull-crm-changes": {"task": "integrations.crm.tasks.pull_crm_changes", "schedule": 60.0,
                          "options": {"expires": 55}},
 }

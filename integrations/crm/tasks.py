@@ -29,19 +29,29 @@ def deliver_crm_outbox(connection_id=None):
     return outcome
 
 
-# Inbound (pulls, webhooks): integrations/crm/pulls.py does the work.
+# Inbound (pulls, webhooks): integrations/crm/pulls.py and webhooks.py do the work.
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=MAX_RETRIES, acks_late=True)
 def pull_crm_changes(connection_id=None):
-    """Every minute: each active connection's contacts, deals and activities changed since the
-    cursors. A type another run is pulling is left to it. The CRM's own failures are recorded, not
-    retried here."""
+    """Every minute: each active connection's webhook deliveries that waited (a lost wake-up, a
+    failure to retry), then its contacts, deals and activities changed since the cursors. A type
+    another run is pulling is left to it. The CRM's own failures are recorded, not retried here."""
     from integrations.crm.pulls import crm_pull, pull_actor
+    from integrations.crm.webhooks import webhooks_drain
 
     connections = CrmConnection.objects.filter(is_active=True)
     if connection_id is not None:
         connections = connections.filter(pk=connection_id)
     outcome = {}
     for connection in connections:
+        webhooks_drain(connection=connection)
         report = crm_pull(connection=connection, actor=pull_actor(connection))
         outcome[connection.pk] = report.error or {str(k): n for k, n in report.records.items()}
     return outcome
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=MAX_RETRIES, acks_late=True)
+def process_crm_webhook(event_id):
+    """One stored HubSpot delivery, right after it was received; a rerun is a no-op."""
+    from integrations.crm.webhooks import webhook_process
+
+    return webhook_process(event_id=event_id)
