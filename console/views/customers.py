@@ -29,6 +29,7 @@ from console.admin.exceptions import countdown
 from console.admin.orders import STATE_COLORS as ORDER_STATE_COLORS
 from console.templatetags.when import relative, when
 from console.views import refusals
+from console.views.customer_crm import VIEW_OUTBOX, crm_block, crm_cells, crm_columns
 from console.views.home import sla_label
 from integrations.erp.models import ErpImport
 from integrations.models import StoreConnection
@@ -84,6 +85,8 @@ class Section:
     load: Any  # (request, customer) → the data the include renders, as `data`
     permission: str | None = None  # a section the user may not read is left out, not emptied
     wide: bool = False
+    unless: str | None = None  # left out for users with this permission: another section says it
+    optional: bool = False  # left out when its loader has nothing (None) to show
 
     @property
     def template(self):
@@ -112,19 +115,20 @@ def woocommerce_meanings(pairs):
 
 def order_meanings(pairs):
     """A StatusInterpreter for every system with a mapping: the shop's as woocommerce_meanings says, the
-    ERP's as its integration registered them with reconciliation (status_meanings_register; its
-    per-process cache, so no query once warm). The CRM's stay unknown (None)."""
+    ERP's and the CRM's deal stages as their integrations registered them with reconciliation
+    (status_meanings_register; its per-process cache, so no query once warm)."""
     meanings = woocommerce_meanings(pairs)
-    if not any(state.system == System.ERP for _, state in pairs):
-        return meanings
-    registered = status_meanings_of(System.ERP, cached=True)
-    for i, (order, state) in enumerate(pairs):
-        if state.system != System.ERP or not registered:
+    for system in (System.ERP, System.CRM):
+        if not any(state.system == system for _, state in pairs):
             continue
-        mapping = {**registered.get("", {}), **registered.get(order.namespace, {})}
-        result = map_status(state.raw_status, mapping, system=System.ERP)
-        meanings[i] = (result.state if result.outcome == CANONICAL
-                       else None if result.outcome == IGNORED else screen.UNMAPPED)
+        registered = status_meanings_of(system, cached=True)
+        for i, (order, state) in enumerate(pairs):
+            if state.system != system or not registered:
+                continue
+            mapping = {**registered.get("", {}), **registered.get(order.namespace, {})}
+            result = map_status(state.raw_status, mapping, system=system)
+            meanings[i] = (result.state if result.outcome == CANONICAL
+                           else None if result.outcome == IGNORED else screen.UNMAPPED)
     return meanings
 
 
@@ -357,6 +361,7 @@ def _orders(request, customer):
         # a waiting row's note already says what tracks it, or that nothing does
         row.unowned_note = unowned_note(row) if row.unowned and not row.waiting else None
     erp_cells(page.rows, request.user, now, ActorWords.of(request).book)
+    crm_cells(page.rows, now, tolerance_note)
     return _page_links(request, page, "orders")
 
 
@@ -475,6 +480,7 @@ def _owner(request, customer):
         rows.append(last)
     for handoff in rows:
         words.add(handoff, handoff.created_at)
+    section.crm = crm_block(request.user, customer)
     return section
 
 
@@ -494,6 +500,9 @@ def _timeline(request, customer):
 
 SECTIONS = [
     Section("owner", "Owner", "person_pin", _owner, permission="lifecycle.view_ownership"),
+    # For who may read the CRM's outbox but not owners (operations): the sync without the owners.
+    Section("crm", "CRM", "hub", lambda request, c: crm_block(request.user, c, show_owner=False),
+            permission=VIEW_OUTBOX, unless="lifecycle.view_ownership", optional=True),
     Section("stage", "Stage", "flag", lambda request, c: screen.customer_stage(c, request.user)),
     Section("health", "Health", "monitor_heart", lambda request, c: screen.customer_health(c)),
     Section("orders", "Orders", "receipt_long", _orders, permission="lifecycle.view_order", wide=True),
@@ -527,7 +536,7 @@ def query_with(request, **changes):
 
 
 def customer_screen(request, customer_id):
-    customer = screen.customer_for_screen(request.user, customer_id)
+    customer = screen.customer_for_screen(request.user, customer_id, extend=crm_columns(request.user))
     if customer is None:  # another team's (403: who owns it, whom to ask) or none (404), in the layout
         return refusals.customer_refused(request, customer_id)
     user = request.user
@@ -535,9 +544,13 @@ def customer_screen(request, customer_id):
     for section in SECTIONS:
         if section.permission and not user.has_perm(section.permission):
             continue
+        if section.unless and user.has_perm(section.unless):
+            continue
+        data = section.load(request, customer)
+        if section.optional and data is None:
+            continue
         sections.append({"key": section.key, "title": section.title, "icon": section.icon,
-                         "template": section.template, "width": WIDE if section.wide else "",
-                         "data": section.load(request, customer)})
+                         "template": section.template, "width": WIDE if section.wide else "", "data": data})
     context = {
         **admin.site.each_context(request),
         "title": str(customer),

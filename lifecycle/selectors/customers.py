@@ -60,11 +60,16 @@ _EVENT_SOURCES = {System.ERP: EventSource.ERP, System.CRM: EventSource.CRM}
 
 
 # --- the customer --------------------------------------------------------------------------------
-def customer_for_screen(user, customer_id):
-    """The customer if the user may see it, with its owner loaded; None otherwise (one query)."""
+def customer_for_screen(user, customer_id, *, extend=None):
+    """The customer if the user may see it, with its owner loaded; None otherwise (one query).
+
+    `extend`: a function of the queryset adding what the caller's other sections read beside the
+    customer (the integrations' columns: lifecycle knows nothing of them), in this one query."""
     queryset = Customer.objects.filter(pk=customer_id).select_related(
         "ownership__team", "ownership__agent__user", "ownership__last_handoff"
     )
+    if extend is not None:
+        queryset = extend(queryset)
     return customers_visible_to(user, queryset).first()
 
 
