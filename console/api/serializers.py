@@ -5,6 +5,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from console.selectors.crm import crm_side
 from lifecycle.actors import ActorKind
 from lifecycle.models import (
     EventKind,
@@ -134,6 +135,19 @@ class ExceptionSerializer(ExceptionBriefSerializer):
     closed_at = serializers.DateTimeField(allow_null=True)
 
 
+class CrmSerializer(serializers.Serializer):
+    connection = serializers.CharField(source="connection_name", help_text="The CRM connection's name.")
+    contact_id = serializers.CharField(help_text="The customer's contact id in the CRM (HubSpot's hs_object_id).")
+    owner_id = serializers.CharField(allow_null=True, help_text=(
+        "The CRM's owner of the contact (HubSpot's hubspot_owner_id, an owner's id); \"\" when it names none. "
+        "Until the console has read the contact back, the owner it last sent. Null when your role may not "
+        "see owners (operations)."))
+    stage = serializers.CharField(help_text=(
+        "The contact's lifecycle stage in the CRM (its internal value: custom HubSpot stages are numeric); "
+        "\"\" when none. Until the console has read the contact back, the stage it last sent."))
+    synced_at = serializers.DateTimeField(help_text="When the console last sent the contact a change or read it.")
+
+
 class CustomerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField(source="display_name")
@@ -151,6 +165,10 @@ class CustomerSerializer(serializers.Serializer):
         "Null when your role may not see exceptions."
     )
     open_exceptions_total = serializers.SerializerMethodField()
+    crm = serializers.SerializerMethodField(
+        help_text="The customer's contact in the connected CRM. Null when no CRM is connected, or the "
+        "customer has no contact there yet."
+    )
 
     @extend_schema_field(OwnerSerializer(allow_null=True))
     def get_owner(self, customer):
@@ -170,6 +188,16 @@ class CustomerSerializer(serializers.Serializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_open_exceptions_total(self, customer):
         return customer.open_exceptions_total if customer.show_exceptions else None
+
+    @extend_schema_field(CrmSerializer(allow_null=True))
+    def get_crm(self, customer):
+        side = crm_side(customer)  # the columns the API's read of its customers carried (with_crm)
+        if side is None:
+            return None
+        data = CrmSerializer(side).data
+        if not customer.show_owner:
+            data["owner_id"] = None
+        return data
 
 
 class ActorSerializer(serializers.Serializer):

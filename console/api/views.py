@@ -14,6 +14,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from console.api import serializers as s
+from console.selectors.crm import with_crm
 from console.views.customers import order_meanings
 from lifecycle.models import Customer, ExceptionCase, TimelineEvent
 from lifecycle.selectors.api import (
@@ -122,14 +123,15 @@ class CustomerList(_ReadView):
         description=(
             "Customers you may see, newest first. With `email`, `order_number` or `external_id` (several "
             "combine with AND): the customers matching them, usually one. Each carries its owner, stage, "
-            "latest orders with each system's raw status (and why an order waits), and open exceptions."
+            "latest orders with each system's raw status (and why an order waits), open exceptions, and its "
+            "contact in the connected CRM."
         ),
         parameters=[s.CustomerQuerySerializer],
         responses={200: s.CustomerSerializer(many=True), **COMMON_ERRORS, 404: _error("The cursor is invalid.")},
     )
     def get(self, request):
         lookups = _query(s.CustomerQuerySerializer, request)
-        page = self.paginate_queryset(customers_for_api(request.user, **lookups))
+        page = self.paginate_queryset(customers_for_api(request.user, extend=with_crm, **lookups))
         load_customer_details(request.user, page, interpret=order_meanings)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -147,7 +149,7 @@ class CustomerDetail(_ReadView):
                    404: _error("No such customer, or one you may not see.")},
     )
     def get(self, request, id):
-        customer = customer_for_api(request.user, id, interpret=order_meanings)
+        customer = customer_for_api(request.user, id, interpret=order_meanings, extend=with_crm)
         if customer is None:
             raise Http404
         return Response(self.get_serializer(customer).data)

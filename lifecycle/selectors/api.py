@@ -78,10 +78,14 @@ def _lookups(*, email=None, order_number=None, external_id=None):
         yield CustomerIdentity.objects.filter(value__in=values).values("customer_id") if value else None
 
 
-def customers_for_api(user, **lookups):
+def customers_for_api(user, *, extend=None, **lookups):
     """The customers the user may see matching every lookup given (`email`, `order_number`,
-    `external_id`; all of them when none is), owner joined; unordered (the paginator orders)."""
+    `external_id`; all of them when none is), owner joined; unordered (the paginator orders).
+    `extend`: a function of the queryset adding the caller's columns (another app's, e.g. the CRM's
+    ids: lifecycle knows nothing of them), read in the page's one query."""
     queryset = Customer.objects.select_related("ownership__team", "ownership__agent__user").only(*_CUSTOMER_FIELDS)
+    if extend is not None:
+        queryset = extend(queryset)
     for matching in _lookups(**lookups):
         if matching is None:
             return queryset.none()
@@ -89,9 +93,12 @@ def customers_for_api(user, **lookups):
     return customers_visible_to(user, queryset)
 
 
-def customer_for_api(user, customer_id, *, interpret=None):
-    """One visible customer with its details, or None when it does not exist or the user may not see it."""
+def customer_for_api(user, customer_id, *, interpret=None, extend=None):
+    """One visible customer with its details, or None when it does not exist or the user may not see it
+    (`extend`: as customers_for_api's)."""
     queryset = Customer.objects.select_related("ownership__team", "ownership__agent__user").only(*_CUSTOMER_FIELDS)
+    if extend is not None:
+        queryset = extend(queryset)
     customer = customers_visible_to(user, queryset.filter(pk=customer_id)).first()
     if customer is not None:
         load_customer_details(user, [customer], interpret=interpret)

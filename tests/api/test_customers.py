@@ -40,7 +40,8 @@ def test_lookup_by_email_is_trimmed_and_case_insensitive_and_returns_the_full_si
 
     # then one customer comes back with owner, stage, orders with each system's raw status, exceptions
     assert set(anna) == {"id", "name", "email", "owner", "stage", "health", "orders", "orders_total",
-                         "open_exceptions", "open_exceptions_total"}
+                         "open_exceptions", "open_exceptions_total", "crm"}
+    assert anna["crm"] is None  # no CRM connected: tests/api/test_customers_crm.py
     assert set(anna["orders"][0]) == {"id", "number", "state", "total", "currency", "placed_at", "sources", "waiting_on"}
     assert (anna["id"], anna["name"], anna["email"]) == (world.anna.pk, "Anna Schmidt", "anna@example.com")
     assert anna["owner"]["team"] == {"slug": "commerce", "name": "Commerce"}
