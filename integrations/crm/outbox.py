@@ -32,7 +32,7 @@ KICK_SECONDS = 1.0
 
 
 def active_connection_ids():
-    return list(CrmConnection.objects.filter(is_active=True).values_list("pk", flat=True))
+    return list(CrmConnection.objects.filter(is_active=True).order_by().values_list("pk", flat=True))
 
 
 def outbox_write(changes):
