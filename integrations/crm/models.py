@@ -202,7 +202,7 @@ class OutboundMessage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_field_display()} of customer #{self.customer_id} ({self.get_state_display()})"
+        return f"{self.customer}: {self.get_field_display().lower()} ({self.get_state_display().lower()})"
 
 
 # Inbound (pulls, webhooks) -----------------------------------------------------------------------
