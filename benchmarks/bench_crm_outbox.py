@@ -310,7 +310,7 @@ def run(args, customers, sandbox, url, started):
     print(f"  time: {timer.calls} HTTP calls took {timer.seconds:.2f} s in all, of which {waited:.2f} s waiting "
           f"for the pacer and {timer.seconds - waited:.2f} s on the wire and in the sandbox; sandbox CPU "
           f"{cpu_sandbox:.2f} s (its own process); this process's CPU {cpu:.2f} s; the rest "
-          f"({elapsed - timer.seconds:.2f} s) the deliverer's database work")
+          f"({elapsed - timer.seconds:.2f} s) outside HTTP calls: the deliverer's reads, planning and bookkeeping")
 
     # --- what reached the CRM -------------------------------------------------------------------------
     states = Counter(OutboundMessage.objects.filter(connection=connection).values_list("state", flat=True))
