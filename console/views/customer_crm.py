@@ -111,7 +111,7 @@ def _block(user, customer, agent, side, show_owner):
             block.notes.append(note)
             block.differs = True
     for change in side.changes:
-        block.notes.append(_change_note(user, side, change))
+        block.notes.append(_change_note(user, customer, side, change))
     return block
 
 
@@ -143,8 +143,9 @@ def _differences(user, customer, agent, side, sending):
             customer.get_stage_display(), side.expected_stage_label, _conflict_words(user, side.stage_conflict_id)))
 
 
-def change_words(change):
-    """The change in a few words: "owner → Sam Rivera", "lifecycle stage → Onboarding", "new contact"."""
+def change_words(change, customer=None, side=None):
+    """The change in a few words: "owner → Sam Rivera", "lifecycle stage → At risk (Customer in HubSpot)"
+    (what the stage becomes there, when it is the customer's stage now), "new contact"."""
     if change.field == F.OWNER:
         if change.value.get("agent") is None:
             return gettext("owner → nobody (%(team)s has no agent for the customer yet)") % {
@@ -152,8 +153,12 @@ def change_words(change):
         return gettext("owner → %(agent)s") % {"agent": change.agent_name or gettext("an agent")}
     if change.field == F.STAGE:
         stage = change.value.get("stage")
-        return gettext("lifecycle stage → %(stage)s") % {"stage": Stage(stage).label if stage in Stage.values
-                                                          else stage}
+        words = gettext("lifecycle stage → %(stage)s") % {"stage": Stage(stage).label if stage in Stage.values
+                                                           else stage}
+        if side is not None and side.expected_stage and customer is not None and stage == customer.stage:
+            words += gettext(" (%(label)s in %(crm)s)") % {"label": side.expected_stage_label,
+                                                           "crm": side.connection_name}
+        return words
     return gettext("new contact")
 
 
@@ -162,8 +167,8 @@ def _sentence(text):
     return text if not text or text[-1] in ".!?" else f"{text}."
 
 
-def _change_note(user, side, change):
-    name, words = side.connection_name, change_words(change)
+def _change_note(user, customer, side, change):
+    name, words = side.connection_name, change_words(change, customer, side)
     if change.state == M.DEAD:
         url = reverse("admin:crm_outboundmessage_change", args=[change.pk])
         if user.has_perm(OPERATE):
@@ -201,5 +206,7 @@ def crm_cells(rows, now, tolerance_note):
             cell.meaning = (gettext("no mapping yet") if cell.mapped == screen.UNMAPPED
                             else OrderState(cell.mapped).label if cell.mapped in OrderState.values else "")
             _, _, deal = (cell.event_ref or "").partition(DEAL_REF)
-            cell.carried_by = gettext("deal %(id)s") % {"id": deal} if deal else None
+            # The deal's id only on hover: HubSpot's search finds a deal by it, and a row of ids reads badly.
+            cell.carried_by = format_html('<span title="{}">{}</span>', gettext("HubSpot deal %(id)s") % {"id": deal},
+                                          gettext("its HubSpot deal")) if deal else None
             cell.tolerance_notes = [tolerance_note(note, now) for note in cell.tolerances]

@@ -259,7 +259,9 @@ def actor_text(kind, ref, *, user=None, when=None, store_names=None):
         words = "WooCommerce delivery" + (f" {time_part(when)}" if when else "")
         return f"{words}, {store}" if store else words
     if kind == ActorKind.TASK and ref:
-        return TASKS.get(ref) or ref.replace("_", " ").capitalize()
+        # a task nobody named reads as its name; one that names itself ("HubSpot (CRM pull)") keeps its capitals
+        text = ref.replace("_", " ")
+        return TASKS.get(ref) or text[:1].upper() + text[1:]
     if kind == ActorKind.IMPORT and ref:
         # "ERP import #12", and by whom when a person started it
         by = user.get_full_name() or user.get_username() if user is not None else ""

@@ -9,7 +9,9 @@ from django.utils import timezone
 from integrations.crm.connections import crm_connect
 from integrations.crm.delivery import outbox_deliver
 from integrations.crm.inbound import ContactFact, contacts_apply
+from integrations.crm.base import Owner
 from integrations.crm.models import CrmContact
+from integrations.crm.pulls import pull_actor
 from lifecycle.actors import Actor
 from lifecycle.models import Ownership
 from lifecycle.services.ownership import owner_reassign
@@ -17,7 +19,6 @@ from tests.factories import make_agent, make_owned_customer, make_user, team
 from tests.integrations.crm.outbox_support import TOKEN, FakeCrm
 
 TASK = Actor.task("tests")
-PULL = Actor.task("pull_crm")
 
 
 def person(username, first, last, *, teams=("success",)):
@@ -43,16 +44,16 @@ class Hub:
         contact = CrmContact.objects.get(connection=self.connection, customer=customer)
         fact = ContactFact(contact_id=contact.contact_id, email=customer.email,
                            owner=None if owner is None else (owner, at), stage=None if stage is None else (stage, at))
-        return contacts_apply(connection=self.connection, facts=[fact], actor=PULL)
+        return contacts_apply(connection=self.connection, facts=[fact], actor=pull_actor(self.connection))
 
 
 def hub(owners=True):
     """Sam Rivera and Ann Lee in Success, HubSpot owners 11 and 12 (unless `owners` is False), connected."""
     sam, ann = person("sam", "Sam", "Rivera"), person("ann", "Ann", "Lee")
     crm = FakeCrm()
-    if owners:
-        crm.add_owner(sam, "11")
-        crm.add_owner(ann, "12")
+    if owners:  # HubSpot's owners carry the person's whole name
+        crm._owners += [Owner(id="11", email=sam.user.email, first_name="Sam", last_name="Rivera"),
+                        Owner(id="12", email=ann.user.email, first_name="Ann", last_name="Lee")]
     connection, check = crm_connect(token=TOKEN, actor=Actor.system("tests"), adapter=crm)
     assert check.ok, check.message
     return Hub(crm, connection, sam, ann)

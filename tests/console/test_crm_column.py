@@ -13,9 +13,10 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from integrations.crm import deals
+from integrations.crm.pulls import pull_actor
 from lifecycle.actors import Actor
 from lifecycle.services import reconcile as engine
-from tests.console.crm_support import PULL, hub
+from tests.console.crm_support import hub
 from tests.console.test_erp_column import shop_paid, store  # noqa: F401 (the store fixture)
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def deal_says(account, order, deal_id, stage, at=None):
     fact = deals.DealFact(deal_id=deal_id, modified_at=at, dealstage=stage, key=deals.order_key(order),
                           name=f"Order #{order.number}", amount=str(order.total), currency=order.currency,
                           created_at=at)
-    return deals.deals_apply(connection=account.connection, facts=[fact], actor=PULL)
+    return deals.deals_apply(connection=account.connection, facts=[fact], actor=pull_actor(account.connection))
 
 
 def crm_cell(response, order):
@@ -58,9 +59,10 @@ def test_the_crm_cell_says_the_deals_stage_what_it_means_when_and_which_deal(cli
 
         # then its cell reads as HubSpot names the stage, with its meaning, its moment and its deal
         row, cell = crm_cell(response, order)
-        assert (cell.raw_text, cell.meaning, cell.carried_by) == ("Closed Won", "Paid", "deal 4242")
+        assert (cell.raw_text, cell.meaning) == ("Closed Won", "Paid")
+        assert str(cell.carried_by) == '<span title="HubSpot deal 4242">its HubSpot deal</span>'
         assert not cell.disagrees and not row.flagged
-        assert "Closed Won means Paid seen just now from deal 4242" in text(response)
+        assert "Closed Won means Paid seen just now from its HubSpot deal" in text(response)
 
 
 def test_a_deal_stage_that_disagrees_or_nobody_mapped_says_so(client_for, store, manager):

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import strip_tags
 
-from integrations.crm.models import CrmConnection, OutboundMessage
+from integrations.crm.models import CrmConnection, CrmContact, OutboundMessage
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionCase, ExceptionKind
 from lifecycle.services.stages import customer_move_stage
@@ -64,7 +64,9 @@ def test_hubspots_owner_and_stage_stand_beside_the_consoles_with_the_last_sync(c
     # then the owner section names HubSpot's owner (as the console names the agent) and stage, and the sync
     page = text(response)
     assert "Agent Sam Rivera" in page and "In HubSpot: Sam Rivera (Customer)" in page
-    assert re.search(r"contact \d+ · last synced just now", page)
+    assert "In HubSpot: Sam Rivera (Customer) last synced just now" in page
+    contact = CrmContact.objects.get(customer=ada).contact_id
+    assert f'title="HubSpot contact {contact}">last synced' in response.content.decode()  # the id on hover
     assert notes(response) == []
 
 
@@ -136,7 +138,8 @@ def test_a_change_held_back_says_why(client_for, manager):
     response = client_for(manager).get(screen(ada))
 
     said = dict(notes(response))
-    assert said["waiting"] == ("Sending to HubSpot: lifecycle stage → At risk, queued just now. The last try failed: "
+    assert said["waiting"] == ("Sending to HubSpot: lifecycle stage → At risk (Customer in HubSpot), queued just now. "
+                               "The last try failed: "
                                "HubSpot answered 502 Bad Gateway three times; it will be tried again. Next try within "
                                "a minute."), said
     owner = [n for k, n in notes(response) if "owner →" in n]
@@ -181,7 +184,7 @@ def test_operations_read_the_sync_and_the_stage_without_the_owners(client_for, o
     response = client_for(operations).get(screen(ada))
 
     crm = crm_text(response)
-    assert re.match(r"In HubSpot: Lead contact \d+ · last synced just now", crm), crm
+    assert crm.startswith("In HubSpot: lifecycle stage Lead last synced just now"), crm
     assert "Ann Lee" not in crm and "Sam Rivera" not in crm
     # nothing of the conflict: exceptions are not theirs to read
     assert notes(response) == [("differs", "HubSpot's stage is Lead; the console's Onboarding is Customer there.")]
@@ -197,7 +200,7 @@ def test_a_customer_not_in_hubspot_yet_says_so_and_what_is_on_its_way(client_for
     assert "Not in HubSpot yet." in text(response)
     assert [n for _, n in notes(response)] == [
         "Sending to HubSpot: new contact, queued just now.",
-        "Sending to HubSpot: lifecycle stage → Onboarding, queued just now.",
+        "Sending to HubSpot: lifecycle stage → Onboarding (Customer in HubSpot), queued just now.",
         "Sending to HubSpot: owner → Sam Rivera, queued just now."]
 
 

@@ -108,6 +108,7 @@ def test_actor_text_for_each_kind(db):
     assert actor_text("task", "sweep_sla") == "SLA sweep"
     assert actor_text("task", "route_waiting_customers") == "Routing of waiting customers (an agent had room)"
     assert actor_text("task", "nightly_cleanup") == "Nightly cleanup"  # a task nobody named reads as its name
+    assert actor_text("task", "HubSpot (CRM pull)") == "HubSpot (CRM pull)"  # the CRM's pulls name themselves
     assert actor_text("system", "system") == "System"
     assert actor_text("import", "ERP import #12") == "ERP import #12"
     olu = make_user("olu-words", first_name="Olu", last_name="Adeyemi")
