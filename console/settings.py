@@ -251,10 +251,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    # Two choice sets share the field name "kind" (exception kinds, actor kinds): name them apart.
+    # Two choice sets share the field name "kind" (exception kinds, actor kinds): name them apart. An
+    # order's state and what each source's status means are one choice set: one name.
     "ENUM_NAME_OVERRIDES": {
         "ExceptionKindEnum": "lifecycle.models.exceptions.ExceptionKind",
         "ActorKindEnum": "lifecycle.actors.ActorKind.choices",
+        "OrderStateEnum": "lifecycle.models.OrderState",
     },
     # From drf-spectacular-sidecar (static files), not a CDN: production hosts may have no way out.
     "SWAGGER_UI_DIST": "SIDECAR",

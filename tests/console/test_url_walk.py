@@ -196,6 +196,9 @@ ADMIN_VIEWS = {
     "admin:integrations_inboundevent_replay_detail":         (403,    403,     200),  # GET asks, POST replays
     "admin:erp_erpimport_upload":                            (403,    403,     200),  # GET the form, POST previews
     "admin:erp_erpimport_errors_download":                   (403,    200,     200),  # the row errors as CSV
+    "admin:erp_erpimport_preview":                           (403,    200,     200),  # a batch's live page
+    "admin:erp_erpimport_progress":                          (403,    200,     200),  # what the live page polls
+    "admin:erp_erprecord_export":                            (403,    200,     200),  # GET the form, POST the CSV
     "admin:crm_crmconnection_check_detail":                  (403,    403,     200),  # GET asks, POST checks
     "admin:crm_outboundmessage_replay_detail":               (403,    403,     200),  # GET asks, POST replays
 }
@@ -207,6 +210,8 @@ CUSTOMER_SCOPED = {"lifecycle.customer", "lifecycle.customeridentity", "lifecycl
 # Patterns the walk cannot request, with the reason.
 UNFILLABLE = {
     "admin:index": "shadowed: console/urls.py sends /admin/ to the agent home before admin.site.urls",
+    "hubspot-webhook": "a POST-only receiver keyed by a CRM connection the walk's world has none of; its refusals "
+                       "(signature, age, size) are tested in tests/integrations/crm/test_crm_webhooks.py",
 }
 
 # Where the agent of team A reaches team B's data today: (role, case id) → why. Each entry is
