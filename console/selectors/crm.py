@@ -168,7 +168,7 @@ def crm_side(customer, *, detail=False):
         stage=(row["crm_stage"] if said == "crm" else row["crm_sent_stage"]) or "",
         synced_at=max(synced) if synced else None, said=said)
     if detail:
-        agent_id = row.get("ownership__agent_id", getattr(getattr(customer, "ownership", None), "agent_id", None))
+        agent_id = getattr(getattr(customer, "ownership", None), "agent_id", None)  # no ownership: no agent
         side.expected_owner_id = "" if agent_id is None else (row["crm_expected_owner"] or None)
         side.expected_stage = row["crm_stage_expected"] or ""
         side.owner_conflict_id, side.stage_conflict_id = row.get("crm_owner_conflict"), row.get("crm_stage_conflict")

@@ -128,19 +128,24 @@ def _differences(user, customer, agent, side, sending):
     """Where HubSpot's owner or stage is not the console's, unless a change on its way removes it."""
     name = side.connection_name
     if F.OWNER not in sending and side.owner_id != (side.expected_owner_id or ""):
-        console = str(agent) if agent else gettext("no agent yet")
-        if agent is not None and side.expected_owner_id is None:
-            text = format_html(gettext("{} names {} as the owner; the console's is {}, who has no {} owner with "
-                                       "their email{}."), name, _owner_words(side), console, name,
-                               _conflict_words(user, side.owner_conflict_id))
+        if agent is None:
+            ownership = _ownership(customer)
+            console = (format_html(gettext("nobody yet ({} has no agent for the customer)"), ownership.team)
+                       if ownership is not None else gettext("nobody yet"))
+        elif side.expected_owner_id is None:
+            console = format_html(gettext("{}, who has no {} owner with their email"), agent, name)
         else:
-            text = format_html(gettext("{} names {} as the owner; the console's is {}{}."), name, _owner_words(side),
-                               console, _conflict_words(user, side.owner_conflict_id))
-        yield Note("differs", text)
+            console = str(agent)
+        crm_owner = (format_html(gettext("{} names {} as the owner"), name, _owner_words(side)) if side.owner_id
+                     else format_html(gettext("{} names no owner"), name))
+        yield Note("differs", format_html(gettext("{}; the console's is {}{}."), crm_owner, console,
+                                          _conflict_words(user, side.owner_conflict_id)))
     if F.STAGE not in sending and side.expected_stage and side.stage != side.expected_stage:
+        crm_stage = (format_html(gettext("{}'s stage is {}"), name, side.stage_label) if side.stage
+                     else format_html(gettext("{} has no lifecycle stage"), name))
         yield Note("differs", format_html(
-            gettext("{}'s stage is {}; the console's {} is {} there{}."), name, side.stage_label or gettext("empty"),
-            customer.get_stage_display(), side.expected_stage_label, _conflict_words(user, side.stage_conflict_id)))
+            gettext("{}; the console's {} is {} there{}."), crm_stage, customer.get_stage_display(),
+            side.expected_stage_label, _conflict_words(user, side.stage_conflict_id)))
 
 
 def change_words(change, customer=None, side=None):

@@ -250,3 +250,35 @@ def test_the_crm_costs_two_queries_whatever_the_number_of_changes(request, clien
 
     assert one == many and one[1] == 2, (one, many)
     assert many[0] <= SCREEN_MAX_QUERIES, many
+
+
+def test_hubspot_naming_no_owner_or_the_console_having_no_agent_reads_as_such(client_for, manager):
+    # given Ada, whose contact HubSpot left without an owner
+    account = hub()
+    ada = sams_customer(account)
+    account.says(ada, owner="", stage="customer")
+    assert notes(client_for(manager).get(screen(ada))) == [
+        ("differs", "HubSpot names no owner; the console's is Sam Rivera.")]
+
+    # and Bob, bought but unpaid: Commerce owns him with nobody in it, while HubSpot names Ann
+    bob = make_owned_customer(name="Bob Stone", email="bob@example.com")
+    account.deliver()
+    account.says(bob, owner="12", stage="opportunity")
+    assert notes(client_for(manager).get(screen(bob))) == [
+        ("differs", "HubSpot names Ann Lee as the owner; the console's is nobody yet (Commerce has no agent for the "
+                    "customer); an open ownership conflict tracks it.")]
+
+
+def test_an_agent_hubspot_no_longer_knows_is_said(client_for, manager):
+    # given Ada is Sam's and HubSpot says so; then Sam's HubSpot user is removed and the connection checked
+    from integrations.crm.connections import crm_connection_check
+
+    account = hub()
+    ada = sams_customer(account)
+    account.says(ada, owner="11", stage="customer")
+    account.crm._owners = [o for o in account.crm._owners if o.id != "11"]
+    crm_connection_check(connection=account.connection, actor=Actor.system("tests"), adapter=account.crm)
+
+    assert notes(client_for(manager).get(screen(ada))) == [
+        ("differs", "HubSpot names HubSpot owner 11, whom no agent here is linked to as the owner; the console's is "
+                    "Sam Rivera, who has no HubSpot owner with their email.")]
