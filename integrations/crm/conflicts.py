@@ -108,33 +108,43 @@ def claims_apply(*, connection, items, actor):
     return claims
 
 
-def _fresh(value_at, seen_at, claims):
-    if seen_at is not None and value_at < seen_at:
-        claims.stale += 1  # an older word (a webhook arriving late): what the state holds is newer
+# Where the state keeps each field: (value, when the CRM's value became this one, its newest stamp).
+_STATE_FIELDS = {STAGE: ("stage", "stage_set_at", "stage_seen_at"),
+                 OWNER: ("owner_id", "owner_set_at", "owner_seen_at")}
+
+
+def _heard(connection, what, item, said, value, at, claims):
+    """Keep what the CRM said of one field on its state, and weigh it: True when it differs from the
+    console and is news (a claim to act on); False when older than what the state holds (a webhook
+    arriving late), the same claim again, or no claim (then any open conflict on it clears)."""
+    state = item.state
+    value_name, set_name, seen_name = _STATE_FIELDS[what]
+    seen_at = getattr(state, seen_name)
+    if seen_at is not None and at < seen_at:
+        claims.stale += 1
         return False
-    return True
+    new = value != getattr(state, value_name) or getattr(state, set_name) is None
+    if new:
+        setattr(state, value_name, value)
+        setattr(state, set_name, at)
+    setattr(state, seen_name, at)
+    verdict = said()
+    claims.echoes += verdict == ECHO
+    if verdict != DIFFERS:
+        claims.cleared[subject(connection.pk, what, item.customer_id)] = _cleared_why(connection, what, verdict)
+        return False
+    return new
 
 
 def _stage(connection, ctx, item, claims):
     if item.fact.stage is None:
         return
     value, at = item.fact.stage
-    state = item.state
-    if not _fresh(at, state.stage_seen_at, claims):
-        return
-    new = value != state.stage or state.stage_set_at is None
-    if new:
-        state.stage, state.stage_set_at = value, at
-    state.stage_seen_at = at
     stage = ctx.stages[item.customer_id]
     console = ctx.stage_map.get(stage)
     # A stage the console does not push (mapped to nothing) is the CRM's own business: no claim.
-    said = claim(value, item.pushed.get(contact_changes.STAGE_PROPERTY), console) if console else NONE
-    claims.echoes += said == ECHO
-    if said != DIFFERS:
-        claims.cleared[subject(connection.pk, STAGE, item.customer_id)] = _cleared_why(connection, STAGE, said)
-        return
-    if not new:
+    said = lambda: claim(value, item.pushed.get(contact_changes.STAGE_PROPERTY), console) if console else NONE  # noqa: E731
+    if not _heard(connection, STAGE, item, said, value, at, claims):
         return
     transition = ctx.forward_to(stage, value) if connection.conflict_policy == ACCEPT else None
     if transition:
@@ -143,32 +153,22 @@ def _stage(connection, ctx, item, claims):
         why = "" if connection.conflict_policy != ACCEPT else (
             f"No forward move leads from {Stage(stage).label} to a stage mapped to “{value}”; moving a customer "
             "back needs a manager.")
-        claims.conflicts.append((STAGE, item.customer_id, value, state.stage_set_at, why))
+        claims.conflicts.append((STAGE, item.customer_id, value, item.state.stage_set_at, why))
 
 
 def _owner(connection, ctx, item, claims):
     if item.fact.owner is None:
         return
     value, at = item.fact.owner
-    state = item.state
-    if not _fresh(at, state.owner_seen_at, claims):
-        return
-    new = value != state.owner_id or state.owner_set_at is None
-    if new:
-        state.owner_id, state.owner_set_at = value, at
-    state.owner_seen_at = at
-    said = claim(value, item.pushed.get(contact_changes.OWNER_PROPERTY), ctx.console_owner_id(item.customer_id))
-    claims.echoes += said == ECHO
-    if said != DIFFERS:
-        claims.cleared[subject(connection.pk, OWNER, item.customer_id)] = _cleared_why(connection, OWNER, said)
-        return
-    if not new:
+    said = lambda: claim(value, item.pushed.get(contact_changes.OWNER_PROPERTY),  # noqa: E731
+                         ctx.console_owner_id(item.customer_id))
+    if not _heard(connection, OWNER, item, said, value, at, claims):
         return
     agent, why = ctx.agent_for_owner(value) if connection.conflict_policy == ACCEPT else (None, "")
     if agent is not None:
         claims.handoffs.append((item.customer_id, agent.pk))
     else:
-        claims.conflicts.append((OWNER, item.customer_id, value, state.owner_set_at, why))
+        claims.conflicts.append((OWNER, item.customer_id, value, item.state.owner_set_at, why))
 
 
 def _cleared_why(connection, what, said):
