@@ -9,6 +9,19 @@ from lifecycle.models.exceptions import (
     ExceptionStatus,
     Severity,
 )
+from lifecycle.models.health import Band, HealthPolicy, HealthScore, HealthSnapshot
+from lifecycle.models.journeys import (
+    DueTrigger,
+    Journey,
+    JourneyStatus,
+    JourneyStep,
+    OrderKind,
+    Playbook,
+    PlaybookStep,
+    PlaybookVersion,
+    ReEntry,
+    StepState,
+)
 from lifecycle.models.orders import (
     DEAD_STATES,
     ORDER_TRANSITION_BY_TARGET,
@@ -25,6 +38,20 @@ from lifecycle.models.teams import Agent, Holiday, RoutingMode, Team
 from lifecycle.models.timeline import EventKind, EventSource, TimelineEvent
 
 __all__ = [
+    "Band",
+    "HealthPolicy",
+    "HealthScore",
+    "HealthSnapshot",
+    "DueTrigger",
+    "Journey",
+    "JourneyStatus",
+    "JourneyStep",
+    "OrderKind",
+    "Playbook",
+    "PlaybookStep",
+    "PlaybookVersion",
+    "ReEntry",
+    "StepState",
     "CLOSED_STATUSES",
     "ExceptionPolicy",
     "Severity",

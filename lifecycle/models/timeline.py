@@ -42,6 +42,13 @@ class EventKind(models.TextChoices):
     ERP_INVOICE = "erp_invoice", "Invoice booked in the ERP"
     CRM_ACTIVITY = "crm_activity", "CRM activity"
     NOTE = "note", "Note"
+    # The first 30 days (lifecycle/services/journeys.py, health.py).
+    JOURNEY_STARTED = "journey_started", "Journey started"
+    JOURNEY_STEP_DONE = "journey_step_done", "Journey step done"
+    JOURNEY_STEP_MISSED = "journey_step_missed", "Journey step missed"
+    JOURNEY_ENDED = "journey_ended", "Journey ended"
+    TOUCHPOINT = "touchpoint", "Touchpoint marked done"
+    HEALTH_BAND_CHANGED = "health_band_changed", "Health band changed"
 
 
 class TimelineEvent(ActorFields, AppendOnlyModel):
