@@ -210,3 +210,26 @@ class JourneyStep(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_state_display()})"
+
+
+class JourneyWatermark(models.Model):
+    """The one row saying how far the journey follower has read the timeline (by event id).
+
+    Ids are taken when a row is inserted but seen when its transaction commits, so an event may
+    appear below ids already read. The follower therefore reads from `safe_id`, and only moves it
+    up to `seen_id` (what it had read by `seen_at`) once that is older than a transaction lasts;
+    events read twice change nothing (a step keeps the ids of the events it took, see
+    lifecycle/services/journeys/follow.py).
+    """
+
+    safe_id = models.BigIntegerField(default=0, help_text="Every event up to this id has been followed.")
+    seen_id = models.BigIntegerField(default=0, help_text="The highest id read so far.")
+    seen_at = models.DateTimeField(null=True, blank=True, help_text="When seen_id was read.")
+    followed = models.PositiveIntegerField(default=0, help_text="Events the last run followed.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "journey watermark"
+
+    def __str__(self):
+        return f"journeys followed up to event {self.safe_id}"
