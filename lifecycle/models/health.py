@@ -7,6 +7,7 @@ never reads as healthy. A customer with no component at all has no score (null),
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -42,6 +43,10 @@ class HealthPolicy(models.Model):
     expand_above = models.PositiveSmallIntegerField(default=70, help_text="Scores above this: expand.")
     churn_days = models.PositiveSmallIntegerField(
         default=120, help_text="No paid order and no activity for this many days: the customer churns.")
+    delivery_days = models.PositiveSmallIntegerField(
+        default=7, help_text="An order delivered or completed within this many days of payment was on time.")
+    quiet_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Activity this recent counts in full; older, it fades to nothing at the churn window.")
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -53,6 +58,20 @@ class HealthPolicy(models.Model):
 
     def __str__(self):
         return f"Health policy v{self.version}"
+
+    def clean(self):
+        weights = self.weights if isinstance(self.weights, dict) else None
+        expected = set(default_weights())
+        if weights is None or set(weights) != expected or not all(
+                isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights.values()):
+            raise ValidationError({"weights": "A weight of zero or more for each of: " + ", ".join(sorted(expected))
+                                   + "."})
+        if not sum(weights.values()):
+            raise ValidationError({"weights": "At least one weight must be above zero."})
+        if not self.intervene_below < self.expand_above <= 100:
+            raise ValidationError({"expand_above": "Expand starts above intervene and at most at 100."})
+        if self.churn_days is not None and self.quiet_days is not None and not 0 < self.quiet_days < self.churn_days:
+            raise ValidationError({"quiet_days": "Fewer days than the churn window, and at least one."})
 
 
 class HealthScore(models.Model):
@@ -95,3 +114,25 @@ class HealthSnapshot(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.customer_id}: {self.score} at {self.computed_at:%Y-%m-%d}"
+
+
+class HealthWatermark(models.Model):
+    """The one row of the health follower (lifecycle/services/health_follower.py): up to which
+    timeline event it has read, the id ranges below that it found missing (events of transactions
+    not committed yet when it read: read again until they appear or are given up), and what the
+    last nightly recompute did."""
+
+    last_event_id = models.BigIntegerField(default=0, help_text="The highest timeline event id read.")
+    gaps = models.JSONField(default=list, blank=True,
+                            help_text="Missing ids below it, read again: [first id, last id, first seen].")
+    followed_at = models.DateTimeField(null=True, blank=True)
+    followed = models.PositiveIntegerField(default=0, help_text="Events the last run read.")
+    nightly_at = models.DateTimeField(null=True, blank=True, help_text="When the last full recompute started.")
+    nightly_customers = models.PositiveIntegerField(null=True, blank=True)
+    nightly_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "health watermark"
+
+    def __str__(self):
+        return f"health followed up to event {self.last_event_id}"
