@@ -1,7 +1,7 @@
 """Exception rows as a raise and the SLA sweep write them.
 
-A raise: count one more occurrence on the open (kind, subject) exception, or read what opening one
-needs. The sweep: escalate every open exception past due, and write its timeline events, in one
+A batch of raises: count one more occurrence on each open (kind, subject) exception, and read what
+opening each of the others needs, in one statement (PostgreSQL). The sweep: escalate every open exception past due, and write its timeline events, in one
 statement (PostgreSQL).
 
 These run through `rows.cursor()` (parameters bound on the server, statements prepared once hot):
@@ -10,6 +10,7 @@ whose conditions name them.
 """
 
 import functools
+import json
 from collections import namedtuple
 
 from django.db import connection
@@ -34,11 +35,28 @@ REFRESH = """UPDATE {exception}
            severity = CASE WHEN severity < %(severity)s THEN %(severity)s ELSE severity END
      WHERE kind = %(kind)s AND subject_key = %(subject)s AND status IN ({open})
  RETURNING {columns}"""
-# PostgreSQL: one statement refreshes the open exception if there is one (a repeat is then done, in one
-# round trip) and reads the facts an opening needs otherwise (the subqueries see the table as it was
-# before the UPDATE, like the facts query did before a separate refresh).
-REFRESH_OR_FACTS = """WITH refreshed AS ({refresh})
-    SELECT refreshed.*, {facts} FROM (VALUES (1)) AS one LEFT JOIN refreshed ON true"""
+# PostgreSQL: one statement refreshes every (kind, subject) of a batch that is open (a repeat is then
+# done, in one round trip however many) and reads, for each of the others, the facts an opening needs
+# (the subqueries see the table as it was before the UPDATE). Rows come back in the batch's order.
+# The batch's columns are named v_* so that they never shadow the exception's own in SET or RETURNING.
+REFRESH_OR_FACTS_MANY = """WITH v AS (
+        SELECT * FROM unnest(%(subjects)s::text[], %(summaries)s::text[], %(evidences)s::text[],
+                             %(severities)s::integer[], %(customers)s::bigint[])
+                      WITH ORDINALITY AS v(v_subject, v_summary, v_evidence, v_severity, v_customer, v_n)),
+    refreshed AS (
+        UPDATE {exception}
+           SET evidence = v.v_evidence::jsonb, summary = v.v_summary, occurrences = occurrences + 1,
+               updated_at = %(now)s, severity = CASE WHEN severity < v.v_severity THEN v.v_severity ELSE severity END
+          FROM v
+         WHERE kind = %(kind)s AND subject_key = v.v_subject AND status IN ({open})
+     RETURNING {columns})
+    SELECT refreshed.*,
+           (SELECT team_id FROM {ownership} WHERE customer_id = v.v_customer),
+           EXISTS (SELECT 1 FROM {exception} WHERE kind = %(kind)s AND subject_key = v.v_subject
+                                                AND status IN ({closed})),
+           CASE WHEN refreshed.id IS NULL THEN {next_id} END
+      FROM v LEFT JOIN refreshed ON refreshed.subject_key = v.v_subject
+     ORDER BY v.v_n"""
 # Elsewhere: whether it is open, and the facts; a refresh follows when it is.
 OPEN_AND_FACTS = """SELECT EXISTS (SELECT 1 FROM {exception} WHERE kind = %(kind)s AND subject_key = %(subject)s
                                          AND status IN ({open})),
@@ -55,23 +73,38 @@ def _sql(template):
     return template.format(**names)
 
 
-def _refresh_params(kind, subject_key, summary, evidence, severity):
+def _refresh_params(kind, subject_key, summary, evidence, severity, now=None):
     field = ExceptionCase._meta.get_field  # values prepared as the ORM would store them (JSON, times)
     return {"kind": kind, "subject": subject_key, "summary": summary, "severity": severity or 0,
-            "now": field("updated_at").get_db_prep_save(timezone.now(), connection),
+            "now": field("updated_at").get_db_prep_save(now or timezone.now(), connection),
             "evidence": field("evidence").get_db_prep_save(evidence, connection)}
 
 
-def refresh_or_facts(kind, subject_key, summary, evidence, severity, customer_id):
-    """(the refreshed exception or None, Facts for opening it): one statement on PostgreSQL."""
-    params = _refresh_params(kind, subject_key, summary, evidence, severity) | {"customer": customer_id}
+def refresh_or_facts_many(kind, items, now):
+    """For each (subject, summary, evidence, severity, customer id) of `items` (distinct subjects):
+    (the refreshed open exception or None, Facts for opening it), in order. One statement on
+    PostgreSQL, whatever the batch's size; elsewhere two or three per item. `customer id` is None
+    where the kind is not routed to the owner team (no lookup)."""
+    if connection.vendor != rows.ALLOCATES_IDS:
+        return [_refresh_or_facts_one(kind, *item, now) for item in items]
+    field = ExceptionCase._meta.get_field("evidence")
+    params = {"kind": kind, "now": ExceptionCase._meta.get_field("updated_at").get_db_prep_save(now, connection),
+              "subjects": [i[0] for i in items], "summaries": [i[1] for i in items],
+              "evidences": [json.dumps(i[2], cls=field.encoder) for i in items],
+              "severities": [i[3] or 0 for i in items], "customers": [i[4] for i in items]}
+    found = []
     with rows.cursor() as cursor:
-        if connection.vendor == rows.ALLOCATES_IDS:
-            cursor.execute(_sql(REFRESH_OR_FACTS), params)
-            *refreshed, owner_team, has_closed, new_id = cursor.fetchone()
+        cursor.execute(_sql(REFRESH_OR_FACTS_MANY), params)
+        for *refreshed, owner_team, has_closed, new_id in cursor.fetchall():
             current = rows.from_row(ExceptionCase, refreshed) if refreshed[0] is not None else None
-            return current, Facts(owner_team, has_closed, new_id)
-        cursor.execute(_sql(OPEN_AND_FACTS), params)
+            found.append((current, Facts(owner_team, has_closed, new_id)))
+    return found
+
+
+def _refresh_or_facts_one(kind, subject_key, summary, evidence, severity, customer_id, now):
+    with rows.cursor() as cursor:
+        cursor.execute(_sql(OPEN_AND_FACTS), _refresh_params(kind, subject_key, summary, evidence, severity, now)
+                       | {"customer": customer_id})
         is_open, *facts = cursor.fetchone()
     # Closed since we looked (None): opened again by the caller.
     current = refresh_open(kind, subject_key, summary, evidence, severity) if is_open else None

@@ -82,11 +82,13 @@ def _load_calendar(team_id):
     return business_time.BusinessCalendar(holidays=dates, **team)
 
 
-def due_at(policy, queue_id, start):
-    """When an exception opened at `start` in `queue_id` under `policy` is due."""
+def due_at(policy, queue_id, start, minutes=None):
+    """When an exception opened at `start` in `queue_id` under `policy` is due: `minutes` (the
+    policy's SLA unless given) later, counted in the queue's business hours when the policy says so."""
+    minutes = policy.sla_minutes if minutes is None else minutes
     if not policy.business_hours:
-        return start + timedelta(minutes=policy.sla_minutes)
-    return business_time.add_business_minutes(start, policy.sla_minutes, calendar_for(queue_id))
+        return start + timedelta(minutes=minutes)
+    return business_time.add_business_minutes(start, minutes, calendar_for(queue_id))
 
 
 # One escalated exception, as the SQLite path hands it to build_exception_breached_events.
