@@ -20,9 +20,12 @@ run: install
 	$(PY) manage.py seed_demo
 	scripts/demo-env
 	set -a && . var/demo.env && $(PY) manage.py connect_demo_store
+	set -a && . var/demo.env && $(PY) manage.py connect_crm hubspot --name "HubSpot sandbox" --limit 190 --no-check \
+		--token "$$CRM_SANDBOX_TOKEN" --base-url "http://127.0.0.1:$$CRM_SANDBOX_PORT"
 	@echo ""
-	@echo "Aftercare console: http://127.0.0.1:$(WEB_PORT)/   (web, worker, beat and the sandbox shop start below; Ctrl-C stops all)"
-	@echo "Demo logins (password: $${AFTERCARE_DEMO_PASSWORD:-aftercare-demo}): manager, agent, ops"
+	@echo "Aftercare console: http://127.0.0.1:$(WEB_PORT)/   (web, worker, beat, the sandbox shop and the sandbox CRM start below; Ctrl-C stops all)"
+	@echo "Demo logins (password: $${AFTERCARE_DEMO_PASSWORD:-aftercare-demo}): manager, agent (and amira, bruno, … jonas), ops"
+	@. var/demo.env && echo "Sandbox CRM (HubSpot): http://127.0.0.1:$$CRM_SANDBOX_PORT/_sandbox/state?type=contacts (its contacts), /_sandbox/state?type=deals"
 	@echo ""
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile -e var/demo.env
 

@@ -137,10 +137,12 @@ class CrmConnectionAdmin(SimpleHistoryAdmin, AftercareAdmin):
             super().save_related(request, form, formsets, change)
 
     @display(description=_("last check"), ordering="checked_at", label={"ok": "success", "refused": "danger",
-                                                                       "never": "warning"})
+                                                                       "never": "warning", "unreached": "warning"})
     def last_check(self, obj):
+        if obj.check_ok is None and obj.checked_at is None:
+            return "never", _("not checked yet")
         if obj.check_ok is None:
-            return "never", _("never checked")
+            return "unreached", _("not reached")
         return ("ok", _("working")) if obj.check_ok else ("refused", _("refused"))
 
     @display(description=_("base URL"), ordering="base_url")

@@ -5,6 +5,12 @@ crm_connect (`manage.py connect_crm`, the admin's add form) creates or updates a
 name and checks it; crm_connection_check (the admin's "Check connection") asks HubSpot again. A
 check HubSpot refuses records why on the connection and opens `sync_failure` with the adapter's
 sentence; one that passes resolves it and makes the messages that waited for it due at once.
+
+A check that could not ask (HubSpot unreachable, a 5xx) proves nothing about the token: it records
+its sentence but leaves `check_ok` unknown (None), so the deliveries are not held for it. A
+connection whose check_ok is unknown, such as one saved without a check (`connect_crm --no-check`,
+for a CRM not up yet, like the sandbox `make run` starts beside the console), is checked by the
+first delivery or pull that finds it so (connection_checked): nothing waits for a person.
 """
 
 from dataclasses import dataclass, field
@@ -63,10 +69,11 @@ SETTABLE = {"requests_per_10s", "daily_cap", "conflict_policy", "is_active"}
 
 
 def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot", base_url=None, settings=None,
-                adapter=None):
+                adapter=None, check=True):
     """Create the connection named `name` or update its token (and base URL when given; `settings`:
     the limit, daily cap, conflict policy, active), install the default stage mappings it lacks, and
-    check it. Returns (connection, Check)."""
+    check it (check=False: leave that to the first delivery or pull). Returns (connection, Check or
+    None when not checked)."""
     if not actor.has_perm(CONNECT):
         raise PermissionDenied("Only operations connect the CRM.")
     if kind not in KINDS:
@@ -81,6 +88,8 @@ def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot"
             name=name, kind=kind)
         connection.token, connection.is_active = token, True
         connection.base_url = (base_url or connection.base_url or HUBSPOT_API).rstrip("/")
+        if not check:  # what an earlier check found was about the token or address replaced now
+            connection.checked_at, connection.check_ok, connection.check_message = None, None, ""
         for setting, value in (settings or {}).items():
             if setting not in SETTABLE:
                 raise ServiceError(f"{setting!r} is not a setting of a CRM connection.")
@@ -88,6 +97,8 @@ def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot"
                 setattr(connection, setting, value)
         connection.save()
         stage_mappings_install(connection)
+    if not check:
+        return connection, None
     return connection, crm_connection_check(connection=connection, actor=actor, adapter=adapter)
 
 
@@ -113,8 +124,11 @@ def crm_connection_check(*, connection, actor, adapter=None):
         linked, unlinked, owners = owners_link(connection=connection, adapter=adapter)
         stages = list(adapter.lifecycle_stages())
     except CrmError as error:
-        CrmConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_ok=False,
+        # Refused: the token is wrong (False). Not reached: nothing is known of it (None).
+        verdict = False if error.kind in ACCESS else None
+        CrmConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_ok=verdict,
                                                               check_message=error.message)
+        connection.checked_at, connection.check_ok, connection.check_message = now, verdict, error.message
         if error.kind in ACCESS:
             failures.access_failure_raise(connection=connection, error=error, actor=actor)
         return Check(ok=False, message=error.message)
@@ -133,6 +147,16 @@ def crm_connection_check(*, connection, actor, adapter=None):
         outbox_retime(connection=connection, causes=[*ACCESS, "no_owner"])
     return Check(ok=True, message=message, scopes=scopes, owners=owners, linked=linked, unlinked=unlinked,
                  stages=stages, unknown_mappings=unknown)
+
+
+def connection_checked(*, connection, actor, adapter=None):
+    """"" when the connection may be used; else the sentence saying why not. A connection never
+    checked, or whose last check could not reach the CRM, is checked now (a delivery's or a pull's
+    first step): a passing check links the owners and reads the stages before anything is sent."""
+    if connection.check_ok is not None:
+        return ""
+    check = crm_connection_check(connection=connection, actor=actor, adapter=adapter)
+    return "" if check.ok else check.message
 
 
 def owners_link(*, connection, adapter):

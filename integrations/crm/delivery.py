@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from integrations.crm import contact_changes, failures
 from integrations.crm.base import CrmError
-from integrations.crm.connections import adapter_for, owners_link
+from integrations.crm.connections import adapter_for, connection_checked, owners_link
 from integrations.crm.leases import lease_release, lease_renew, lease_take
 from integrations.crm.models import CrmConnection, CrmContact, CrmOwnerLink, OutboundMessage
 
@@ -87,6 +87,8 @@ def outbox_deliver(*, connection, actor, adapter=None, clock=timezone.now):
         def renew():
             return lease_renew(connection, token, clock())
 
+        # A connection saved without a check (or whose check found HubSpot down) is checked first.
+        report.stopped = connection_checked(connection=connection, actor=actor, adapter=adapter)
         while not report.stopped:
             read, again = _round(connection, adapter, actor, report, clock, renew)
             if not read or (read < READ and not again):

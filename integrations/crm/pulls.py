@@ -27,7 +27,7 @@ from django.utils import timezone
 from integrations.crm import activities, deals, failures, inbound
 from integrations.crm.base import CrmError
 from integrations.crm.conflicts import conflicts_settle
-from integrations.crm.connections import adapter_for
+from integrations.crm.connections import adapter_for, connection_checked
 from integrations.crm.models import CrmCursor
 from lifecycle.actors import Actor
 from lifecycle.models import ExceptionKind
@@ -72,6 +72,9 @@ def crm_pull(*, connection, actor, adapter=None, until=None, types=TYPES):
     """Pull and apply what changed in the CRM since each type's cursor. `until` bounds the scan
     (default: the adapter's, a little before now, for the search index's lag). Returns Pulled."""
     adapter = adapter or adapter_for(connection)
+    unusable = connection_checked(connection=connection, actor=actor, adapter=adapter)
+    if unusable:  # never checked, and the check failed now: it is recorded; the next pull tries again
+        return Pulled(error=unusable)
     deals.deal_stage_mappings_install(connection)
     report = Pulled()
     for object_type in types:

@@ -26,7 +26,10 @@ def build_parser():
     p.add_argument("--tier", choices=["professional", "starter"], default="professional",
                    help="190 or 100 requests per 10 s")
     p.add_argument("--contacts", type=int, default=0, help="seed contacts")
-    p.add_argument("--owners", type=int, default=3, help="seed owners")
+    p.add_argument("--owners", type=int, default=3, help="seed owners with made-up names")
+    p.add_argument("--owner-emails", default="",
+                   help="owners with these emails first, comma-separated, each optionally with its name: "
+                        "'ann@example.com:Ann Lee,bo@example.com' (make run: the demo agents')")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--window-seconds", type=float, default=10.0, help="the rolling window of the request limit")
     p.add_argument("--retry-after", default=None,
@@ -45,15 +48,16 @@ def main(argv=None):
     retry_after = args.retry_after
     if retry_after not in (None, "window"):
         retry_after = float(retry_after)
+    owner_emails = [e for e in args.owner_emails.split(",") if e.strip()]
     crm = SandboxCrm(token=args.token, scopes=scopes, tier=args.tier, contacts=args.contacts, owners=args.owners,
-                     seed=args.seed, window_seconds=args.window_seconds, retry_after=retry_after,
+                     owner_emails=owner_emails, seed=args.seed, window_seconds=args.window_seconds, retry_after=retry_after,
                      search_cap=args.search_cap, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
     if args.no_limits:
         crm.limits.enabled = False
     crm.start(args.host, args.port, verbose=args.verbose)
     granted = sorted(crm.tokens[args.token])
     print(f"HubSpot sandbox at {crm.url}  (tier {args.tier}: {crm.limits.per_window} requests / "
-          f"{crm.limits.window_seconds:g} s; {args.contacts} contacts, {args.owners} owners)", flush=True)
+          f"{crm.limits.window_seconds:g} s; {args.contacts} contacts, {len(crm.store.owners)} owners)", flush=True)
     print(f"  token: {args.token}  scopes: {', '.join(granted) if scopes else 'all (' + str(len(schema.ALL_SCOPES)) + ')'}",
           flush=True)
     if args.webhook_url:

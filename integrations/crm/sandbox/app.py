@@ -25,9 +25,17 @@ _NAMES = [("Ana", "Souza"), ("Bruno", "Lima"), ("Carla", "Reis"), ("Diego", "Alv
           ("Fabio", "Nunes"), ("Gabi", "Pires"), ("Hugo", "Melo")]
 
 
+def owner_entry(entry):
+    """"ann@example.com" or "ann@example.com:Ann Lee" -> (email, first name, last name); without a
+    name, the part of the email before "@" is the first name."""
+    email, _, name = entry.strip().partition(":")
+    first, _, last = (name.strip() or email.split("@")[0].replace(".", " ").title()).partition(" ")
+    return email.strip(), first, last.strip()
+
+
 class SandboxCrm:
     def __init__(self, *, token="pat-sandbox", scopes=None, tier="professional", contacts=0, owners=3, seed=1,
-                 now=None, monotonic=None, window_seconds=10.0, per_window=None, search_per_second=4, daily=None,
+                 owner_emails=(), now=None, monotonic=None, window_seconds=10.0, per_window=None, search_per_second=4, daily=None,
                  retry_after=None, search_cap=10_000, webhook_url=None, webhook_secret=None):
         self.clock = WallClock(now)
         self.started_ms = self.clock.now_ms()
@@ -47,9 +55,12 @@ class SandboxCrm:
         self._counts, self._n, self._log_lock = Counter(), 0, threading.Lock()
         self._server, self._resume_timer, self._bind, self._closing = None, None, None, None
         self.url = None
-        self._seed(random.Random(seed), owners, contacts)
+        self._seed(random.Random(seed), owners, contacts, owner_emails)
 
-    def _seed(self, rng, owners, contacts):
+    def _seed(self, rng, owners, contacts, owner_emails):
+        for entry in owner_emails:
+            email, first, last = owner_entry(entry)
+            self.store.add_owner(email, first, last)
         for i in range(owners):
             first, last = _NAMES[i % len(_NAMES)]
             self.store.add_owner(f"{first.lower()}.{last.lower()}{i // len(_NAMES) or ''}@aftercare.example",

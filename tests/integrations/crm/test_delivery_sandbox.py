@@ -108,3 +108,26 @@ def test_an_outage_loses_nothing_and_the_newest_owner_arrives_last(hubspot, grac
     older = OutboundMessage.objects.get(customer=customers[0], field="owner", value__agent=grace.pk)
     assert older.state == M.SUPERSEDED  # never sent after the newer one
     assert {hubspot.contact(f"c{n}@example.com")["hubspot_owner_id"] for n in (1, 2)} == {"41000077"}
+
+
+def test_a_connection_saved_before_hubspot_is_up_is_checked_by_the_first_delivery_that_reaches_it(hubspot, grace):
+    # Given make run's order: the connection is saved before the sandbox CRM takes requests
+    out = StringIO()
+    call_command("connect_crm", "hubspot", "--token", TOKEN, "--base-url", hubspot.url, "--no-check", stdout=out)
+    assert "without checking it" in out.getvalue() and not hubspot.requests_to("/")
+    connection = CrmConnection.objects.get()
+    make_owned_customer(name="Ada Lovelace", email="ada@example.com")
+    adapter = HubSpotAdapter(TOKEN, base_url=hubspot.url, pacer=Pacer(100), sleep=lambda seconds: None)
+    hubspot.outage(3600, mode="503")
+    # When the first delivery finds HubSpot down: nothing is known of the token, so nothing is held for it
+    report = outbox_deliver(connection=connection, actor=TASK, adapter=adapter)
+    connection.refresh_from_db()
+    assert report.delivered == 0 and "503" in report.stopped
+    assert connection.check_ok is None and connection.checked_at is not None
+    assert not ExceptionCase.objects.filter(kind=ExceptionKind.SYNC_FAILURE).exists()
+    # Then the next run, HubSpot up, checks it (owners linked) and delivers what waited
+    hubspot.end_outage()
+    assert outbox_deliver(connection=connection, actor=TASK, adapter=adapter).delivered == 3
+    connection.refresh_from_db()
+    assert connection.check_ok and "HubSpot accepts the token" in connection.check_message
+    assert hubspot.contact("ada@example.com")["hubspot_owner_id"] == "41000077"

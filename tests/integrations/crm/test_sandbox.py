@@ -225,3 +225,10 @@ def test_a_deal_edited_by_hand_changes_stage_and_stamp(crm):
     status, body, _ = call(crm, "POST", f"/_sandbox/deals/{deal_id}/edit", {"properties": {"dealstage": "closedlost"}})
     assert status == 200 and crm.deal("order-1")["dealstage"] == "closedlost"
     assert body["updatedAt"] == "2025-06-01T12:00:03.000Z"
+
+
+def test_owners_can_be_given_by_email_with_their_names():
+    with SandboxCrm.running(token=TOKEN, owners=0, owner_emails=["agent@aftercare.example:Alex Meyer",
+                                                                  "ann.lee@aftercare.example"]) as crm:
+        owners = [(o["email"], o["firstName"], o["lastName"]) for o in crm.store.owners]
+    assert owners == [("agent@aftercare.example", "Alex", "Meyer"), ("ann.lee@aftercare.example", "Ann", "Lee")]
