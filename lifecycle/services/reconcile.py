@@ -31,7 +31,7 @@ from lifecycle import statuses
 from lifecycle.db import reconcile as rows
 from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, ExceptionStatus, Order, OrderState
 from lifecycle.models import ReconcileWatermark, ToleranceRule
-from lifecycle.services.exceptions import exception_raise, exceptions_resolve
+from lifecycle.services.exceptions import Raise, exceptions_raise, exceptions_resolve
 from lifecycle.services.timeline import SYSTEM_NAMES
 
 KIND = ExceptionKind.STATE_MISMATCH
@@ -302,15 +302,16 @@ def _without_dismissed(raises, found, cases):
 def _raise(raises, result, actor):
     if not raises:
         return
-    orders = Order.objects.select_related("customer").in_bulk([order_id for order_id, _, _ in raises])
-    for order_id, evidence, summary in raises:
-        order = orders[order_id]
-        _, opened = exception_raise(kind=KIND, subject_key=mismatch_subject(order_id), summary=summary, actor=actor,
-                                    evidence=evidence, customer=order.customer, order=order)
-        if opened:
-            result.opened += 1
-        else:
-            result.updated += 1
+    customers = dict(Order.objects.filter(pk__in=[order_id for order_id, _, _ in raises])
+                     .values_list("pk", "customer_id"))
+    for i in range(0, len(raises), CHUNK):
+        raised = exceptions_raise(kind=KIND, actor=actor, raises=[
+            Raise(subject_key=mismatch_subject(order_id), summary=summary, evidence=evidence,
+                  customer=customers[order_id], order=order_id)
+            for order_id, evidence, summary in raises[i:i + CHUNK]])
+        opened = sum(1 for _, was_opened in raised if was_opened)
+        result.opened += opened
+        result.updated += len(raised) - opened
 
 
 def _word(system, side):
