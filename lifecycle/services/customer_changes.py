@@ -7,7 +7,8 @@ change is announced from the one place it passes through, once per batch, never 
 
 - new customers: customers_create (every system's customers, one or many);
 - ownership: handoffs_write (routing, reassignments, claims, the set-based router of waiting customers);
-- stages: stages_follow (the moves orders dictate and the ones people make).
+- stages: stages_follow (the moves orders dictate and the ones people make);
+- orders (the CRM's deals): orders_follow, which every order creation and canonical move passes through.
 
 Hooks run inside the writer's transaction, after its rows are written: what a hook writes commits or
 rolls back with the change itself, so a change and its outbound message never exist one without the
@@ -16,6 +17,8 @@ other. With no hook registered an announcement builds nothing and costs a test o
 
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 
 class Field:
     """What changed about a customer; one outbound message each, and newest wins per field."""
@@ -23,6 +26,7 @@ class Field:
     CONTACT = "contact"  # the customer exists (created): its name and phone
     OWNER = "owner"  # its owning team and agent
     STAGE = "stage"  # its lifecycle stage
+    DEAL = "deal"  # one of its orders (created, or its canonical state moved): newest wins per order
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class CustomerChange:
     # Names this one change (a handoff's id, a stage with the moment it was entered): two
     # announcements of the same change carry the same key, which the outbox stores as unique.
     key: str
+    order_id: int | None = None  # deals: the order
 
 
 _hooks = []
@@ -83,3 +88,17 @@ def stage_changes(customers):
     return [CustomerChange(c.pk, Field.STAGE, {"stage": c.stage},
                            f"stage:{c.pk}:{c.stage}:{c.stage_changed_at.isoformat() if c.stage_changed_at else ''}")
             for c in customers]
+
+
+def order_changes(steps):
+    """Each order's state at the end of a batch (orders.Followers.steps: customer id -> [(order id,
+    state, …)] in the order applied): one change per order, so the steps between (paid, shipped,
+    delivered in one snapshot) are never sent. Keyed by the order, its state and the moment it was
+    announced: the order's row is locked by the writer, so no two announcements of it share one."""
+    now, last = timezone.now().isoformat(), {}
+    for customer_id, moves in steps.items():
+        for order_id, state, *_ in moves:
+            last[order_id] = (customer_id, state)
+    return [CustomerChange(customer_id, Field.DEAL, {"order": order_id, "state": state},
+                           f"deal:{order_id}:{state}:{now}", order_id=order_id)
+            for order_id, (customer_id, state) in last.items()]
