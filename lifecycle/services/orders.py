@@ -26,6 +26,7 @@ from lifecycle.models import DEAD_STATES, ORDER_TRANSITION_BY_TARGET, PAID_STATE
 from lifecycle.models import EventSource, OrderState, Stage, TimelineEvent
 from lifecycle.models import System as OrderSystem
 from lifecycle.services import timeline
+from lifecycle.services.customer_changes import customers_changed, order_changes
 from lifecycle.services.errors import OrderTransitionRefused
 from lifecycle.services.stages import stage_step, stages_follow
 
@@ -196,6 +197,7 @@ def orders_follow(followers, events):
     """
     if not followers.steps:
         return
+    customers_changed(order_changes, followers.steps)  # the CRM's deals: every order created or moved
     ids = sorted(followers.steps)
     customers = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     touched = {order_id for steps in followers.steps.values() for order_id, *_ in steps}
