@@ -150,16 +150,18 @@ record_order_state_changed = _recorded(order_state_changed_event)
 
 
 def exception_opened_event(*, exception, actor):
-    """Unsaved: exception_raise writes it in the same statement as the exception."""
-    return _event(
-        customer=exception.customer,
-        order=exception.order,
+    """Unsaved: exceptions_raise writes it in the same statement as the exception. By the exception's
+    customer and order ids: a batch of raises loads neither."""
+    event = _event(
+        customer=exception.customer_id,
         kind=EventKind.EXCEPTION_OPENED,
         source=_source_for(actor),
         actor=actor,
         summary=f"Exception opened: {exception.get_kind_display()}: {exception.summary}",
         data={"exception_id": exception.pk, "kind": exception.kind, "subject": exception.subject_key},
     )
+    event.order_id = exception.order_id
+    return event
 
 
 def exception_resolved_event(*, exception, actor):
