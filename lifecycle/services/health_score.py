@@ -1,0 +1,204 @@
+"""How a health score is made from one customer's facts: pure, no database.
+
+Six components (DOMAIN.md), each judged from its raw value as a quality between 0 and 1, or missing
+when the data to judge it does not exist. A present component is worth its share of the present
+weights (weight / sum of the present weights × 100 points) times its quality; the score is the sum,
+rounded. A missing component leaves the score and its weight is not counted, so missing data never
+reads as healthy (nor as unhealthy); a customer with no component present has no score.
+
+The components, and where their facts come from (lifecycle/db/health.py reads them set-based):
+- repeat_orders: paid orders (money taken and kept) beyond the first.
+- on_time_delivery: of the paid orders whose outcome is known (delivered or completed, as the
+  canonical state or any system's source state says, or past the policy's delivery window without),
+  the share delivered within the window of payment. Orders cancelled or refunded before delivery are
+  not judged. Missing until one order is judged (a shop that never reports delivery gives none).
+- journey_on_time: of the first-30-days journey steps that came due (done on time, late, missed),
+  the share done on time; missing without such steps (no journey, or none due yet).
+- open_exceptions (negative): open problems of the customer's experience (NOT_EXPERIENCE left out).
+- refunds (negative): the share of paid orders refunded in whole or part (a chargeback reaches the
+  console as a refund); missing while no order was ever paid.
+- recent_activity (negative): days since the customer's last activity (ACTIVITY_KINDS).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.translation import ngettext
+
+from lifecycle.models import Band, EventKind, ExceptionKind
+
+COMPONENTS = ("repeat_orders", "on_time_delivery", "journey_on_time", "open_exceptions", "refunds",
+              "recent_activity")
+LABELS = {
+    "repeat_orders": "Repeat paid orders",
+    "on_time_delivery": "On-time delivery",
+    "journey_on_time": "Journey steps on time",
+    "open_exceptions": "Open exceptions",
+    "refunds": "Refunds and chargebacks",
+    "recent_activity": "Recent activity",
+}
+# Two repeat paid orders earn the whole weight: a customer who came back twice has found the value.
+REPEAT_FULL = 2
+# Three open problems lose the whole weight: each one costs a third of it.
+EXCEPTIONS_ZERO = 3
+# Exceptions that say nothing of the customer's experience: `at_risk` is this score's consequence
+# (counting it would push a falling score further down), the others are the console's own gaps
+# (nobody owns or works the customer yet, two records, a sync) that a customer never sees.
+NOT_EXPERIENCE = (ExceptionKind.AT_RISK, ExceptionKind.UNOWNED_CUSTOMER, ExceptionKind.UNASSIGNED_CUSTOMER,
+                  ExceptionKind.OWNERSHIP_CONFLICT, ExceptionKind.DUPLICATE_CUSTOMER, ExceptionKind.SYNC_FAILURE)
+# What counts as the customer's activity: what the customer did, or a person or a system did with the
+# customer (orders, the CRM's calls and emails, touchpoints, notes, invoices). The console's own
+# bookkeeping (handoffs, stage moves, exceptions, band changes, missed steps) is left out: it follows
+# from the score and the stage, and would keep a silent customer looking active.
+ACTIVITY_KINDS = (EventKind.CUSTOMER_CREATED, EventKind.ORDER_CREATED, EventKind.ORDER_STATE_CHANGED,
+                  EventKind.CRM_ACTIVITY, EventKind.ERP_INVOICE, EventKind.NOTE, EventKind.TOUCHPOINT,
+                  EventKind.JOURNEY_STEP_DONE)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One customer's raw figures, as lifecycle/db/health.py reads them."""
+
+    customer_id: int
+    stage: str = ""
+    paid_orders: int = 0  # in a paid state now
+    ever_paid: int = 0  # paid at some time (refunded ones included)
+    refunded: int = 0  # of those, refunded in whole or part
+    deliveries_judged: int = 0
+    delivered_on_time: int = 0
+    steps_on_time: int = 0
+    steps_late: int = 0
+    steps_missed: int = 0
+    open_exceptions: int = 0
+    last_activity_at: datetime | None = None
+    last_paid_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: int | None
+    band: str
+    components: dict
+
+
+def _repeat(facts, policy, now):
+    repeat = max(facts.paid_orders - 1, 0)
+    return repeat, min(repeat, REPEAT_FULL) / REPEAT_FULL, {"paid_orders": facts.paid_orders}
+
+
+def _delivery(facts, policy, now):
+    judged = facts.deliveries_judged
+    if not judged:
+        return None
+    return facts.delivered_on_time, facts.delivered_on_time / judged, {"judged": judged,
+                                                                      "within_days": policy.delivery_days}
+
+
+def _journey(facts, policy, now):
+    due = facts.steps_on_time + facts.steps_late + facts.steps_missed
+    if not due:
+        return None
+    return facts.steps_on_time, facts.steps_on_time / due, {"late": facts.steps_late, "missed": facts.steps_missed,
+                                                           "due": due}
+
+
+def _exceptions(facts, policy, now):
+    return facts.open_exceptions, max(0.0, 1 - facts.open_exceptions / EXCEPTIONS_ZERO), {}
+
+
+def _refunds(facts, policy, now):
+    if not facts.ever_paid:
+        return None
+    return facts.refunded, 1 - facts.refunded / facts.ever_paid, {"paid": facts.ever_paid}
+
+
+def _activity(facts, policy, now):
+    if facts.last_activity_at is None:
+        return None
+    days = max((now - facts.last_activity_at).days, 0)
+    quiet, churn = policy.quiet_days, policy.churn_days
+    quality = 1.0 if days <= quiet else max(0.0, 1 - (days - quiet) / max(churn - quiet, 1))
+    return days, quality, {"quiet_days": quiet, "churn_days": churn}
+
+
+JUDGES = {"repeat_orders": _repeat, "on_time_delivery": _delivery, "journey_on_time": _journey,
+          "open_exceptions": _exceptions, "refunds": _refunds, "recent_activity": _activity}
+
+
+def band_for(score, policy):
+    """DOMAIN.md's bands: below `intervene_below` intervene, up to `expand_above` optimize, above expand."""
+    if score is None:
+        return ""
+    if score < policy.intervene_below:
+        return Band.INTERVENE
+    return Band.OPTIMIZE if score <= policy.expand_above else Band.EXPAND
+
+
+def score(facts, policy, now):
+    """The customer's Scored: score, band and each component as stored on HealthScore.components:
+    {"value", "quality", "weight", "points" (its share of 100), "contribution" (points earned),
+    "missing", and the figures its sentence needs}; a missing one has value and contribution None."""
+    judged = {name: JUDGES[name](facts, policy, now) for name in COMPONENTS}
+    weights = {name: max(float(policy.weights.get(name, 0) or 0), 0.0) for name in COMPONENTS}
+    present = sum(weights[name] for name, found in judged.items() if found is not None)
+    components, total = {}, 0.0
+    for name, found in judged.items():
+        if found is None or not present:
+            components[name] = {"value": None, "contribution": None, "missing": found is None,
+                                "weight": weights[name]}
+            continue
+        value, quality, detail = found
+        points = 100 * weights[name] / present
+        total += points * quality
+        components[name] = {"value": value, "quality": round(quality, 3), "weight": weights[name],
+                            "points": round(points, 1), "contribution": round(points * quality, 1),
+                            "missing": False, **detail}
+    result = round(total) if present else None
+    return Scored(result, band_for(result, policy), components)
+
+
+def repeat_orders_of(components):
+    """Repeat paid orders as a stored score says (0 when unknown)."""
+    return (components or {}).get("repeat_orders", {}).get("value") or 0
+
+
+def phrase(name, c):
+    """A component's weak spot in a few words, for reasons ("2 open exceptions")."""
+    value = c["value"]
+    if name == "repeat_orders":
+        return "no repeat order yet" if not value else ngettext(
+            "%(n)d repeat order", "%(n)d repeat orders", value) % {"n": value}
+    if name == "on_time_delivery":
+        late = c["judged"] - value
+        return ngettext("%(late)d of %(n)d order not delivered within %(d)d days",
+                        "%(late)d of %(n)d orders not delivered within %(d)d days", c["judged"]) % {
+            "late": late, "n": c["judged"], "d": c["within_days"]}
+    if name == "journey_on_time":
+        return ngettext("%(bad)d of %(n)d journey step late or missed", "%(bad)d of %(n)d journey steps late or missed",
+                        c["due"]) % {"bad": c["due"] - value, "n": c["due"]}
+    if name == "open_exceptions":
+        return ngettext("%(n)d open exception", "%(n)d open exceptions", value) % {"n": value}
+    if name == "refunds":
+        return ngettext("%(n)d of %(paid)d paid order refunded", "%(n)d of %(paid)d paid orders refunded",
+                        c["paid"]) % {"n": value, "paid": c["paid"]}
+    return ngettext("last activity %(n)d day ago", "last activity %(n)d days ago", value) % {"n": value}
+
+
+def weak_spots(components, limit=3):
+    """Phrases for the components that cost the most points, worst first (at most `limit`)."""
+    lost = sorted(((c["points"] - c["contribution"], name) for name, c in components.items()
+                   if not c.get("missing") and c.get("contribution") is not None), reverse=True)
+    return [phrase(name, components[name]) for points, name in lost[:limit] if points >= 0.5]
+
+
+def low_reason(scored, policy):
+    """Why a score falls in intervene, naming the evidence: "Health 34 (below 40): 2 open exceptions,
+    last activity 61 days ago"."""
+    spots = weak_spots(scored.components)
+    return f"Health {scored.score} (below {policy.intervene_below})" + (f": {', '.join(spots)}" if spots else "")
+
+
+def high_reason(scored, policy):
+    repeat = repeat_orders_of(scored.components)
+    return (f"Health {scored.score} (above {policy.expand_above}) with "
+            + ngettext("%(n)d repeat purchase", "%(n)d repeat purchases", repeat) % {"n": repeat})
