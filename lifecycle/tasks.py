@@ -80,3 +80,54 @@ def reconcile_orders(order_ids=None, full=False):
     if run.opened or run.resolved:
         log.info("reconciliation opened %d and resolved %d state mismatches", run.opened, run.resolved)
     return {"evaluated": run.evaluated, "opened": run.opened, "updated": run.updated, "resolved": run.resolved}
+
+
+@shared_task
+def recompute_health():
+    """Recompute every customer's health score (the nightly run; queued too when a manager publishes a
+    new policy): services.health.health_recompute_all. No retries: a rerun recomputes the same scores
+    and writes no band change twice (the stored band is compared under the row lock)."""
+    from lifecycle.services.health import health_recompute_all
+
+    result = health_recompute_all(actor=Actor.task("recompute_health"))
+    return {"customers": result.customers, "band_changes": result.band_changes, "moves": result.moves,
+            "seconds": round(result.seconds, 1)}
+
+
+# Batches of events one follow_health run reads at most: a store's backfill is caught up over a few
+# runs, and a run ends well within its minute.
+FOLLOW_ROUNDS = 5
+
+
+@shared_task
+def follow_health():
+    """Turn the timeline's new events into health work (services/health_follower.py: stale scores,
+    refunds and critical exceptions past SLA to at_risk), then recompute the stale scores; every minute
+    by the beat. A backlog is read a batch at a time, up to FOLLOW_ROUNDS batches a run. No retries:
+    the next run is the retry, and the watermark moves with what was acted on."""
+    from lifecycle.services.health import health_recompute_stale
+    from lifecycle.services.health_follower import BATCH, health_follow
+
+    actor = Actor.task("follow_health")
+    events = 0
+    for _ in range(FOLLOW_ROUNDS):
+        followed = health_follow(actor=actor)
+        events += followed.events
+        if followed.events < BATCH:
+            break
+    return {"events": events, "recomputed": health_recompute_stale(actor=actor).customers}
+
+
+
+@shared_task
+def sweep_churn():
+    """Churn the customers with no paid order and no activity for the health policy's churn window
+    (services.automation.churn_sweep); daily by the beat. A rerun churns nobody twice (they are
+    churned)."""
+    from lifecycle.services.automation import churn_sweep
+    from lifecycle.services.health import active_policy
+
+    churned = churn_sweep(actor=Actor.task("sweep_churn"), policy=active_policy())
+    if churned:
+        log.info("churned %d customers silent for the churn window", churned)
+    return churned
