@@ -277,6 +277,8 @@ ERP_DROP_DIR = os.environ.get("ERP_DROP_DIR") or None
 AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_CAPACITY", "40"))
 
 # Beat entries are synced into django-celery-beat's tables at start, where managers can edit them.
+from celery.schedules import crontab  # noqa: E402  (the nightly entries run at a time of day)
+
 CELERY_BEAT_SCHEDULE = {
     "assign-unowned-customers": {"task": "lifecycle.tasks.assign_unowned_customers", "schedule": 300.0},
     # SLA breaches escalate within a minute; a run that waited past the next one is dropped (expires),
@@ -304,4 +306,10 @@ CELERY_BEAT_SCHEDULE = {
     # deliveries whose processing waited (integrations/crm/pulls.py); a late run is dropped.
     "pull-crm-changes": {"task": "integrations.crm.tasks.pull_crm_changes", "schedule": 60.0,
                          "options": {"expires": 55}},
+    # Health (lifecycle/services/health*.py): new timeline events make scores stale and are recomputed
+    # within a minute; every score is recomputed nightly (activity fades, delivery windows close); the
+    # churn window is swept daily after it.
+    "follow-health": {"task": "lifecycle.tasks.follow_health", "schedule": 60.0, "options": {"expires": 55}},
+    "recompute-health": {"task": "lifecycle.tasks.recompute_health", "schedule": crontab(hour=3, minute=15)},
+    "sweep-churn": {"task": "lifecycle.tasks.sweep_churn", "schedule": crontab(hour=4, minute=15)},
 }
