@@ -270,6 +270,10 @@ AFTERCARE_DRAIN_WAKE_SECONDS = float(os.environ.get("AFTERCARE_DRAIN_WAKE_SECOND
 # The largest webhook body accepted, in bytes; larger ones get 413 unread. WooCommerce orders are a
 # few KB (tens with hundreds of lines); Django's own request limit (2.5 MB) was the limit until now.
 AFTERCARE_WEBHOOK_MAX_BYTES = int(os.environ.get("AFTERCARE_WEBHOOK_MAX_BYTES", str(2_621_440)))
+# Refused deliveries (bad signature, too large, malformed) recorded per store and minute; past it they
+# get 429 unrecorded, so a flood cannot fill the database. Signed deliveries are never limited: a shop
+# whose secret changed on one side is diagnosed by its first few hundred (integrations/woocommerce/refusals.py).
+AFTERCARE_WEBHOOK_REFUSALS_PER_MINUTE = int(os.environ.get("AFTERCARE_WEBHOOK_REFUSALS_PER_MINUTE", "300"))
 # A folder the ERP exports into: beat imports each finished file once and moves it to done/ or
 # failed/ (integrations/erp/drop.py). Unset: no drop folder.
 ERP_DROP_DIR = os.environ.get("ERP_DROP_DIR") or None
