@@ -125,3 +125,25 @@ def matches(entries, signal):
         if kind == signal.kind and (details is None or signal.detail in details):
             return True
     return False
+
+
+def _words(kind, details):
+    if kind == ORDER:
+        states = [OrderState(d).label.lower() for d in sorted(details or [])] if details else ["changed"]
+        return "the order was " + (" or ".join(states) if len(states) < 3 else
+                                   ", ".join(states[:-1]) + " or " + states[-1])
+    if kind == CRM:
+        types = [ACTIVITY_LABELS[d].lower() for d in sorted(details or [])]
+        return f"a CRM {' or '.join(types)} is logged" if types else "a CRM activity is logged"
+    return "someone marks it done"
+
+
+def describe(entries):
+    """A step's signals in words: "the order was shipped or completed, or a CRM email is logged"."""
+    said = []
+    for entry in entries:
+        try:
+            said.append(_words(*parse(str(entry))))
+        except ValueError:
+            continue
+    return ", or ".join(said) or "nothing (no signal is set)"
