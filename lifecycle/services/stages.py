@@ -12,11 +12,12 @@ from django.utils import timezone
 from django_fsm import can_proceed, has_transition_perm
 
 from lifecycle.db import rows
-from lifecycle.models import STAGE_TRANSITIONS, Customer, TimelineEvent
+from lifecycle.models import STAGE_TRANSITIONS, Customer, Stage, TimelineEvent
 from lifecycle.selectors.visibility import customer_visible_to
 from lifecycle.services import timeline
 from lifecycle.services.customer_changes import customers_changed, stage_changes
 from lifecycle.services.errors import PermissionDenied, StageMoveRefused
+from lifecycle.services.journeys.start import journeys_start
 from lifecycle.services.routing import RouteRequest, route_many
 
 
@@ -48,7 +49,11 @@ def stages_follow(changes):
     routes = [RouteRequest(customer=customer, stage=customer.stage, actor=actor,
                            reason=reason or f"Stage {from_stage} → {customer.stage}")
               for customer, from_stage, actor, reason in changes if customer.stage != from_stage]
-    return route_many(routes) if routes else []
+    handoffs = route_many(routes) if routes else []
+    # The first 30 days begin: each customer that entered onboarding starts its playbook's journey.
+    journeys_start([(customer, actor) for customer, from_stage, actor, _ in changes
+                    if customer.stage == Stage.ONBOARDING and from_stage != Stage.ONBOARDING])
+    return handoffs
 
 
 def customer_move_stage(*, customer, transition, actor, reason=""):
