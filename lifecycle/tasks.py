@@ -131,3 +131,7 @@ def sweep_churn():
     if churned:
         log.info("churned %d customers silent for the churn window", churned)
     return churned
+
+
+# The journeys' tasks live in their own module: importing them here registers them with the worker.
+from lifecycle.tasks_journeys import follow_journeys, sweep_journeys  # noqa: E402, F401
