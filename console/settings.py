@@ -310,6 +310,10 @@ CELERY_BEAT_SCHEDULE = {
     # deliveries whose processing waited (integrations/crm/pulls.py); a late run is dropped.
     "pull-crm-changes": {"task": "integrations.crm.tasks.pull_crm_changes", "schedule": 60.0,
                          "options": {"expires": 55}},
+    # The first 30 days (lifecycle/services/journeys/): new timeline events complete or re-time journey steps,
+    # then overdue steps are missed and their teams get a missed_touchpoint; a late run is dropped.
+    "sweep-journeys": {"task": "lifecycle.tasks_journeys.sweep_journeys", "schedule": 60.0,
+                       "options": {"expires": 55}},
     # Health (lifecycle/services/health*.py): new timeline events make scores stale and are recomputed
     # within a minute; every score is recomputed nightly (activity fades, delivery windows close); the
     # churn window is swept daily after it.
