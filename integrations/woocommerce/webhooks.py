@@ -7,6 +7,7 @@ Anyone can POST here, so the size is checked before anything else (nothing is re
 the limit, and no secret is loaded for it), and the store's webhook secret never appears in an error
 page or a log: the receiver's locals are sensitive variables (console/reporting.py hides them with
 DEBUG on too), and it never holds the secret itself (_Store.verifies uses it; its repr leaves it out).
+Refusals are recorded up to a rate per store, signed deliveries always (refusals.py).
 """
 
 import hashlib
@@ -23,7 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_POST
 
 from integrations.models import InboundEvent, StoreConnection
-from integrations.woocommerce import mappers
+from integrations.woocommerce import mappers, refusals
 from integrations.woocommerce.signatures import SIGNATURE_HEADER, TOPIC_HEADER, is_ping, load_body, verify_signature
 from integrations.woocommerce.wakeups import wakeups
 from lifecycle.config_cache import ConfigCache
@@ -69,13 +70,23 @@ def _read_body(request, limit):
 
 def _refuse_too_large(request, store_slug, seen, limit):
     """413, recorded as a rejected delivery of the store without its body: a flood of large bodies
-    costs a small row each, and no secret is loaded (the store's id is all the row needs)."""
+    costs a small row each (and none past the store's rate of refusals), and no secret is loaded
+    (the store's id is all the row needs)."""
     reason = f"body too large ({seen}; the limit is {limit:,}): not kept"
     store_id = StoreConnection.objects.filter(slug=store_slug, is_active=True).values_list("pk", flat=True).first()
-    if store_id is not None:  # an unknown store has nowhere to record it, as for any delivery
+    # an unknown store has nowhere to record it, as for any delivery
+    if store_id is not None and refusals.may_record(store_id):
         event = _store(store_id, b"", _headers(request), InboundEvent.Status.REJECTED, reason)
         log.warning("rejected webhook delivery %s for store %s: %s", event.pk, store_slug, reason)
     return JsonResponse({"error": f"Body too large: the limit is {limit:,} bytes."}, status=413)
+
+
+def _too_many_refusals():
+    response = JsonResponse({"error": "Too many refused deliveries for this store this minute: this one was neither "
+                                      "kept nor processed. Deliveries with a valid signature are still accepted."},
+                            status=429)
+    response["Retry-After"] = refusals.RETRY_AFTER
+    return response
 
 
 def _store(store_id, raw, headers, status, reason="", **fields):
@@ -158,6 +169,8 @@ def receive(request, store_slug):
         if store is None:
             return JsonResponse({"error": f"No active store {store_slug!r}."}, status=404)
     if not store.verifies(raw, signature):
+        if not refusals.may_record(store.pk):
+            return _too_many_refusals()
         reason = "missing signature" if not signature else "signature does not match the store's webhook secret"
         event = _store(store.pk, raw, headers, InboundEvent.Status.REJECTED, reason)
         log.warning("rejected webhook delivery %s for store %s: %s", event.pk, store.slug, reason)
@@ -166,6 +179,8 @@ def receive(request, store_slug):
     try:
         payload = load_body(raw)
     except ValueError as error:
+        if not refusals.may_record(store.pk):
+            return _too_many_refusals()
         event = _store(store.pk, raw, headers, InboundEvent.Status.MALFORMED, f"malformed JSON: {error}")
         log.warning("malformed webhook delivery %s for store %s: %s", event.pk, store.slug, error)
         return JsonResponse({"error": f"Malformed JSON body: {error}."}, status=400)
