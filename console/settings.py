@@ -2,14 +2,15 @@
 
 With nothing set the console runs embedded: SQLite and Celery's filesystem broker under var/,
 so a fresh clone needs no server. DATABASE_URL and CELERY_BROKER_URL switch to PostgreSQL and Redis.
-DJANGO_ENV=production refuses to start without a real SECRET_KEY and turns on the secure defaults
-that `manage.py check --deploy` asks for.
+DJANGO_ENV=production refuses to start without a real SECRET_KEY and an explicit encryption key, and
+turns on the secure defaults that `manage.py check --deploy` asks for.
 """
 
 import os
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,6 +40,28 @@ if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY == DEV_SECRET_KEY or len(s
         "DJANGO_ENV=production needs SECRET_KEY set to a random value of at least 50 characters "
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
     )
+
+# Stored secrets (shop keys, CRM tokens, webhook secrets) are encrypted with this Fernet key
+# (integrations/crypto.py). Production needs it explicit: derived from SECRET_KEY, as it is elsewhere
+# when unset, rotating SECRET_KEY would make every stored secret unreadable. Previous keys are read
+# during a rotation (manage.py rotate_encryption_key), never written.
+AFTERCARE_ENCRYPTION_KEY = os.environ.get("AFTERCARE_ENCRYPTION_KEY", "").strip() or None
+AFTERCARE_PREVIOUS_ENCRYPTION_KEYS = env_list("AFTERCARE_PREVIOUS_ENCRYPTION_KEYS")
+if PRODUCTION and not AFTERCARE_ENCRYPTION_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_ENV=production needs AFTERCARE_ENCRYPTION_KEY, the Fernet key stored secrets are encrypted with "
+        "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'); an install "
+        "that ran without one: see `python manage.py rotate_encryption_key --help`."
+    )
+for _key in filter(None, [AFTERCARE_ENCRYPTION_KEY, *AFTERCARE_PREVIOUS_ENCRYPTION_KEYS]):
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "AFTERCARE_ENCRYPTION_KEY and AFTERCARE_PREVIOUS_ENCRYPTION_KEYS take Fernet keys: 32 bytes in url-safe "
+            "base64, 44 characters (python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')."
+        ) from None
 
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
@@ -225,7 +248,7 @@ CELERY_IMPORTS = ("integrations.woocommerce.tasks", "integrations.erp.tasks", "i
 CELERY_TASK_ROUTES = {"integrations.crm.tasks.*": {"queue": "crm"}}
 
 # --- Admin (Unfold) -------------------------------------------------------------------------
-from console.unfold_config import UNFOLD  # noqa: E402  (kept in its own module: it is long)
+from console.unfold_config import UNFOLD  # noqa: E402, F401  (kept in its own module: it is long)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
