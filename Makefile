@@ -38,6 +38,7 @@ bench: install
 check: install
 	$(PY) manage.py makemigrations --check --dry-run
 	DJANGO_ENV=production SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+		AFTERCARE_ENCRYPTION_KEY="$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
 		ALLOWED_HOSTS=console.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
