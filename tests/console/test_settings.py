@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args, **env):
     # DJANGO_ALLOW_ASYNC_UNSAFE: set for the browser tests in this process, never in a deployment.
-    dropped = {"SECRET_KEY", "DJANGO_ENV", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    dropped = {"SECRET_KEY", "DJANGO_ENV", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "AFTERCARE_ENCRYPTION_KEY"}
     full_env = {k: v for k, v in os.environ.items() if k not in dropped}
     full_env.update(env)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True,
@@ -31,6 +33,7 @@ def test_production_refuses_the_development_key():
 
 def test_check_deploy_passes_with_production_settings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", DJANGO_ENV="production",
-                     SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="console.example.com")
+                     SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="console.example.com",
+                     AFTERCARE_ENCRYPTION_KEY=Fernet.generate_key().decode())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
