@@ -51,6 +51,8 @@ from lifecycle.models import (
 )
 
 M = OutboundMessage.State
+# The contact's fields: what the owner section shows on its way (deals are the orders' business).
+CONTACT_FIELDS = [OutboundMessage.Field.CONTACT, OutboundMessage.Field.OWNER, OutboundMessage.Field.STAGE]
 OWNER_PROPERTY, STAGE_PROPERTY = "hubspot_owner_id", "lifecyclestage"  # the properties the console sends
 DELIVERED_WINDOW = timedelta(hours=1)  # "delivered in the last hour": the dashboard's throughput
 
@@ -125,7 +127,7 @@ def with_crm(queryset, *, detail=False, conflicts=False):
         columns["crm_expected_owner"] = Subquery(CrmOwnerLink.objects.filter(
             connection_id=OuterRef("crm_connection"), agent_id=OuterRef("ownership__agent_id"))
             .values("owner_id")[:1])
-        for value in OutboundMessage.Field.values:  # the state of each field's newest message
+        for value in CONTACT_FIELDS:  # the state of each field's newest message
             columns[f"crm_newest_{value}"] = Subquery(OutboundMessage.objects.filter(
                 customer_id=OuterRef("pk"), field=value, connection_id=OuterRef("crm_connection"))
                 .order_by("-id").values("state")[:1])
@@ -173,7 +175,7 @@ def crm_side(customer, *, detail=False):
         side.expected_stage = row["crm_stage_expected"] or ""
         side.owner_conflict_id, side.stage_conflict_id = row.get("crm_owner_conflict"), row.get("crm_stage_conflict")
         side.in_flight = any(row[f"crm_newest_{value}"] in (M.PENDING, M.DEAD)
-                             for value in OutboundMessage.Field.values)
+                             for value in CONTACT_FIELDS)
     return side
 
 
@@ -200,7 +202,7 @@ def customer_changes(side, customer_id):
     """Set `side.changes`: the newest message of each field, when it is pending or dead (an older one
     is superseded at delivery, whatever its state, so it says nothing). One query."""
     newest = Q()
-    for value in OutboundMessage.Field.values:
+    for value in CONTACT_FIELDS:
         newest |= Q(pk=Subquery(OutboundMessage.objects.filter(customer_id=customer_id, field=value,
                                                                connection_id=side.connection_id)
                                 .order_by("-id").values("pk")[:1]))

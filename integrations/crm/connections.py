@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from integrations.crm import failures
+from integrations.crm import deals, failures
 from integrations.crm.base import CrmError
 from integrations.crm.models import DEFAULT_STAGE_MAP, HUBSPOT_API, CrmConnection, CrmOwnerLink, CrmStageMapping
 from integrations.crm.outbox import OPERATE, outbox_retime
@@ -97,6 +97,7 @@ def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot"
                 setattr(connection, setting, value)
         connection.save()
         stage_mappings_install(connection)
+        deals.deal_stage_mappings_install(connection)
     if not check:
         return connection, None
     return connection, crm_connection_check(connection=connection, actor=actor, adapter=adapter)

@@ -11,6 +11,11 @@ compares them with the shop's under the tolerance rule lifecycle ships (lifecycl
 
 One path for pulls and webhooks: a webhook only says "deal 42's stage is now X"; its order is the one
 the pulls recorded for the deal (CrmDeal), and a deal never pulled waits for the next pull.
+
+The other way, the outbox pushes every order as a deal (deal_delivery.py) at the stage its canonical
+state maps to (push_stages: the same mapping read backwards). A pulled stage equal to the one the
+console last sent is its own write coming back (an echo): it is kept as the deal's stage, but is not
+the CRM's word on the order, so it is no observation.
 """
 
 import re
@@ -46,6 +51,14 @@ DEFAULT_DEAL_STAGES = {
     "appointmentscheduled": "pending_payment", "qualifiedtobuy": "pending_payment",
     "presentationscheduled": "pending_payment", "decisionmakerboughtin": "pending_payment",
     "contractsent": "pending_payment", "closedwon": "paid", "closedlost": "cancelled",
+}
+# A canonical state no deal stage is mapped to is pushed at the stage of the state it is a kind of:
+# HubSpot's default pipeline is one of sales, open, won or lost; an order past payment is a won sale,
+# one undone a lost one. A manager who maps a stage to the state itself (a pipeline of orders) wins.
+PUSH_AS = {
+    "on_hold": "pending_payment", "fulfilling": "paid", "shipped": "paid", "delivered": "paid",
+    "completed": "paid", "partially_refunded": "paid", "refunded": "cancelled", "failed": "cancelled",
+    "deleted": "cancelled",
 }
 NO_CURRENCY = "XXX"  # ISO 4217's "no currency": a deal without deal_currency_code
 # "Order #1042", "#1042 – Ann": the number after the first "#".
@@ -124,6 +137,27 @@ def _load(connection_id):
     return mapping
 
 
+def push_stages(connection_id):
+    """{canonical state: the deal stage an order in it is pushed at}: the first stage mapped to the
+    state (mapping rows in the order they were made; HubSpot's defaults where the connection has
+    none), else the stage of the state it is a kind of (PUSH_AS); absent: not pushed."""
+    return _mappings.get("crm_deal_stage_map", ("push", connection_id), lambda key: _push_load(key[1]))
+
+
+def _push_load(connection_id):
+    rows = list(CrmDealStageMapping.objects.filter(connection_id=connection_id).order_by("pk")
+                .values_list("dealstage", "canonical"))
+    stages = {}
+    for dealstage, canonical in [*rows, *((k, v) for k, v in DEFAULT_DEAL_STAGES.items()
+                                         if k not in {stage for stage, _ in rows})]:
+        if canonical in CANONICAL_STATES:
+            stages.setdefault(canonical, dealstage)
+    for state, kind in PUSH_AS.items():
+        if state not in stages and kind in stages:
+            stages[state] = stages[kind]
+    return stages
+
+
 def deal_stage_mapping_set(*, connection, dealstage, canonical, actor):
     """Map one of the connection's deal stages (history kept), then move every order whose CRM
     stage waits on it; returns how many moved. For managers and operations."""
@@ -157,13 +191,14 @@ status_meanings_register(SYSTEM, status_meanings, cached=status_meanings_cached)
 # --- applying what the CRM says --------------------------------------------------------------
 def deals_apply(*, connection, facts, actor, event_ref=""):
     """The CRM's word on the orders its deals name, in one call to the domain; returns
-    {"observed", "unmatched"} counts. A deal naming no order the console can find, or a webhook's
-    deal no pull recorded yet, is unmatched and left to the next pull."""
+    {"observed", "echoes", "unmatched"} counts. A deal naming no order the console can find, or a
+    webhook's deal no pull recorded yet, is unmatched and left to the next pull; a stage the console
+    sent itself is an echo: kept on the deal, not observed."""
     known = {d.deal_id: d for d in CrmDeal.objects.filter(connection=connection,
                                                           deal_id__in={f.deal_id for f in facts})}
     by_name = _refs_by_name([f for f in facts if not ref_from_key(f.key) and f.name])
     mapping, now = deal_stage_map(connection.pk), timezone.now()
-    observations, rows = [], {}
+    observations, rows, echoes = [], {}, 0
     for fact in facts:
         ref = ref_from_key(fact.key) or by_name.get(number_from_name(fact.name))
         row = known.get(fact.deal_id)
@@ -173,11 +208,14 @@ def deals_apply(*, connection, facts, actor, event_ref=""):
             ref = OrderRef(row.order_system, row.order_namespace, row.order_number)
         if ref is None or not fact.dealstage:
             continue
-        try:
-            observations.append(_observation(connection, fact, ref, mapping, actor, event_ref or
-                                             f"crm:{connection.pk}/deal:{fact.deal_id}", now))
-        except ObservationError:
-            continue  # a value the console cannot hold: the deal stays unmatched, as one naming nothing
+        if row is not None and fact.dealstage == row.pushed.get(STAGE_PROPERTY):
+            echoes += 1
+        else:
+            try:
+                observations.append(_observation(connection, fact, ref, mapping, actor, event_ref or
+                                                 f"crm:{connection.pk}/deal:{fact.deal_id}", now))
+            except ObservationError:
+                continue  # a value the console cannot hold: the deal stays unmatched, as one naming nothing
         if row is None or fact.modified_at >= row.modified_at:
             rows[fact.deal_id] = CrmDeal(connection=connection, deal_id=fact.deal_id, order_system=ref.system,
                                          order_namespace=ref.namespace, order_number=ref.number,
@@ -188,7 +226,7 @@ def deals_apply(*, connection, facts, actor, event_ref=""):
     CrmDeal.objects.bulk_create(list(rows.values()), update_conflicts=True, unique_fields=["connection", "deal_id"],
                                 update_fields=["order_system", "order_namespace", "order_number", "dealstage",
                                                "amount", "currency", "modified_at"])
-    return {"observed": len(observations), "unmatched": len(facts) - len(observations)}
+    return {"observed": len(observations), "echoes": echoes, "unmatched": len(facts) - len(observations) - echoes}
 
 
 def _refs_by_name(facts):

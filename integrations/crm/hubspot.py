@@ -3,6 +3,9 @@
 How it keeps HubSpot's rules (see the issue and HubSpot's docs):
   * Contacts are upserted by email in batches of at most 100 (batch *update* by email is refused by
     HubSpot); a backward lifecycle move is two ordered requests: clear the stage, then set it.
+  * Deals are upserted by the console's order key (a unique property) and linked to their contact;
+    a deal's stage is sent with its pipeline, as HubSpot wants both (a stage id names one pipeline;
+    the pipelines are read once per adapter, and again when a stage is not among them).
   * One bad value fails a whole HubSpot batch (400): the batch is split in halves until the bad
     items stand alone, so the others still land; those come back as ItemError.
   * Every request waits for the pacer (under 90% of the tier's ten-second limit, 4 searches a
@@ -57,6 +60,7 @@ class HubSpotAdapter(PullsMixin):
         self._properties = client.crm.properties.core_api
         self._pipelines = client.crm.pipelines.pipelines_api
         self._associations = client.crm.associations.v4.batch_api
+        self._stage_pipelines = {}  # deal stage id -> its pipeline's id
         self.requests = 0  # attempts sent, for figures and tests
 
     # -- the one way out -----------------------------------------------------------------------------
@@ -161,6 +165,11 @@ class HubSpotAdapter(PullsMixin):
         for change in changes:
             props, email = merged.get(change.key, ({}, None))
             merged[change.key] = ({**props, **change.properties}, change.contact_email or email)
+        staged = [props for props, _ in merged.values() if props.get("dealstage") and "pipeline" not in props]
+        pipelines = self._pipelines_of({props["dealstage"] for props in staged}) if staged else {}
+        for props in staged:
+            if props["dealstage"] in pipelines:  # else HubSpot refuses the stage, and says so
+                props["pipeline"] = pipelines[props["dealstage"]]
         ok, errors = [], []
         items = list(merged.items())
         for start in range(0, len(items), BATCH_LIMIT):
@@ -180,6 +189,12 @@ class HubSpotAdapter(PullsMixin):
                 ok.append(DealResult(key, deal_id, props, contact_ids.get(email)))
             self._associate_deals([(d, c) for d, c in pairs if c])
         return BatchResult(ok, errors)
+
+    def _pipelines_of(self, stages):
+        """{deal stage: its pipeline's id}, read again when one of `stages` is not known yet."""
+        if stages - set(self._stage_pipelines):
+            self._stage_pipelines = {s.value: p.id for p in self.deal_pipelines() for s in p.stages}
+        return self._stage_pipelines
 
     def _upsert(self, kind, id_property, items):
         """[(key, props)] -> ([(key, id, props)], [ItemError]); a 400 splits the batch to find the bad items."""

@@ -13,7 +13,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from integrations.crypto import EncryptedTextField, mask
-from lifecycle.models import Agent, Customer, Stage
+from lifecycle.models import Agent, Customer, Order, Stage
 
 HUBSPOT_API = "https://api.hubapi.com"
 # HubSpot's daily request cap for a Free or Starter account's private apps; Professional allows
@@ -155,11 +155,12 @@ class CrmContact(models.Model):
 class OutboundMessage(models.Model):
     """One change of a customer on its way to a CRM: the outbox, written in the change's transaction.
 
-    Newest wins per customer and field: a pending message is superseded, never sent, once a newer
-    message of the same connection, customer and field exists (delivery.py), so an older change is
-    never applied after a newer one, whatever retries, dead letters or replays did to either.
-    `idempotency_key` names the change (connection, then a handoff id or a stage and its moment):
-    announcing one change twice cannot queue it twice.
+    Newest wins per customer and field (per order, for deals): a pending message is superseded,
+    never sent, once a newer message of the same connection, customer and field (and order) exists
+    (delivery.py), so an older change is never applied after a newer one, whatever retries, dead
+    letters or replays did to either. `idempotency_key` names the change (connection, then a handoff
+    id, a stage and its moment, an order's state and its moment): announcing one change twice cannot
+    queue it twice.
     """
 
     class State(models.TextChoices):
@@ -173,11 +174,15 @@ class OutboundMessage(models.Model):
         CONTACT = "contact", "New contact"
         OWNER = "owner", "Owner"
         STAGE = "stage", "Lifecycle stage"
+        DEAL = "deal", "Deal (an order)"
 
     # No index of their own: the indexes below lead with them where the queries need it, and every
     # index is paid on each insert of the hot path.
     connection = models.ForeignKey(CrmConnection, on_delete=models.CASCADE, related_name="+", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Deals only: the order the deal is of (its messages are "newest wins" per order).
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+", null=True, blank=True,
+                              db_index=False)
     field = models.CharField(max_length=16, choices=Field.choices)
     value = models.JSONField(default=dict)
     idempotency_key = models.CharField(max_length=100, unique=True)
@@ -305,6 +310,9 @@ class CrmDeal(models.Model):
     amount = models.CharField(max_length=32, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     modified_at = models.DateTimeField(help_text="The CRM's stamp of the stage last seen.")
+    # What the outbox last sent to the deal, by property: a pulled stage equal to it is our own write
+    # coming back (an echo), not the CRM's word on the order.
+    pushed = models.JSONField(default=dict, blank=True, help_text="The properties last sent, by name.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connection", "deal_id"], name="crm_one_row_per_deal")]

@@ -1,8 +1,8 @@
 """Writing the CRM's outbox: every change of a customer, in the transaction that makes it.
 
-The lifecycle announces new customers, handoffs and stage moves once per batch
-(lifecycle/services/customer_changes.py); `outbox_write` turns a batch into one OutboundMessage per
-active connection and change, in one INSERT, inside the announcing transaction: a change rolled back
+The lifecycle announces new customers, handoffs, stage moves and orders created or moved once per
+batch (lifecycle/services/customer_changes.py); `outbox_write` turns a batch into one OutboundMessage
+per active connection and change (a deal's names its order), in one INSERT, inside the announcing transaction: a change rolled back
 takes its messages with it, and a committed one always has them. With no active connection the
 hook costs one query (the active connections' ids, from a table of a row or two) and writes nothing.
 
@@ -43,8 +43,8 @@ def outbox_write(changes):
         return []
     now = timezone.now()
     messages = [OutboundMessage(connection_id=connection_id, customer_id=change.customer_id, field=change.field,
-                                value=change.value, idempotency_key=f"{connection_id}:{change.key}",
-                                next_attempt_at=now, created_at=now)
+                                order_id=change.order_id, value=change.value,
+                                idempotency_key=f"{connection_id}:{change.key}", next_attempt_at=now, created_at=now)
                 for connection_id in connection_ids for change in changes]
     rows.insert_many(OutboundMessage, messages)
     for connection_id in connection_ids:

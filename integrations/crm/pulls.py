@@ -56,7 +56,7 @@ class Pulled:
     conflicts: int = 0
     handoffs: int = 0
     moves: int = 0
-    echoes: int = 0
+    echoes: int = 0  # contacts' owners and stages, and deals' stages, the console sent itself
     deals_observed: int = 0
     activities_added: int = 0
     busy: list = field(default_factory=list)  # types another run holds
@@ -138,8 +138,9 @@ def _apply(connection, object_type, page, actor, report):
             report.moves += len(claims.moves)
             report.echoes += claims.echoes
     elif object_type == T.DEALS:
-        report.deals_observed += deals.deals_apply(connection=connection, facts=[deal_fact(c) for c in page],
-                                                   actor=actor)["observed"]
+        applied = deals.deals_apply(connection=connection, facts=[deal_fact(c) for c in page], actor=actor)
+        report.deals_observed += applied["observed"]
+        report.echoes += applied["echoes"]
     else:
         report.activities_added += activities.activities_import(connection=connection, activities=page, actor=actor)
 

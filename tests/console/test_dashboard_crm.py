@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from integrations.crm.delivery import MAX_ATTEMPTS, outbox_deliver
+from integrations.crm.delivery import outbox_deliver
 from integrations.crm.models import CrmCursor, OutboundMessage
+from integrations.crm.outcomes import MAX_ATTEMPTS
 from tests.console.crm_support import TASK, hub, sams_customer
 from tests.factories import make_customer, make_owned_customer
 from tests.integrations.crm.outbox_support import Clock, server_error
@@ -72,7 +73,7 @@ def test_delivered_in_the_last_hour_and_nothing_waiting(client_for, manager):
     html = section(client_for(manager))
 
     assert figure(html, "pending") == "0" and "Nothing waits: the CRM is up to date." in words(html)
-    assert figure(html, "delivered") == "3"  # contact, stage, owner
+    assert figure(html, "delivered") == "4"  # contact, stage, owner, the order's deal
     assert figure(html, "dead") == "0" and "Every change was delivered or is still being tried." in words(html)
 
 

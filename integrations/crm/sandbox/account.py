@@ -64,7 +64,7 @@ def pipelines(crm):
                "updatedAt": stamp, "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
                "metadata": {"isClosed": "true" if closed else "false", "probability": probability}}
               for i, (value, label, probability, closed) in enumerate(schema.DEAL_STAGES)]
-    return 200, {"results": [{"id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": False,
+    return 200, {"results": [{"id": schema.PIPELINE, "label": "Sales Pipeline", "displayOrder": 0, "archived": False,
                               "createdAt": stamp, "updatedAt": stamp, "stages": stages}]}
 
 

@@ -12,7 +12,8 @@ LIFECYCLE_STAGES = [
     ("evangelist", "Evangelist"), ("other", "Other"),
 ]
 
-# HubSpot's default deal pipeline: (stage id, label, probability, closed).
+# HubSpot's default deal pipeline (its id "default"): (stage id, label, probability, closed).
+PIPELINE = "default"
 DEAL_STAGES = [
     ("appointmentscheduled", "Appointment Scheduled", "0.2", False),
     ("qualifiedtobuy", "Qualified To Buy", "0.4", False),
@@ -49,7 +50,8 @@ PROPERTIES = {
                            "lastmodifieddate": "datetime", "aftercare_customer_id": "string",
                            "aftercare_stage": "string"},
     "deals": _COMMON | {"dealname": "string", "amount": "number", "closedate": "datetime", "dealstage": "enumeration",
-                        "pipeline": "enumeration", "createdate": "datetime", "hs_lastmodifieddate": "datetime",
+                        "pipeline": "enumeration", "deal_currency_code": "enumeration", "createdate": "datetime",
+                        "hs_lastmodifieddate": "datetime",
                         "aftercare_order_key": "string", "aftercare_order_state": "string"},
     "notes": _COMMON | _ACTIVITY | {"hs_note_body": "string"},
     "calls": _COMMON | _ACTIVITY | {"hs_call_title": "string", "hs_call_body": "string", "hs_call_status": "string"},

@@ -15,7 +15,7 @@ import zlib
 from collections import defaultdict
 
 from . import schema
-from .common import APP_ID, ApiError, invalid_properties, iso_ms
+from .common import APP_ID, invalid_properties, iso_ms
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 API, UI = "INTEGRATION", "CRM_UI"  # webhook changeSource of a write over the API / by hand
@@ -124,6 +124,9 @@ class CrmStore:
                 problems.append((name, "INVALID_EMAIL", f"Email address {value} is invalid"))
             elif name == "dealstage" and value not in {s[0] for s in schema.DEAL_STAGES}:
                 problems.append((name, "INVALID_OPTION", f"{value} was not one of the allowed options"))
+            elif name == "pipeline" and value != schema.PIPELINE:
+                problems.append((name, "INVALID_OPTION", f"{value} was not one of the allowed options: "
+                                 f"{schema.PIPELINE}"))
         return problems
 
     def create(self, kind, props, source=API, ms=None):

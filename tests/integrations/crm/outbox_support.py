@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from integrations.crm import outbox
-from integrations.crm.base import BatchResult, ContactResult, CrmError, ItemError, Owner, StageOption
+from integrations.crm.base import BatchResult, ContactResult, CrmError, DealResult, ItemError, Owner, StageOption
 from integrations.crm.connections import crm_connect
 from integrations.crm.delivery import outbox_deliver
 from integrations.crm.models import HUBSPOT_STAGES, OutboundMessage
@@ -27,6 +27,7 @@ class FakeCrm:
 
     def __init__(self, owners=(), stages=None, scopes=("crm.objects.contacts.write",)):
         self.contacts, self.calls, self.fail, self.refuse = {}, [], [], {}
+        self.deals, self.deal_calls = {}, []
         self._owners, self.scopes, self.check_error = list(owners), set(scopes), None
         self.stages = stages or [StageOption(value, label, n) for n, (value, label) in enumerate(HUBSPOT_STAGES)]
         self._ids = itertools.count(501)
@@ -67,6 +68,22 @@ class FakeCrm:
                 ignored = True
             contact["properties"].update(properties)
             ok.append(ContactResult(change.email, contact["id"], dict(contact["properties"]), stage_ignored=ignored))
+        return BatchResult(ok, errors)
+
+    def upsert_deals(self, changes):
+        """Deals by order key, linked to the contact of their email (an error when there is none)."""
+        self.deal_calls.append(list(changes))
+        if self.fail:
+            raise self.fail.pop(0)
+        ok, errors = [], []
+        for change in changes:
+            deal = self.deals.setdefault(change.key, {"id": str(next(self._ids)), "properties": {}})
+            deal["properties"].update(change.properties)
+            contact = self.contacts.get(change.contact_email) if change.contact_email else None
+            if change.contact_email and contact is None:
+                errors.append(ItemError(change.key, f"No contact has the email {change.contact_email}."))
+                continue
+            ok.append(DealResult(change.key, deal["id"], dict(deal["properties"]), contact and contact["id"]))
         return BatchResult(ok, errors)
 
     def sent(self, email):

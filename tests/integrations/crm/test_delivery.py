@@ -32,8 +32,11 @@ def test_a_new_customer_appears_in_the_crm_with_its_name_owner_and_stage(connect
     report = deliver()
     assert crm.sent("ada@example.com") == {"firstname": "Ada", "lastname": "Lovelace",
                                            "lifecyclestage": "opportunity", "hubspot_owner_id": "7001"}
-    # Its first stage (prospect) was replaced by purchased before anything went: never sent.
-    assert (report.delivered, report.superseded) == (3, 1) and not messages(state=M.PENDING)
+    # Its first stage (prospect) was replaced by purchased before anything went: never sent. Its
+    # order went as a deal after the contact: name, owner, stage and the deal are four deliveries.
+    assert (report.delivered, report.superseded) == (4, 1) and not messages(state=M.PENDING)
+    [deal] = crm.deals.values()
+    assert deal["properties"]["dealstage"] == "appointmentscheduled"
     assert messages(customer=customer, field=F.STAGE)[0].state == M.SUPERSEDED
     contact = CrmContact.objects.get(connection=connection, customer=customer)
     assert contact.contact_id == crm.contacts["ada@example.com"]["id"]

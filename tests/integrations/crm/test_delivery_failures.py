@@ -10,7 +10,7 @@ import pytest
 from integrations.crm import failures
 from integrations.crm.base import CrmError
 from integrations.crm.connections import crm_connection_check
-from integrations.crm.delivery import MAX_ATTEMPTS, backoff
+from integrations.crm.outcomes import MAX_ATTEMPTS, backoff
 from integrations.crm.models import OutboundMessage
 from integrations.crm.outbox import outbound_messages_replay
 from lifecycle.actors import Actor
@@ -151,7 +151,7 @@ def test_an_agent_without_a_hubspot_owner_opens_one_sync_failure_for_all_its_cus
     for n in range(5):
         make_owned_customer(email=f"c{n}@example.com")
     report = deliver()
-    assert report.parked == 5 and report.delivered == 10  # name and stage went; the owner waits
+    assert report.parked == 5 and report.delivered == 15  # name, stage and the order's deal went; the owner waits
     assert all("hubspot_owner_id" not in crm.sent(f"c{n}@example.com") for n in range(5))
     deliver()
     [failure] = sync_failures(connection, "owners")

@@ -51,7 +51,7 @@ def test_connect_then_deliver_a_new_customer_with_its_owner_and_stage(hubspot, g
     connection, out = connect(hubspot)
     assert "Grace Hopper → HubSpot owner grace@example.com" in out and "Opportunity (opportunity)" in out
     make_owned_customer(name="Ada Lovelace", email="ada@example.com")
-    assert deliver_crm_outbox(connection.pk) == {connection.pk: 3}
+    assert deliver_crm_outbox(connection.pk) == {connection.pk: 4}  # name, owner, stage and the order's deal
     contact = hubspot.contact("ada@example.com")
     assert (contact["firstname"], contact["lastname"]) == ("Ada", "Lovelace")
     assert (contact["hubspot_owner_id"], contact["lifecyclestage"]) == ("41000077", "opportunity")
@@ -127,7 +127,7 @@ def test_a_connection_saved_before_hubspot_is_up_is_checked_by_the_first_deliver
     assert not ExceptionCase.objects.filter(kind=ExceptionKind.SYNC_FAILURE).exists()
     # Then the next run, HubSpot up, checks it (owners linked) and delivers what waited
     hubspot.end_outage()
-    assert outbox_deliver(connection=connection, actor=TASK, adapter=adapter).delivered == 3
+    assert outbox_deliver(connection=connection, actor=TASK, adapter=adapter).delivered == 4
     connection.refresh_from_db()
     assert connection.check_ok and "HubSpot accepts the token" in connection.check_message
     assert hubspot.contact("ada@example.com")["hubspot_owner_id"] == "41000077"
