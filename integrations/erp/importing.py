@@ -4,9 +4,10 @@
     batch = erp_import(file, filename="orders.csv", actor=actor, dry_run=False)   # apply it
     batch.state, batch.new, batch.updated, batch.unchanged, batch.invalid, batch.orphans, batch.errors
 
-- Streamed: the file is read at most twice, one order at a time (reader.py). The first pass reads and
-  checks every row, keeping each row error on the batch (line, column, value, message); the second
-  applies the valid orders, CHUNK per transaction, through the domain's one path for order facts
+- Streamed: the file is parsed once, one order at a time (reader.py). The first pass reads and checks
+  every row, keeping each row error on the batch (line, column, value, message) and the facts of each
+  valid order aside (checked.py: a temporary file, flat memory); the second applies those orders,
+  CHUNK per transaction, through the domain's one path for order facts
   (lifecycle.services.observations.orders_observe; records.py builds the observations): the stale
   rule, the state graph, unmapped statuses and mismatches are the domain's, as for the shop.
 - A dry run is the preview: the first pass also asks the domain what each order would do
@@ -37,12 +38,14 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.erp.checked import CheckedOrders
 from integrations.erp.errors import ErpFileError, RowError
 from integrations.erp.models import ErpImport, ErpImportError, ErpRecord, ErpSettings
 from integrations.erp.reader import read_orders
 from integrations.erp.records import RECORD_FIELDS, SHOP, event_ref, import_actor, observation
 from integrations.erp.status_mappings import erp_status_map
 from integrations.models import StoreConnection
+from lifecycle.db import rows
 from lifecycle.services.errors import PermissionDenied
 from lifecycle.services.observations import order_ids_by_number, orders_observe, orders_preview
 from lifecycle.services.reconcile import reconcile_soon
@@ -65,6 +68,7 @@ class _Run:
     errors: list = field(default_factory=list)  # row errors not yet written
     last_error_line: int = 0
     seen: set = field(default_factory=set)  # erp ids counted new in this file
+    checked: CheckedOrders | None = None  # the valid orders the first pass keeps for the apply
 
 
 def erp_import(fileobj, *, filename, actor, profile=None, dry_run=True, skip_invalid=False, progress=None,
@@ -122,24 +126,26 @@ def _import(batch, fileobj, actor, profile, progress):
             header.profile.key, header.detected, header.reason)
         batch.store = _store(by_profile.get(header.profile.key))
         run = _Run(batch, header.profile.key, batch.store, erp_status_map(header.profile.key),
-                   import_actor(batch.pk, actor.user))
+                   import_actor(batch.pk, actor.user), checked=None if batch.dry_run else CheckedOrders(CHUNK))
         _read(run, reading, progress)
     except ValueError as error:  # ErpFileError (the file refused whole), or a profile that does not exist
         if not isinstance(error, ErpFileError) and batch.profile:
             raise
         if run is not None:
             _errors_flush(run)  # the row errors before a file turns out unreadable (a binary tail) stay listed
+            if run.checked is not None:
+                run.checked.close()
         batch.state, batch.message = S.REJECTED, getattr(error, "message", str(error))
         return
     if batch.dry_run:
         batch.state, batch.message = S.PREVIEWED, _preview_message(batch)
     elif batch.invalid and not batch.skip_invalid:
+        run.checked.close()
         batch.state = S.REJECTED
         batch.message = (f"{_lines(batch.invalid)} invalid, so nothing was imported. Correct them, or import "
                          f"with “skip invalid rows” to apply the {_orders(batch.orders_read, 'valid ')}.")
     else:
-        fileobj.seek(0)
-        _apply(run, read_orders(fileobj, profile=header.profile, **options), progress)
+        _apply(run, progress)
         batch.state = S.APPLIED
         if batch.new or batch.updated:
             reconcile_soon()
@@ -152,7 +158,8 @@ def _orders(n, kind=""):
 
 
 def _read(run, reading, progress):
-    """The first pass: every row read and checked, errors kept; in a dry run, the outcomes foreseen."""
+    """The first pass: every row read and checked, errors kept, valid orders kept for the apply; in a
+    dry run, the outcomes foreseen instead."""
     batch, chunk, next_progress = run.batch, [], PROGRESS_LINES
     for item in reading:
         if isinstance(item, RowError):
@@ -161,7 +168,9 @@ def _read(run, reading, progress):
         else:
             batch.orders_read += 1
             batch.lines_read = max(batch.lines_read, item.line + item.rows - 1)
-            if batch.dry_run:
+            if run.checked is not None:
+                run.checked.add(item)
+            else:
                 chunk.append(item)
                 if len(chunk) == CHUNK:
                     _chunk(run, chunk, apply=False)
@@ -174,33 +183,31 @@ def _read(run, reading, progress):
     _errors_flush(run)
 
 
-def _apply(run, reading, progress):
-    """The second pass: the valid orders applied, a chunk per transaction, the batch's counts saved with each."""
-    chunk, next_progress, line = [], PROGRESS_LINES, 0
-    for item in reading:
-        line = item.line
-        if not isinstance(item, RowError):
-            chunk.append(item)
-            if len(chunk) == CHUNK:
-                _chunk(run, chunk, apply=True)
-                chunk = []
+def _apply(run, progress):
+    """The second pass: the valid orders the first kept, applied a chunk per transaction, the batch's
+    counts saved with each."""
+    next_progress = PROGRESS_LINES
+    for chunk in run.checked.chunks():
+        _chunk(run, chunk, apply=True)
+        line = chunk[-1].line
         if line >= next_progress:
             next_progress = line + PROGRESS_LINES
             progress(run.batch, "applying", line)
-    if chunk:
-        _chunk(run, chunk, apply=True)
 
 
 def _chunk(run, chunk, *, apply):
     """What each order of the chunk does (apply: does), counted on the batch."""
     batch, profile, slug = run.batch, run.profile, run.store.slug
-    records = {r.erp_id: r for r in ErpRecord.objects.filter(namespace=profile, erp_id__in={p.erp_id for p in chunk})}
+    # What is kept of each: (order id, store, shop order number, observed at), by ERP id.
+    records = {row[0]: row[1:] for row in ErpRecord.objects.filter(
+        namespace=profile, erp_id__in={p.erp_id for p in chunk}).values_list(
+        "erp_id", "order_id", "store_namespace", "shop_order_number", "observed_at")}
     outcomes, observations, places = [None] * len(chunk), [], []
     for i, parsed in enumerate(chunk):
         observed_at = parsed.observed_at or batch.started_at
         kept = records.get(parsed.erp_id)
-        if kept is not None and kept.order_id is None and (kept.store_namespace, kept.shop_order_number) == (
-                slug, parsed.shop_order_number) and observed_at <= kept.observed_at:
+        if kept is not None and kept[0] is None and kept[1:3] == (slug, parsed.shop_order_number) and (
+                observed_at <= kept[3]):
             outcomes[i] = Outcome.ORPHAN  # still an orphan, and nothing newer to say about it
             continue
         try:
@@ -242,22 +249,19 @@ def _records_write(run, chunk, outcomes):
     """Upsert the ERP's record of each order the chunk applied or kept aside (the newest row per ERP id)."""
     applied = [p.shop_order_number for p, o in zip(chunk, outcomes) if o == Outcome.APPLIED]
     order_ids = order_ids_by_number(system=SHOP, namespace=run.store.slug, numbers=applied) if applied else {}
-    rows, now = {}, timezone.now()
+    records, now, batch = {}, timezone.now(), run.batch
     for parsed, outcome in zip(chunk, outcomes):
         if outcome not in (Outcome.APPLIED, Outcome.ORPHAN, Outcome.IGNORED):
             continue
-        if outcome != Outcome.APPLIED and parsed.erp_id in rows and rows[parsed.erp_id].order_id:
-            continue
-        rows[parsed.erp_id] = ErpRecord(
-            namespace=run.profile, erp_id=parsed.erp_id, store_namespace=run.store.slug,
-            shop_order_number=parsed.shop_order_number, raw_status=parsed.raw_status, total=parsed.total,
-            currency=parsed.currency, observed_at=parsed.observed_at or run.batch.started_at,
-            placed_at=parsed.placed_at, customer_email=parsed.customer_email or "", erp_import=run.batch,
-            line=parsed.line, order_id=order_ids.get(parsed.shop_order_number) if outcome == Outcome.APPLIED else None,
-            updated_at=now)
-    if rows:
-        ErpRecord.objects.bulk_create(list(rows.values()), update_conflicts=True,
-                                      unique_fields=["namespace", "erp_id"], update_fields=RECORD_FIELDS)
+        if outcome != Outcome.APPLIED and parsed.erp_id in records and records[parsed.erp_id][-2]:
+            continue  # a later orphan row of an ERP id does not detach what an earlier row attached
+        records[parsed.erp_id] = (
+            run.profile, parsed.erp_id, run.store.slug, parsed.shop_order_number, parsed.raw_status, parsed.total,
+            parsed.currency, parsed.observed_at or batch.started_at, parsed.placed_at, parsed.customer_email or "",
+            batch.pk, parsed.line, order_ids.get(parsed.shop_order_number) if outcome == Outcome.APPLIED else None,
+            now)
+    rows.upsert_values(ErpRecord, ("namespace", "erp_id", *RECORD_FIELDS), list(records.values()),
+                       unique=("namespace", "erp_id"), update=RECORD_FIELDS)
 
 
 def _row_error(run, error):

@@ -20,9 +20,9 @@ from lifecycle.statuses import CANONICAL, IGNORED, UNMAPPED, map_status
 from lifecycle.values import CustomerRef, OrderObservation, OrderRef
 
 SHOP = "woocommerce"  # the system whose order numbers ERP rows carry (the store's orders)
-# What a record keeps, written whole on every upsert.
-RECORD_FIELDS = ["store_namespace", "shop_order_number", "raw_status", "total", "currency", "observed_at",
-                 "placed_at", "customer_email", "erp_import", "line", "order", "updated_at"]
+# What a record keeps (attnames), written whole on every upsert.
+RECORD_FIELDS = ("store_namespace", "shop_order_number", "raw_status", "total", "currency", "observed_at",
+                 "placed_at", "customer_email", "erp_import_id", "line", "order_id", "updated_at")
 
 
 def import_actor(import_id, user=None):

@@ -90,6 +90,19 @@ def _params(instance, plan, db):
     return params
 
 
+def _value_params(row, plan, db):
+    """_params for values given in plan order instead of read from an instance (no pre_save: an
+    auto_now field takes the value given)."""
+    params = []
+    for (field, plain), value in zip(plan, row, strict=True):
+        if plain is not None and (value is None or type(value) is plain[1] and (
+                plain[1] is not datetime.datetime or value.tzinfo is not None)):
+            params.append(value if value is None or plain[2] is None else plain[2](value))
+        else:
+            params.append(field.get_db_prep_save(value, db))
+    return params
+
+
 def insert_statement(instance):
     """(sql, params) inserting `instance` as `instance.save(force_insert=True)` would, id included."""
     sql, plan = _insert_sql(type(instance), instance.pk is not None)
@@ -191,6 +204,45 @@ def _copy_many(model, instances, db):
     return instances
 
 
+def upsert_values(model, fields, values, *, unique, update):
+    """Insert rows given as tuples of the `fields` (attnames) values, and where one collides on the
+    `unique` fields' constraint, set its `update` fields to the new row's: QuerySet.bulk_create(
+    update_conflicts=True)'s result, without an instance per row.
+
+    For an integration's own record of what it read, a row per line of a large file: on PostgreSQL
+    one INSERT … ON CONFLICT DO UPDATE of parameters bound on the server per MAX_PARAMS, values
+    prepared by the model's fields (as insert_many's); bulk_create built an instance and quoted every
+    value in Python, a sixth of an ERP import. A row colliding with one before it in the same call
+    is the caller's to leave out (PostgreSQL refuses a row updated twice by one statement)."""
+    if not values:
+        return
+    by_name = {f.attname: f for f in model._meta.concrete_fields}
+    columns = [by_name[name] for name in fields]
+    db = _db()
+    if db.vendor != ALLOCATES_IDS:
+        model.objects.bulk_create([model(**dict(zip(fields, row))) for row in values], update_conflicts=True,
+                                  unique_fields=list(unique), update_fields=[by_name[n].name for n in update])
+        return
+    plan = [(f, _preparer(f, db)) for f in columns]
+    per_statement = MAX_PARAMS // len(columns)
+    for start in range(0, len(values), per_statement):
+        chunk, params = values[start:start + per_statement], []
+        for row in chunk:
+            params.extend(_value_params(row, plan, db))
+        with cursor(native=True) as cur:
+            cur.execute(_upsert_sql(model, tuple(fields), tuple(unique), tuple(update), len(chunk)), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_sql(model, fields, unique, update, count):
+    by_name = {f.attname: f for f in model._meta.concrete_fields}
+    names = ", ".join(quote(by_name[n].column) for n in fields)
+    sets = ", ".join(f"{quote(by_name[n].column)} = EXCLUDED.{quote(by_name[n].column)}" for n in update)
+    conflict = ", ".join(quote(by_name[n].column) for n in unique)
+    return (f"INSERT INTO {table(model)} ({names}) VALUES {_native_values(count, [''] * len(fields))} "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}")
+
+
 def insert_returning_pk(instance):
     """Insert `instance` (its pk left to the database) in one hand-built statement; sets its pk."""
     sql, params = insert_statement(instance)
@@ -199,6 +251,31 @@ def insert_returning_pk(instance):
         instance.pk = cur.fetchone()[0]
     mark_saved(instance)
     return instance
+
+
+def binds_arrays():
+    """Whether a list of values goes as one array parameter (sql.in_list with count None)."""
+    return _db().vendor == ALLOCATES_IDS
+
+
+def list_params(values):
+    """The parameters of sql.in_list for `values`: one array, or the values one by one."""
+    return [list(values)] if binds_arrays() else list(values)
+
+
+def convert(model, name, value):
+    """A column value read by a hand-written statement as the model's field holds it (from_row's
+    converters for one column: times are text on SQLite)."""
+    col, functions = _field_converters(model, name)
+    for function in functions:
+        value = function(value, col, _db())
+    return value
+
+
+@functools.cache
+def _field_converters(model, name):
+    col = model._meta.get_field(name).get_col(model._meta.db_table)
+    return col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)
 
 
 @functools.cache
