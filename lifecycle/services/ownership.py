@@ -17,7 +17,7 @@ from lifecycle.models import OPEN_STATUSES, ExceptionCase, ExceptionKind, Handof
 from lifecycle.services import timeline
 from lifecycle.services.customer_changes import customers_changed, owner_changes
 from lifecycle.services.errors import InvalidOwner, OwnershipChanged, PermissionDenied
-from lifecycle.services.exceptions import exception_raise, exceptions_resolve
+from lifecycle.services.exceptions import Raise, exceptions_raise, exceptions_resolve
 from lifecycle.services.room import room_made
 
 UNASSIGNED = ExceptionKind.UNASSIGNED_CUSTOMER
@@ -90,20 +90,22 @@ def handoffs_write(transfers):
 
 
 def _unassigned_clocks(written):
-    got_agent, moved = [], {}
+    got_agent, moved, clocks = [], {}, {}
     for t, handoff in written:
         if t.agent is None:
             if handoff is not None and t.current is not None and t.current.team_id != t.team.pk:
                 moved.setdefault(t.team.pk, []).append(unassigned_subject(t.customer.pk))
             if t.start_clock:
-                exception_raise(
-                    kind=UNASSIGNED, subject_key=unassigned_subject(t.customer.pk), customer=t.customer,
-                    actor=t.actor, summary=f"No agent of {t.team} can take this customer",
+                clocks.setdefault(t.actor, []).append(Raise(
+                    subject_key=unassigned_subject(t.customer.pk), customer=t.customer,
+                    summary=f"No agent of {t.team} can take this customer",
                     evidence={"team": t.team.slug, "team_id": t.team.pk, "rule": t.rule,
                               "skipped": t.detail.get("skipped", {})},
-                )
+                ))
         elif handoff is not None and not (t.current and t.current.agent_id):
             got_agent.append((unassigned_subject(t.customer.pk), t))
+    for actor, raises in clocks.items():  # a batch per actor: a churning import's thousands in a few statements
+        exceptions_raise(kind=UNASSIGNED, raises=raises, actor=actor)
     for team_id, subjects in moved.items():
         # Still waiting, in another team now: its clock (unless escalated) waits in that team's queue.
         ExceptionCase.objects.filter(kind=UNASSIGNED, subject_key__in=subjects, status__in=OPEN_STATUSES,
