@@ -34,3 +34,12 @@ def literals(values):
 
 def marks(count):
     return ", ".join(["%s"] * count)
+
+
+def in_list(column, count, negate=False):
+    """`column` among a list of values: one array parameter when `count` is None (PostgreSQL: the
+    text, and the plan psycopg prepares, do not change with the list's length), else `count` marks.
+    Negated, the array is a subquery, which PostgreSQL hashes (<> ALL compares with every element)."""
+    if count is None:
+        return f"{column} NOT IN (SELECT unnest(%s))" if negate else f"{column} = ANY(%s)"
+    return f"{column} {'NOT IN' if negate else 'IN'} ({marks(count)})"

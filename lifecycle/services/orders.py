@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from lifecycle.db import orders as order_rows
 from lifecycle.db import rows
 from lifecycle.models import DEAD_STATES, ORDER_TRANSITION_BY_TARGET, PAID_STATES, Customer, Order, OrderSourceState
 from lifecycle.models import EventSource, OrderState, Stage, TimelineEvent
@@ -193,40 +193,60 @@ def orders_follow(followers, events):
     then each customer whose stage changed is handed to its new stage's team, once (stages_follow).
 
     What it reads of a customer's other orders does not grow with its history: their paid and live
-    counts, in one aggregate for the whole batch.
+    counts, read with the customers' locks in one statement. Most orders move no customer (an ERP
+    import's thousand deliveries): the replay runs on those plain values first, and only the
+    customers it changes are loaded, to move by their transitions.
     """
     if not followers.steps:
         return
     customers_changed(order_changes, followers.steps)  # the CRM's deals: every order created or moved
-    ids = sorted(followers.steps)
-    customers = list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
     touched = {order_id for steps in followers.steps.values() for order_id, *_ in steps}
-    others = {
-        row["customer_id"]: row
-        for row in Order.objects.filter(customer_id__in=ids).exclude(pk__in=touched).order_by()
-        .values("customer_id").annotate(paid=Count("pk", filter=Q(state__in=PAID_STATES)),
-                                        live=Count("pk", filter=~Q(state__in=DEAD_STATES)))
-    }
+    facts = order_rows.followers_lock(followers.steps, touched)
+    changing = [pk for pk, (stage, first_order_at, paid, live) in facts.items() if _replay(
+        _Standing(stage, rows.convert(Customer, "first_order_at", first_order_at)), followers.steps[pk],
+        paid, live, followers.before)[0]]
     changes = []
-    for customer in customers:
-        base = others.get(customer.pk, {"paid": 0, "live": 0})
-        steps = followers.steps[customer.pk]
-        # The touched orders as they were before the batch; created ones join at their step.
-        seen = {step[0]: followers.before[step[0]] for step in steps if step[0] in followers.before}
-        from_stage, mover, dirty = customer.stage, None, False
-        for order_id, state, actor, placed_at in steps:
-            seen[order_id] = state
-            if placed_at and (customer.first_order_at is None or placed_at < customer.first_order_at):
-                customer.first_order_at, dirty = placed_at, True
-            paid = base["paid"] + sum(1 for s in seen.values() if s in PAID_STATES)
-            all_dead = base["live"] == 0 and all(s in DEAD_STATES for s in seen.values())
-            move = _stage_move_for(customer, paid=paid, all_dead=all_dead)
-            if move:
-                stage_step(customer, move, actor, "", events)
-                mover, dirty = actor, True
+    for customer in Customer.objects.filter(pk__in=changing).order_by("pk") if changing else ():
+        from_stage, (_, _, paid, live) = customer.stage, facts[customer.pk]
+        dirty, mover = _replay(customer, followers.steps[customer.pk], paid, live, followers.before,
+                               step=lambda move, actor, customer=customer: stage_step(customer, move, actor, "", events))
         if dirty:
             changes.append((customer, from_stage, mover, ""))
     stages_follow(changes)
+
+
+class _Standing:
+    """What a stage move reads of a customer not loaded (orders_follow): its stage, first order date."""
+
+    __slots__ = ("first_order_at", "stage")
+
+    def __init__(self, stage, first_order_at):
+        self.stage, self.first_order_at = stage, first_order_at
+
+
+def _replay(customer, steps, paid_before, live_before, before, step=None):
+    """Replay one customer's order changes (orders_follow) from its other orders' counts; `step(move,
+    actor)` makes each stage move they dictate. Returns (changed, actor of the last move): changed
+    when its stage or first order date did. Without `step` it only asks: (True, None) at the first
+    change."""
+    # The touched orders as they were before the batch; created ones join at their step.
+    seen = {order_id: before[order_id] for order_id, *_ in steps if order_id in before}
+    mover, dirty = None, False
+    for order_id, state, actor, placed_at in steps:
+        seen[order_id] = state
+        if placed_at and (customer.first_order_at is None or placed_at < customer.first_order_at):
+            if step is None:
+                return True, None
+            customer.first_order_at, dirty = placed_at, True
+        paid = paid_before + sum(1 for s in seen.values() if s in PAID_STATES)
+        all_dead = live_before == 0 and all(s in DEAD_STATES for s in seen.values())
+        move = _stage_move_for(customer, paid=paid, all_dead=all_dead)
+        if move:
+            if step is None:
+                return True, None
+            step(move, actor)
+            mover, dirty = actor, True
+    return dirty, mover
 
 
 def _stage_move_for(customer, *, paid, all_dead):
