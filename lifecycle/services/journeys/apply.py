@@ -56,7 +56,8 @@ def follow_events(events, *, actor, now):
     if not by_customer:
         return Batch(actor, now)
     ids = sorted(by_customer)
-    customers = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    # Locked, not loaded: only those whose journey completes are read whole (ending.activate).
+    list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
     journeys = {j.pk: j for j in Journey.objects.filter(customer_id__in=ids).select_related("playbook", "version", "order")
                 .only(*JOURNEY_FIELDS)}
     steps = defaultdict(list)
@@ -70,12 +71,13 @@ def follow_events(events, *, actor, now):
             if event.id not in taken:
                 _apply(batch, event, signal, journeys, steps[customer_id])
     ending.complete_finished(batch, journeys, steps)
-    _write(batch, customers)
+    _write(batch)
     return batch
 
 
 JOURNEY_FIELDS = ("id", "customer_id", "playbook_id", "version_id", "order_id", "status", "started_at", "ended_at",
-                  "end_reason", "playbook__name", "version__conditions", "version__number", "order__paid_at")
+                  "end_reason", "playbook__name", "version__conditions", "version__number", "order__paid_at",
+                  "order__state")  # django-fsm reads an order's state as it is built: a deferred one costs a query
 
 
 def _apply(batch, event, signal, journeys, steps):
@@ -166,12 +168,12 @@ def _entry(event, signal, at):
             "team_id": data.get("team_id"), "by": event.actor_ref, "said": said}
 
 
-def _write(batch, customers):
+def _write(batch):
     if batch.steps:
         rows.update_many(JourneyStep, list(batch.steps.values()), STEP_FIELDS)
     if batch.journeys:
         rows.update_many(Journey, list(batch.journeys.values()), ["status", "ended_at", "end_reason"])
-    changes = ending.activate(batch, customers)
+    changes = ending.activate(batch)
     rows.insert_many(TimelineEvent, batch.events)
     if batch.resolve:
         exceptions_resolve(kind=ExceptionKind.MISSED_TOUCHPOINT, reasons=batch.resolve, actor=batch.actor)

@@ -8,7 +8,7 @@ exceptions are resolved with the reason: nothing is left to catch up in a journe
 
 from django_fsm import can_proceed
 
-from lifecycle.models import JourneyStatus, Stage, StepState
+from lifecycle.models import Customer, JourneyStatus, Stage, StepState
 from lifecycle.services.journeys.events import journey_ended_event, moment
 from lifecycle.services.stages import stage_step, stages_follow
 
@@ -54,10 +54,11 @@ def complete_finished(batch, journeys, steps_by_customer):
             batch.completed.append((journey, last))
 
 
-def activate(batch, customers):
+def activate(batch):
     """Move the onboarding customers whose journey completed to active, in memory (their events join
-    the batch's); the changes for stages_follow_activated."""
+    the batch's); the changes for stages_follow_activated. The caller holds their rows' locks."""
     changes = []
+    customers = Customer.objects.in_bulk([journey.customer_id for journey, _ in batch.completed])
     for journey, last in batch.completed:
         customer = customers[journey.customer_id]
         if customer.stage != Stage.ONBOARDING or not can_proceed(customer.activate):

@@ -2,15 +2,25 @@
 journey_ended, touchpoint), so each has one shape. Unsaved: the journeys' batch paths insert what
 they collect in one statement, inside the transaction of the change they describe."""
 
+import functools
+
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import get_language
 
 from lifecycle.models import EventKind, EventSource, TimelineEvent
 
 
 def moment(value):
-    """A moment as summaries write it: the console's one format, in the site's time zone."""
-    return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+    """A moment as summaries write it: the console's one format, in the site's time zone, to the minute
+    (what the format shows). Cached by minute: a sweep writes thousands, mostly of few minutes."""
+    local = timezone.localtime(value)
+    return _moment(local.replace(second=0, microsecond=0), get_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _moment(local, language):
+    return date_format(local, "SHORT_DATETIME_FORMAT")
 
 
 def _event(*, customer_id, kind, actor, summary, data, order_id=None, occurred_at=None):
@@ -42,10 +52,11 @@ def step_done_event(*, step, entry, actor, duplicated=False):
               "duplicated": duplicated, "event_id": entry["event"]})
 
 
-def step_missed_event(*, step, team_name, actor, missed_at):
+def step_missed_event(*, step, team_name, actor, missed_at, due=None):
+    """`due`: the step's due time as moment() words it, when the caller has it already."""
     return _event(
         customer_id=step.customer_id, kind=EventKind.JOURNEY_STEP_MISSED, actor=actor, occurred_at=missed_at,
-        summary=f"{step.name} missed: it was due {moment(step.due_at)} ({team_name})",
+        summary=f"{step.name} missed: it was due {due or moment(step.due_at)} ({team_name})",
         data={"journey_id": step.journey_id, "step_id": step.pk, "step": step.key, "team_id": step.team_id,
               "due_at": step.due_at.isoformat()})
 

@@ -36,15 +36,17 @@ def _record(missed, actor, now):
     teams = dict(Team.objects.values_list("pk", "name"))
     journeys = {pk: (order_id, playbook) for pk, order_id, playbook in Journey.objects.filter(
         pk__in={s.journey_id for s in missed}).values_list("pk", "order_id", "playbook__name")}
-    rows.insert_many(TimelineEvent, [step_missed_event(step=s, team_name=teams.get(s.team_id, ""), actor=actor,
-                                                       missed_at=now) for s in missed])
-    raises = []
+    events, raises = [], []
     for step in missed:
         order_id, playbook = journeys[step.journey_id]
+        due = moment(step.due_at)
+        events.append(step_missed_event(step=step, team_name=teams.get(step.team_id, ""), actor=actor,
+                                        missed_at=now, due=due))
         raises.append(Raise(
             subject_key=subject_of(step.pk), customer=step.customer_id, order=order_id,
-            summary=f"{step.name} missed: it was due {moment(step.due_at)}",
+            summary=f"{step.name} missed: it was due {due}",
             evidence={"journey_id": step.journey_id, "step_id": step.pk, "step": step.key, "playbook": playbook,
                       "team": teams.get(step.team_id, ""), "due_at": step.due_at.isoformat()},
             queue_id=step.team_id, sla_minutes=step.sla_minutes))
+    rows.insert_many(TimelineEvent, events)
     exceptions_raise(kind=ExceptionKind.MISSED_TOUCHPOINT, raises=raises, actor=actor)
