@@ -7,6 +7,7 @@ turns on the secure defaults that `manage.py check --deploy` asks for.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -86,6 +87,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's JS and CSS served locally: the docs page needs no CDN
+    "axes",  # failed logins: each account and address locked after too many (console/logins.py)
     "lifecycle",
     "integrations",
     "integrations.erp",
@@ -104,6 +106,8 @@ MIDDLEWARE = [
     "console.middleware.InputLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a login refused for too many failures into its refusal page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -185,6 +189,26 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# Failed logins (django-axes, console/logins.py): an account is locked after 5 failures, an address
+# (an office may share one) after 30, each until 15 minutes pass without another try or a manager
+# unlocks it (admin: Login lockouts).
+AUTHENTICATION_BACKENDS = ["console.logins.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "console.logins.LoginLimitsHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = 5
+AFTERCARE_LOGIN_ADDRESS_LIMIT = 30
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "console.logins.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "console.logins.client_address"
+AXES_ENABLE_ADMIN = False  # console/admin/logins.py is the managers' page
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not this feature's business
+AXES_VERBOSE = False  # no banner at every start; failures are still logged (account and address)
+# Proxies in front of the console that append the client's address to X-Forwarded-For: the address a
+# login is counted against is the one the outermost added. 0: REMOTE_ADDR (no proxy). Production's
+# default is the one TLS-terminating proxy the README describes.
+AFTERCARE_TRUSTED_PROXIES = int(os.environ.get("AFTERCARE_TRUSTED_PROXIES", "1" if PRODUCTION else "0"))
 LOGIN_REDIRECT_URL = "console:home"  # the agent home is where work starts
 
 # Error pages and reports hide sensitive variables and POST parameters with DEBUG on too, and the
