@@ -100,6 +100,7 @@ UNFOLD = {
                     _link("Exception policies", "policy", "lifecycle.exceptionpolicy"),
                     _link("Holidays", "event_busy", "lifecycle.holiday"),
                     _link("Reconciliation tolerances", "compare_arrows", "lifecycle.tolerancerule"),
+                    _link("Login lockouts", "lock_person", "axes.accessattempt"),
                 ],
             },
             {

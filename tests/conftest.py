@@ -35,11 +35,13 @@ def _defaults_after_flush(request):
         request.getfixturevalue("transactional_db")
         from django.apps import apps
 
+        from console import defaults as console_defaults
         from integrations import defaults as integration_defaults
         from lifecycle import defaults as lifecycle_defaults
 
         lifecycle_defaults.install_defaults(apps)
         integration_defaults.install_defaults(apps)
+        console_defaults.install_defaults(apps)
 
 
 @pytest.fixture

@@ -3,5 +3,5 @@ the modules registers every ModelAdmin. `auth` and `tokens` come last: they repl
 the apps listed before `console` in INSTALLED_APPS registered first."""
 
 from console.admin import config, customers, exceptions, orders, ownership, teams, timeline  # noqa: F401
-from console.admin import crm, crm_outbox, deliveries, erp, integrations  # noqa: F401
+from console.admin import crm, crm_outbox, deliveries, erp, integrations, logins  # noqa: F401
 from console.admin import auth, tokens  # noqa: F401, E402

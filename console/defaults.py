@@ -1,0 +1,10 @@
+"""What managers may do with failed logins: see the lockouts and unlock them (django-axes' rows,
+console/admin/logins.py). Run by console's migration 0001 and by tests that flush the database."""
+
+from lifecycle.defaults import grant
+
+GROUPS = {"Manager": ["axes.view_accessattempt", "axes.delete_accessattempt"]}
+
+
+def install_defaults(apps):
+    grant(apps, GROUPS)
