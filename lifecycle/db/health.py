@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
-from lifecycle.db.sql import col, for_update, literals, marks, table
+from lifecycle.db import rows
+from lifecycle.db.sql import col, literals, marks, table
 from lifecycle.models import (
     DEAD_STATES,
     OPEN_STATUSES,
@@ -39,7 +40,7 @@ WAS_PAID = f"(o.paid_at IS NOT NULL OR o.state IN ({literals([*PAID_STATES, Orde
 PAID_MOMENT = "COALESCE(o.paid_at, o.placed_at)"
 FACT_COLUMNS = ("customer_id", "stage", "paid_orders", "ever_paid", "refunded", "deliveries_judged",
                 "delivered_on_time", "steps_on_time", "steps_late", "steps_missed", "open_exceptions",
-                "last_activity_at", "last_paid_at")
+                "days_since_activity")
 
 
 def _param(value):
@@ -73,9 +74,36 @@ def _json_text(column, key):
 
 
 def _fetch(sql, params):
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(sql, [_param(p) for p in params])
         return cursor.fetchall()
+
+
+def _among(column, ids):
+    """(SQL, params): `column` is one of `ids`, bound as one parameter however many (a list of 5,000
+    placeholders cost more to send and parse than the statement took to run)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(ids)]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
+
+
+def _json_path(column, *keys):
+    if connection.vendor == "postgresql":
+        return f"{column} #>> '{{{','.join(keys)}}}'"
+    return f"json_extract({column}, '$.{'.'.join(keys)}')"
+
+
+# One recompute at a time, a page at a time: the nightly run and the follower's take turns, so a band
+# change is seen (and written, and acted on) once. A key of its own among PostgreSQL's advisory locks.
+RECOMPUTE_LOCK = 0x4845414C5448  # "HEALTH"
+
+
+def recompute_lock():
+    """Wait for the other recomputes' pages (held to the end of the caller's transaction); SQLite
+    serialises writers by itself."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECOMPUTE_LOCK])
 
 
 def with_orders_after(after_id, limit):
@@ -86,32 +114,9 @@ def with_orders_after(after_id, limit):
         f"{col(Order, 'customer', 'o')} = c.id) ORDER BY c.id LIMIT %s", [after_id, limit])]
 
 
-def ensure_scores(customer_ids):
-    """A score row for each customer that has none yet (empty, no score): what lock_scores locks."""
-    if not customer_ids:
-        return
-    h = table(HealthScore)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {h} (customer_id, score, band, components, policy_version, computed_at, stale_since) "
-            f"SELECT c.id, NULL, '', '{{}}', 0, NULL, NULL FROM {table(Customer)} c WHERE c.id IN "
-            f"({marks(len(customer_ids))}) ON CONFLICT (customer_id) DO NOTHING", list(customer_ids))
-
-
-def lock_scores(customer_ids):
-    """{customer id: (score, band, components, policy version)} of the batch's score rows, locked in
-    id order: two recomputes of one customer take turns, so a band change is seen (and written) once."""
-    if not customer_ids:
-        return {}
-    sql = (f"SELECT customer_id, score, band, components, policy_version FROM {table(HealthScore)} "
-           f"WHERE customer_id IN ({marks(len(customer_ids))}) ORDER BY customer_id")
-    rows = _fetch(for_update(sql), list(customer_ids))
-    return {cid: (score, band, json.loads(comp) if isinstance(comp, str) else (comp or {}), version)
-            for cid, score, band, comp, version in rows}
-
-
 def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kinds, ignored_kinds):
-    """Each customer's facts (FACT_COLUMNS), for the customers given, in one statement.
+    """Each customer's facts (FACT_COLUMNS), then its stored score, band and repeat orders (as the
+    last recompute left them; None without one), for the customers given, in one statement.
 
     `delivered_keys`: (system, namespace, raw status lookup key) of the source statuses that mean
     delivered or completed ("" namespace: every namespace of the system); with none, only the
@@ -120,7 +125,7 @@ def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kin
     """
     if not customer_ids:
         return []
-    ids, params = marks(len(customer_ids)), []
+    ids_list, params = sorted(customer_ids), []
     o, ss, js, ex, tl = (table(m) for m in (Order, OrderSourceState, JourneyStep, ExceptionCase, TimelineEvent))
     meaning_cte, source_delivered = "", "NULL"
     if delivered_keys:
@@ -132,6 +137,13 @@ def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kin
             f"AND m.raw_key = LOWER(TRIM(ss.raw_status)) AND (m.namespace = '' OR m.namespace = o.namespace) "
             f"WHERE ss.order_id = o.id)")
     state_delivered = f"CASE WHEN o.state IN ({literals(DELIVERED)}) THEN o.state_changed_at END"
+    # The batch's id range beside its list: a nightly page is a range, read by the customer-led
+    # indexes; a list alone of 5,000 ids made PostgreSQL scan every order.
+    among, among_params = _among("o.customer_id", ids_list)
+    within, batch = f"{among} AND o.customer_id BETWEEN %s AND %s", [*among_params, ids_list[0], ids_list[-1]]
+    # PostgreSQL would pull the source-state lookup up into every place the delivery moment is used
+    # (four subplans per order); OFFSET 0 keeps it one.
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
     sql = f"""
         WITH {meaning_cte}
         orders_of AS (
@@ -141,16 +153,17 @@ def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kin
                    SUM(CASE WHEN {WAS_PAID} AND (o.state IN ({literals(REFUNDED)})
                             OR o.refunded_total > 0) THEN 1 ELSE 0 END) AS refunded,
                    MAX(CASE WHEN {WAS_PAID} THEN {PAID_MOMENT} END) AS last_paid_at
-              FROM {o} o WHERE o.customer_id IN ({ids}) GROUP BY o.customer_id),
+              FROM {o} o WHERE {within} GROUP BY o.customer_id),
         deliveries AS (
             SELECT d.customer_id,
                    SUM(CASE WHEN d.delivered_at IS NOT NULL OR (d.paid_at < %s
                             AND d.state NOT IN ({literals(DEAD_STATES)})) THEN 1 ELSE 0 END) AS judged,
                    SUM(CASE WHEN d.delivered_at IS NOT NULL AND {_within_days('d.delivered_at', 'd.paid_at')}
                             THEN 1 ELSE 0 END) AS on_time
-              FROM (SELECT o.customer_id, {PAID_MOMENT} AS paid_at, o.state,
-                           {_earliest(state_delivered, source_delivered)} AS delivered_at
-                      FROM {o} o WHERE o.customer_id IN ({ids}) AND {WAS_PAID}) d
+              FROM (SELECT x.customer_id, x.paid_at, x.state, {_earliest('x.by_state', 'x.by_source')} AS delivered_at
+                      FROM (SELECT o.customer_id, {PAID_MOMENT} AS paid_at, o.state, {state_delivered} AS by_state,
+                                   {source_delivered} AS by_source
+                              FROM {o} o WHERE {within} AND {WAS_PAID}{fence}) x) d
              GROUP BY d.customer_id),
         steps AS (
             SELECT js.customer_id,
@@ -158,46 +171,96 @@ def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kin
                    SUM(CASE WHEN js.state = '{StepState.LATE}' THEN 1 ELSE 0 END) AS late,
                    SUM(CASE WHEN js.state = '{StepState.MISSED}' THEN 1 ELSE 0 END) AS missed
               FROM {js} js
-             WHERE js.customer_id IN ({ids})
+             WHERE {within.replace('o.', 'js.')}
                AND js.state IN ({literals([StepState.DONE, StepState.LATE, StepState.MISSED])})
              GROUP BY js.customer_id),
         problems AS (
             SELECT e.customer_id, COUNT(*) AS n FROM {ex} e
-             WHERE e.customer_id IN ({ids}) AND e.status IN ({literals(OPEN_STATUSES)})
+             WHERE {within.replace('o.', 'e.')} AND e.status IN ({literals(OPEN_STATUSES)})
                AND e.kind NOT IN ({literals(ignored_kinds)})
              GROUP BY e.customer_id)
         SELECT c.id, c.stage, COALESCE(oo.paid, 0), COALESCE(oo.ever_paid, 0), COALESCE(oo.refunded, 0),
                COALESCE(dd.judged, 0), COALESCE(dd.on_time, 0), COALESCE(st.on_time, 0), COALESCE(st.late, 0),
                COALESCE(st.missed, 0), COALESCE(pr.n, 0),
-               (SELECT t.occurred_at FROM {tl} t WHERE t.customer_id = c.id AND t.kind IN ({literals(activity_kinds)})
-                 ORDER BY t.occurred_at DESC LIMIT 1),
-               oo.last_paid_at
+               {_days_since('(SELECT t.occurred_at FROM ' + tl + ' t WHERE t.customer_id = c.id AND t.kind IN ('
+                            + literals(activity_kinds) + ') ORDER BY t.occurred_at DESC LIMIT 1)')},
+               h.score, h.band, {_json_path('h.components', 'repeat_orders', 'value')}
           FROM {table(Customer)} c
+          LEFT JOIN {table(HealthScore)} h ON h.customer_id = c.id
           LEFT JOIN orders_of oo ON oo.customer_id = c.id
           LEFT JOIN deliveries dd ON dd.customer_id = c.id
           LEFT JOIN steps st ON st.customer_id = c.id
           LEFT JOIN problems pr ON pr.customer_id = c.id
-         WHERE c.id IN ({ids})
+         WHERE {within.replace('o.customer_id', 'c.id')}
          ORDER BY c.id"""
-    ids_list = list(customer_ids)
-    params += ids_list + [now - timedelta(days=delivery_days), delivery_days] + ids_list * 4
-    return [row[:11] + (when(row[11]), when(row[12])) for row in _fetch(sql, params)]
+    params += batch + [now - timedelta(days=delivery_days), delivery_days] + batch * 3 + [now] + batch
+    if connection.vendor == "postgresql":
+        _no_jit()
+    return [(*row[:12], row[12], row[13], None if row[14] is None else int(row[14])) for row in _fetch(sql, params)]
+
+
+def _days_since(moment):
+    """SQL: whole days from `moment` to the moment bound as the next parameter (NULL stays NULL); as
+    a number, so 200,000 moments are not each read back as a datetime."""
+    if connection.vendor == "postgresql":
+        return f"floor(extract(epoch FROM %s - {moment}) / 86400)::int"
+    return f"CAST(julianday(%s) - julianday({moment}) AS INTEGER)"
+
+
+def _no_jit():
+    """PostgreSQL's JIT compiles a page's statement for seconds (its cost estimate is past the
+    threshold) to save milliseconds: off for the rest of the recompute's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
 
 
 def mark_stale(customer_ids, now):
-    """Mark the scores of these customers stale (those with an order: the others have no score),
-    creating the rows of customers scored for the first time. Returns how many were marked."""
+    """Mark the scores of these customers stale as of `now` (those with an order: the others have no
+    score), creating the rows of customers scored for the first time. The latest mark wins: a recompute
+    that read its facts before it clears only the marks older than its read (write_scores). Returns
+    how many were marked."""
     if not customer_ids:
         return 0
     h, o = table(HealthScore), table(Order)
-    with connection.cursor() as cursor:
+    among, params = _among("c.id", customer_ids)
+    with rows.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {h} (customer_id, score, band, components, policy_version, computed_at, stale_since) "
             f"SELECT c.id, NULL, '', '{{}}', 0, NULL, %s FROM {table(Customer)} c "
-            f"WHERE c.id IN ({marks(len(customer_ids))}) AND EXISTS (SELECT 1 FROM {o} o WHERE o.customer_id = c.id) "
-            f"ON CONFLICT (customer_id) DO UPDATE SET stale_since = COALESCE({h}.stale_since, excluded.stale_since)",
-            [_param(now), *customer_ids])
+            f"WHERE {among} AND EXISTS (SELECT 1 FROM {o} o WHERE o.customer_id = c.id) "
+            f"ON CONFLICT (customer_id) DO UPDATE SET stale_since = excluded.stale_since",
+            [_param(now), *params])
         return cursor.rowcount
+
+
+def write_scores(scores, *, version, computed_at, read_at):
+    """Write (customer id, score, band, components) each, as computed under policy `version`, creating
+    the rows that do not exist; a stale mark is cleared unless it came after `read_at` (the moment
+    the facts were read: that mark's news may not be in them). On PostgreSQL one statement per page,
+    its columns bound as arrays."""
+    if not scores:
+        return
+    h = table(HealthScore)
+    stale = f"CASE WHEN {h}.stale_since > %s THEN {h}.stale_since END"
+    update = ("score = excluded.score, band = excluded.band, components = excluded.components, "
+              f"policy_version = excluded.policy_version, computed_at = excluded.computed_at, stale_since = {stale}")
+    columns = "customer_id, score, band, components, policy_version, computed_at, stale_since"
+    if connection.vendor == "postgresql":
+        ids, values, bands, components = zip(*scores, strict=True)
+        with rows.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {h} ({columns}) SELECT u.id, u.score, u.band, u.components::jsonb, %s, %s, NULL "
+                f"FROM unnest(%b::bigint[], %b::smallint[], %b::text[], %b::text[]) AS u (id, score, band, components) "
+                f"ON CONFLICT (customer_id) DO UPDATE SET {update}",
+                [version, computed_at, list(ids), list(values), list(bands),
+                 [json.dumps(c, separators=(",", ":")) for c in components], read_at])
+        return
+    marks_ = ", ".join(["(%s, %s, %s, %s, %s, %s, NULL)"] * len(scores))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {h} ({columns}) VALUES {marks_} ON CONFLICT (customer_id) DO UPDATE SET {update}",
+            [v for cid, value, band, comp in scores
+             for v in (cid, value, band, json.dumps(comp), version, _param(computed_at))] + [_param(read_at)])
 
 
 def stale_customers(limit):

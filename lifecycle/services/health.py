@@ -2,9 +2,9 @@
 score current, nightly for everyone with orders and within a minute for those whose events made
 their score stale (lifecycle/services/health_follower.py).
 
-One path for every recompute, a batch of one included: health_recompute locks the batch's score rows
-(two recomputes of a customer take turns, so a band change is seen once), reads every customer's
-facts in one statement (lifecycle/db/health.py), scores them (health_score.py), writes the scores,
+One path for every recompute, a batch of one included: health_recompute takes the recompute lock
+(recomputes take turns a page at a time, so a band change is seen once), reads every customer's
+facts and stored score in one statement (lifecycle/db/health.py), scores them (health_score.py), writes the scores,
 a snapshot for each whose score or band changed (the trend), and a `health_band_changed` timeline
 event for each band change, then hands the changes to lifecycle/services/automation.py (at_risk,
 loyal). Pages of PAGE customers, one transaction each: the nightly run never holds a lock for long.
@@ -21,7 +21,7 @@ from lifecycle import statuses
 from lifecycle.actors import Actor
 from lifecycle.db import health as health_rows
 from lifecycle.db import rows
-from lifecycle.models import Band, EventKind, EventSource, HealthPolicy, HealthScore, HealthSnapshot, System
+from lifecycle.models import Band, EventKind, EventSource, HealthPolicy, HealthSnapshot, System
 from lifecycle.models import TimelineEvent
 from lifecycle.models.health import HealthWatermark
 from lifecycle.services import health_score
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 # limit), and a page's locks are held for a fraction of a second.
 PAGE = 5_000
 CHANGE_POLICY = "lifecycle.change_healthpolicy"
-SCORE_FIELDS = ["score", "band", "components", "policy_version", "computed_at", "stale_since"]
 
 
 def active_policy():
@@ -112,18 +111,16 @@ def health_recompute(*, customer_ids, actor, automate=True, now=None, policy=Non
 
 
 def _recompute_page(page, policy, now, actor, automate, keys, result):
-    health_rows.ensure_scores(page)
-    before = health_rows.lock_scores(page)
-    facts = [health_score.Facts(*row) for row in health_rows.read_facts(
-        page, now=now, delivery_days=policy.delivery_days, delivered_keys=keys,
-        activity_kinds=health_score.ACTIVITY_KINDS, ignored_kinds=health_score.NOT_EXPERIENCE)]
+    health_rows.recompute_lock()
+    read_at = timezone.now()
+    found = health_rows.read_facts(page, now=now, delivery_days=policy.delivery_days, delivered_keys=keys,
+                                   activity_kinds=health_score.ACTIVITY_KINDS, ignored_kinds=health_score.NOT_EXPERIENCE)
     scores, snapshots, events, changes = [], [], [], []
-    for fact in facts:
+    for *facts, old_score, old_band, old_repeat in found:
+        fact = health_score.Facts(*facts)
         scored = health_score.score(fact, policy, now)
-        old_score, old_band, old_components, _version = before.get(fact.customer_id, (None, "", {}, 0))
-        scores.append(HealthScore(customer_id=fact.customer_id, score=scored.score, band=scored.band,
-                                  components=scored.components, policy_version=policy.version, computed_at=now,
-                                  stale_since=None))
+        old_band = old_band or ""
+        scores.append((fact.customer_id, scored.score, scored.band, scored.components))
         result.bands[scored.band] = result.bands.get(scored.band, 0) + 1
         if scored.score != old_score or scored.band != old_band:
             snapshots.append(HealthSnapshot(customer_id=fact.customer_id, score=scored.score, band=scored.band,
@@ -132,10 +129,11 @@ def _recompute_page(page, policy, now, actor, automate, keys, result):
         if scored.band != old_band:
             events.append(health_band_changed_event(customer_id=fact.customer_id, from_band=old_band, scored=scored,
                                                     policy=policy, actor=actor, at=now))
-        newly = _expanding(scored.band, scored.components) and not _expanding(old_band, old_components)
+        newly = (_expanding(scored.band, health_score.repeat_orders_of(scored.components))
+                 and not _expanding(old_band, old_repeat or 0))
         if scored.band != old_band or newly:
             changes.append(Change(fact.customer_id, scored, old_band, newly))
-    rows.update_many(HealthScore, scores, SCORE_FIELDS)
+    health_rows.write_scores(scores, version=policy.version, computed_at=now, read_at=read_at)
     rows.insert_many(HealthSnapshot, snapshots)
     rows.insert_many(TimelineEvent, events)
     result.customers += len(scores)
@@ -147,9 +145,9 @@ def _recompute_page(page, policy, now, actor, automate, keys, result):
         result.moves += health_changes_follow(changes, policy=policy, actor=actor)
 
 
-def _expanding(band, components):
+def _expanding(band, repeat_orders):
     """An expansion candidate: expand band and at least one repeat purchase (DOMAIN.md's loyal)."""
-    return band == Band.EXPAND and health_score.repeat_orders_of(components) >= 1
+    return band == Band.EXPAND and repeat_orders >= 1
 
 
 BAND_WORDS = {Band.INTERVENE: "intervene", Band.OPTIMIZE: "optimize", Band.EXPAND: "expand", "": "no score"}
@@ -185,9 +183,10 @@ def health_recompute_stale(*, actor, limit_pages=20):
     return result
 
 
-def health_recompute_all(*, actor, automate=True):
-    """Every customer with orders, page by page (the nightly run); records what it did on the watermark."""
-    started, clock = timezone.now(), time.perf_counter()
+def health_recompute_all(*, actor, automate=True, now=None):
+    """Every customer with orders, page by page (the nightly run), as of `now`; records what it did on
+    the watermark."""
+    started, clock = now or timezone.now(), time.perf_counter()
     result, policy, keys, after = Recomputed(), active_policy(), delivered_keys(), 0
     while page := health_rows.with_orders_after(after, PAGE):
         health_recompute(customer_ids=page, actor=actor, automate=automate, now=started, policy=policy, keys=keys,

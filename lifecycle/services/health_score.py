@@ -21,7 +21,6 @@ The components, and where their facts come from (lifecycle/db/health.py reads th
 """
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.utils.translation import ngettext
 
@@ -70,8 +69,7 @@ class Facts:
     steps_late: int = 0
     steps_missed: int = 0
     open_exceptions: int = 0
-    last_activity_at: datetime | None = None
-    last_paid_at: datetime | None = None
+    days_since_activity: int | None = None  # None: no activity at all
 
 
 @dataclass(frozen=True)
@@ -113,9 +111,9 @@ def _refunds(facts, policy, now):
 
 
 def _activity(facts, policy, now):
-    if facts.last_activity_at is None:
+    if facts.days_since_activity is None:
         return None
-    days = max((now - facts.last_activity_at).days, 0)
+    days = max(facts.days_since_activity, 0)
     quiet, churn = policy.quiet_days, policy.churn_days
     quality = 1.0 if days <= quiet else max(0.0, 1 - (days - quiet) / max(churn - quiet, 1))
     return days, quality, {"quiet_days": quiet, "churn_days": churn}
