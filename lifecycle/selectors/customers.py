@@ -3,7 +3,7 @@
 The screen is benchmarked with 500 orders and 5,000 timeline events per customer: orders and
 the timeline are read one page at a time with keyset cursors (no OFFSET, no COUNT over the
 history), and per-row details are loaded for that page only. Sections whose data model does
-not exist yet (health, journey) return None and the screen says "Not connected yet".
+not exist yet (journey) return None and the screen says "Not connected yet".
 """
 
 from collections.abc import Callable
@@ -37,7 +37,7 @@ from lifecycle.models import (
     System,
     TimelineEvent,
 )
-from lifecycle.selectors import wording
+from lifecycle.selectors import health, wording
 from lifecycle.selectors.pages import Page, keyset_page
 from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to, may_ask_who_owns
 from lifecycle.selectors.waiting import SEE_EXCEPTIONS, waiting_for
@@ -61,13 +61,13 @@ _EVENT_SOURCES = {System.ERP: EventSource.ERP, System.CRM: EventSource.CRM}
 
 # --- the customer --------------------------------------------------------------------------------
 def customer_for_screen(user, customer_id, *, extend=None):
-    """The customer if the user may see it, with its owner loaded; None otherwise (one query).
+    """The customer if the user may see it, with its owner and health loaded; None otherwise (one query).
 
     `extend`: a function of the queryset adding what the caller's other sections read beside the
     customer (the integrations' columns: lifecycle knows nothing of them), in this one query."""
-    queryset = Customer.objects.filter(pk=customer_id).select_related(
+    queryset = health.with_health(Customer.objects.filter(pk=customer_id).select_related(
         "ownership__team", "ownership__agent__user", "ownership__last_handoff"
-    )
+    ))
     if extend is not None:
         queryset = extend(queryset)
     return customers_visible_to(user, queryset).first()
@@ -543,10 +543,10 @@ def customer_timeline(customer, *, source=None, after=None, before=None, limit=E
     return keyset_page(events, field_name="occurred_at", after=after, before=before, limit=limit)
 
 
-# --- sections whose data do not exist yet ---------------------------------------------------------
+# --- health (lifecycle/selectors/health.py) and sections whose data do not exist yet ---------------
 def customer_health(customer):
-    """Health score with components and trend: None until health scores exist ("not connected yet")."""
-    return None
+    """Health score with each component's points in a sentence and the trend (a fixed three queries)."""
+    return health.customer_health(customer)
 
 
 def customer_journey(customer):

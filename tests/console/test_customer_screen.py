@@ -112,7 +112,8 @@ def test_page_shows_owner_stage_orders_exceptions_and_timeline(client_for, suppo
     assert f"#{order.number}" in page and "processing" in page
     assert problem.summary in page and "due in" in page
     assert "Customer Ada Lovelace created" in page
-    assert page.count("Not connected yet") == 2, "health and journey"
+    assert page.count("Not connected yet") == 1, "the journey (health is connected)"
+    assert "Not scored yet" in page, "its first score comes within a minute of its first order"
     assert "not connected yet" not in page, "the order columns say what a system sent, in sentences"
     assert "The ERP has sent nothing about this customer yet." in page
     assert "The CRM has sent nothing about this customer yet." in page
