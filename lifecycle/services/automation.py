@@ -32,7 +32,7 @@ from lifecycle.models import Band, Customer, ExceptionKind, Order, OrderState, S
 from lifecycle.models import TimelineEvent
 from lifecycle.services import health_score
 from lifecycle.services.errors import ServiceError
-from lifecycle.services.exceptions import exception_raise, exceptions_resolve
+from lifecycle.services.exceptions import Raise, exceptions_raise, exceptions_resolve
 from lifecycle.services.stages import is_backward, stage_step, stages_follow
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,15 @@ def health_changes_follow(changes, *, policy, actor):
 
 
 def _raise_at_risk(low, policy, actor):
-    """The `at_risk` exception of each low customer now in the at_risk stage, for its owner team (the
-    kind's policy routes it there). One raise each until the batch raise lands."""
-    reasons = {c.customer_id: health_score.low_reason(c.scored, policy) for c in low}
-    for customer in Customer.objects.filter(pk__in=list(reasons), stage=Stage.AT_RISK).order_by("pk"):
-        exception_raise(kind=AT_RISK, subject_key=at_risk_subject(customer.pk), summary=reasons[customer.pk],
-                        customer=customer, actor=actor,
-                        evidence={"score": next(c.scored.score for c in low if c.customer_id == customer.pk),
-                                  "below": policy.intervene_below})
+    """The `at_risk` exceptions of the low customers now in the at_risk stage, for their owner teams
+    (the kind's policy routes them there), in one batch."""
+    by_id = {c.customer_id: c for c in low}
+    at_risk = Customer.objects.filter(pk__in=list(by_id), stage=Stage.AT_RISK).order_by("pk").values_list("pk", flat=True)
+    exceptions_raise(kind=AT_RISK, actor=actor, raises=[
+        Raise(subject_key=at_risk_subject(customer_id), customer=customer_id,
+              summary=health_score.low_reason(by_id[customer_id].scored, policy),
+              evidence={"score": by_id[customer_id].scored.score, "below": policy.intervene_below})
+        for customer_id in at_risk])
 
 
 def refunds_follow(refunds, *, actor):
