@@ -3,7 +3,7 @@ console/admin/logins.py). Run by console's migration 0001 and by tests that flus
 
 from lifecycle.defaults import grant
 
-GROUPS = {"Manager": ["axes.view_accessattempt", "axes.delete_accessattempt"]}
+GROUPS = {"Manager": ["console.view_loginlockout", "console.delete_loginlockout"]}
 
 
 def install_defaults(apps):

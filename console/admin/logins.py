@@ -8,7 +8,6 @@ it is logged in the admin's history like any deletion.
 """
 
 from axes.helpers import get_cool_off
-from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import IntegerField, OuterRef, Q, Subquery, Sum
@@ -20,18 +19,19 @@ from django.utils.translation import ngettext
 from unfold.decorators import action, display
 
 from console.admin.base import AftercareAdmin, when_column
+from console.models import LoginLockout
 
 STATUS_COLORS = {"locked": "danger", "counting": "warning", "expired": "default"}
 
 
 def _failures_of(since, field):
     """The failures since `since` of every row sharing the outer row's `field`."""
-    total = (AccessAttempt.objects.filter(attempt_time__gte=since, **{field: OuterRef(field)}).order_by()
+    total = (LoginLockout.objects.filter(attempt_time__gte=since, **{field: OuterRef(field)}).order_by()
              .values(field).annotate(n=Sum("failures_since_start")).values("n"))
     return Coalesce(Subquery(total, output_field=IntegerField()), 0)
 
 
-@admin.register(AccessAttempt)
+@admin.register(LoginLockout)
 class LoginLockoutAdmin(AftercareAdmin):
     list_display = ["username", "ip_address", "status", "failures_since_start",
                     when_column("attempt_time", _("last failure")), "user_agent"]
@@ -73,7 +73,7 @@ class LoginLockoutAdmin(AftercareAdmin):
     def _unlock(self, request, attempts):
         accounts = {a.username for a in attempts if a.username is not None}
         addresses = {a.ip_address for a in attempts if a.ip_address is not None}
-        lifted = AccessAttempt.objects.filter(Q(username__in=accounts) | Q(ip_address__in=addresses))
+        lifted = LoginLockout.objects.filter(Q(username__in=accounts) | Q(ip_address__in=addresses))
         self.log_deletions(request, lifted)
         lifted.delete()
         messages.success(request, ngettext(
@@ -86,5 +86,5 @@ class LoginLockoutAdmin(AftercareAdmin):
 
     @action(description=_("Unlock"), url_path="unlock", icon="lock_open", permissions=["delete"])
     def unlock_detail(self, request, object_id):
-        self._unlock(request, [get_object_or_404(AccessAttempt, pk=object_id)])
-        return redirect("admin:axes_accessattempt_changelist")
+        self._unlock(request, [get_object_or_404(LoginLockout, pk=object_id)])
+        return redirect("admin:console_loginlockout_changelist")

@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.urls import path, re_path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from console.api import views
 
@@ -34,6 +34,8 @@ urlpatterns = [
     # Last among v1: only paths ending in "/", so a missing slash still gets Django's redirect.
     re_path(r"^v1/(?:[\s\S]*/)?\Z", views.NotFound.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    # A person reads the docs in a browser: without a session, the login page (then back here).
-    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),
+    # A person reads the docs in a browser: without a session, the login page (then back here). Split:
+    # Swagger UI's start-up script is a file of its own (?script), as the Content-Security-Policy
+    # refuses inline scripts.
+    path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api:schema")), name="docs"),
 ]

@@ -8,5 +8,13 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    initial = True
     dependencies = [("axes", "0010_accessattemptexpiration"), ("lifecycle", "0002_default_teams_and_groups")]
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    operations = [
+        migrations.CreateModel(
+            name="LoginLockout", fields=[], bases=("axes.accessattempt",),
+            options={"verbose_name": "login lockout", "verbose_name_plural": "login lockouts", "proxy": True,
+                     "indexes": [], "constraints": []},
+        ),
+        migrations.RunPython(forwards, migrations.RunPython.noop),
+    ]

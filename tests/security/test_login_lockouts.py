@@ -15,7 +15,7 @@ from tests.factories import make_agent, make_user
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/?next=/console/"
 OFFICE, ELSEWHERE = "203.0.113.7", "198.51.100.4"
-LOCKOUTS = reverse("admin:axes_accessattempt_changelist")
+LOCKOUTS = reverse("admin:console_loginlockout_changelist")
 
 
 @pytest.fixture(autouse=True)
