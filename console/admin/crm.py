@@ -1,6 +1,7 @@
 """The CRM in the admin: the connection (token write-only, "Check connection"), its stage mappings
-(with history), the agents' HubSpot owners (those without one listed), and the outbox of changes on
-their way (pending, delivered, dead letters to replay: crm_outbox.py).
+(with history), the agents' HubSpot owners (those without one listed), the outbox of changes on
+their way (pending, delivered, dead letters to replay: crm_outbox.py), and what is read back (deal
+stage mappings, the webhook secret, the pull cursors: crm_inbound.py).
 
 Who does what (integrations/defaults.py): operations connect, check and replay; managers and
 operations map stages; both read everything here.
@@ -294,3 +295,7 @@ class CrmOwnerLinkAdmin(ViewOnlyMixin, AftercareAdmin):
         if not obj.owner_id:
             return "none", _("none has this email")
         return "linked", f"{obj.owner_name or obj.owner_email} (id {obj.owner_id})"
+
+
+# The inbound side's pages (deal stage mappings, the webhook secret, the pull cursors) register with these.
+from console.admin import crm_inbound  # noqa: E402, F401

@@ -15,7 +15,7 @@ from console.admin.integrations import hx_redirect
 from integrations.crm.models import OutboundMessage
 from integrations.crm.outbox import OPERATE, outbound_messages_replay
 from lifecycle.actors import Actor
-from lifecycle.models import Agent, Stage, Team
+from lifecycle.models import Agent, Order, OrderState, Stage, Team
 from lifecycle.services.errors import PermissionDenied
 
 M = OutboundMessage.State
@@ -39,15 +39,18 @@ class StateFilter(admin.SimpleListFilter):
 
 
 def names_load(messages):
-    """Give each message the agent and team names its change reads, in two queries for them all."""
+    """Give each message the agent, team and order names its change reads, in three queries for them all."""
     owners = [m.value for m in messages if m.field == OutboundMessage.Field.OWNER]
-    agents, teams = {}, {}
+    agents, teams, orders = {}, {}, {}
     if owners:
         agents = {a.pk: str(a) for a in Agent.objects.select_related("user").filter(
             pk__in={v.get("agent") for v in owners} - {None})}
         teams = dict(Team.objects.filter(pk__in={v.get("team") for v in owners}).values_list("pk", "name"))
+    deal_orders = {m.order_id for m in messages if m.field == OutboundMessage.Field.DEAL}
+    if deal_orders:
+        orders = dict(Order.objects.filter(pk__in=deal_orders).values_list("pk", "number"))
     for message in messages:
-        message.names = {"agents": agents, "teams": teams}
+        message.names = {"agents": agents, "teams": teams, "orders": orders}
 
 
 class OutboxChangeList(ChangeList):
@@ -57,7 +60,8 @@ class OutboxChangeList(ChangeList):
 
 
 def change_text(message):
-    """The change in words: "Owner: Ada Lovelace (Success)", "Lifecycle stage: Onboarding"."""
+    """The change in words: "Owner: Ada Lovelace (Success)", "Lifecycle stage: Onboarding", "Deal of order
+    #1042: Paid"."""
     if not hasattr(message, "names"):
         names_load([message])
     value, names = message.value, message.names
@@ -70,6 +74,11 @@ def change_text(message):
     if message.field == OutboundMessage.Field.STAGE:
         stage = value.get("stage")
         return _("Lifecycle stage: %(stage)s") % {"stage": Stage(stage).label if stage in Stage.values else stage}
+    if message.field == OutboundMessage.Field.DEAL:
+        state = value.get("state")
+        return _("Deal of order #%(number)s: %(state)s") % {
+            "number": names["orders"].get(message.order_id, message.order_id),
+            "state": OrderState(state).label if state in OrderState.values else state}
     return _("New contact: %(name)s") % {"name": value.get("name") or _("no name")}
 
 
@@ -135,9 +144,10 @@ class OutboundMessageAdmin(ViewOnlyMixin, AftercareAdmin):
             return
         if count:
             messages.success(request, ngettext(
-                "%(n)d dead letter is pending again; a newer change of the same customer and field replaces it.",
-                "%(n)d dead letters are pending again; where a newer change of the same customer and field "
-                "exists, that one is sent instead.", count) % {"n": count})
+                "%(n)d dead letter is pending again; a newer change of the same customer and field (or order) "
+                "replaces it.",
+                "%(n)d dead letters are pending again; where a newer change of the same customer and field (or "
+                "order) exists, that one is sent instead.", count) % {"n": count})
         else:
             messages.warning(request, _("Nothing to replay: only dead letters are replayed."))
 

@@ -27,6 +27,12 @@ HUBSPOT_STAGES = [
     ("salesqualifiedlead", "Sales qualified lead"), ("opportunity", "Opportunity"), ("customer", "Customer"),
     ("evangelist", "Evangelist"), ("other", "Other"),
 ]
+# The names of the stages of HubSpot's default deal pipeline (an account's own stages have numeric ids).
+HUBSPOT_DEAL_STAGES = {
+    "appointmentscheduled": "Appointment scheduled", "qualifiedtobuy": "Qualified to buy",
+    "presentationscheduled": "Presentation scheduled", "decisionmakerboughtin": "Decision maker bought-in",
+    "contractsent": "Contract sent", "closedwon": "Closed won", "closedlost": "Closed lost",
+}
 # The console's stages onto HubSpot's defaults (editable per connection). Every stage after the
 # first paid order is a customer to HubSpot; loyal ones are its evangelists, churned ones "other".
 DEFAULT_STAGE_MAP = {
@@ -293,7 +299,7 @@ class CrmDealStageMapping(models.Model):
         verbose_name = "CRM deal stage mapping"
 
     def __str__(self):
-        return f"{self.dealstage} → {self.canonical}"
+        return f"{HUBSPOT_DEAL_STAGES.get(self.dealstage, self.dealstage)} → {self.get_canonical_display()}"
 
 
 class CrmDeal(models.Model):
