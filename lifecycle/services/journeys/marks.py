@@ -29,9 +29,15 @@ def who_can_mark(step):
     return f"Only {step.team}'s agents or a manager can mark “{step.name}” done: ask {ask}."
 
 
-def mark_refusal(user, step):
+def agent_team_ids(user):
+    """The ids of the teams the user is an agent of (none without an agent profile)."""
+    agent = agent_of(user)
+    return set(agent.teams.values_list("pk", flat=True)) if agent is not None else set()
+
+
+def mark_refusal(user, step, team_ids=None):
     """Why `user` may not mark `step` done now (StepMarkRefused or PermissionDenied, saying it in their
-    words); None when they may."""
+    words); None when they may. `team_ids`: agent_team_ids(user), when the caller asks for many steps."""
     if step.journey.status != JourneyStatus.RUNNING:
         return StepMarkRefused(f"This journey is over ({step.journey.get_status_display().lower()}): there is "
                                "nothing left to mark.")
@@ -42,8 +48,7 @@ def mark_refusal(user, step):
                                "not marked by hand.")
     if user.has_perm(MARK_ANY):
         return None
-    agent = agent_of(user)
-    if agent is None or not agent.teams.filter(pk=step.team_id).exists():
+    if step.team_id not in (agent_team_ids(user) if team_ids is None else team_ids):
         return PermissionDenied(who_can_mark(step))
     return None
 
@@ -59,11 +64,11 @@ def step_mark_done(*, step, actor, comment):
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=step.customer_id).first()  # customer first, as followers lock
         locked = JourneyStep.objects.select_related("journey", "team__manager").get(pk=step.pk)
-        refusal = mark_refusal(actor.user, locked)
+        team_ids = agent_team_ids(actor.user)
+        refusal = mark_refusal(actor.user, locked, team_ids)
         if refusal is not None:
             raise refusal
-        agent = agent_of(actor.user)
-        team_id = locked.team_id if agent is not None and agent.teams.filter(pk=locked.team_id).exists() else None
+        team_id = locked.team_id if locked.team_id in team_ids else None
         event = touchpoint_event(step=locked, team_id=team_id, comment=comment[:1000], actor=actor)
         rows.insert_many(TimelineEvent, [event])
         follow_events([event], actor=actor, now=timezone.now())

@@ -1,0 +1,241 @@
+"""What the console reads of journeys: a customer's journey strip, an agent's overdue steps, the
+dashboard's completion figures, the API's journey per customer, and the journey map's figures.
+Each is a fixed number of queries."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import CharField, Count, Exists, F, Max, OuterRef, Q, Value
+from django.db.models.functions import Cast, Coalesce, Concat, TruncWeek
+
+from lifecycle.models import (
+    OPEN_STATUSES,
+    Agent,
+    ExceptionCase,
+    Journey,
+    JourneyStatus,
+    JourneyStep,
+    Playbook,
+    StepState,
+    Team,
+)
+from lifecycle.selectors.visibility import agent_of
+from lifecycle.services.journeys.ending import subject_of
+from lifecycle.services.journeys.marks import MARKED, mark_refusal
+from lifecycle.services.journeys.signals import describe, matches
+from lifecycle.services.journeys.timing import ON_TIME_GRACE
+
+DONE = (StepState.DONE, StepState.LATE)
+
+
+# --- the customer screen's strip ------------------------------------------------------------------
+@dataclass
+class StepRow:
+    step: JourneyStep
+    status: str  # "done", "late", "missed", "overdue" (pending past due), "upcoming", "skipped"
+    label: str
+    completes_when: str
+    can_mark: bool = False
+    refusal: str = ""  # why this user may not mark it, with whom to ask (empty: may, or nothing to mark)
+
+
+@dataclass
+class JourneyStrip:
+    journey: Journey | None
+    steps: list = field(default_factory=list)
+    earlier: list = field(default_factory=list)  # the customer's other journeys, newest first
+
+    @property
+    def done(self):
+        return sum(1 for row in self.steps if row.status in ("done", "late"))
+
+
+LABELS = {"done": "Done on time", "late": "Done late", "missed": "Missed", "overdue": "Overdue",
+          "upcoming": "Upcoming", "skipped": "Skipped"}
+
+
+def step_status(step, now):
+    if step.state == StepState.PENDING:
+        return "overdue" if step.due_at + ON_TIME_GRACE < now else "upcoming"
+    return step.state if step.state != StepState.DONE else "done"
+
+
+def customer_journey(customer, user, now):
+    """The customer's current journey (the running one, else the latest) with each step's status and
+    whether `user` may mark it done (and if not, whom to ask); `journey` None when it has none. One
+    query: every journey's steps (a customer has a few), each saying whether the user is an agent of
+    its team."""
+    mine = Agent.teams.through.objects.filter(agent__user_id=getattr(user, "pk", None), team_id=OuterRef("team_id"))
+    by_journey, team_ids = defaultdict(list), set()
+    for step in (JourneyStep.objects.filter(journey__customer=customer).annotate(mine=Exists(mine))
+                 .select_related("journey__playbook", "journey__version", "team__manager")
+                 .defer("journey__version__steps").order_by("journey_id", "position", "id")):
+        by_journey[step.journey_id].append(step)
+        if step.mine:
+            team_ids.add(step.team_id)
+    if not by_journey:
+        return JourneyStrip(None)
+    journeys = sorted((steps[0].journey for steps in by_journey.values()),
+                      key=lambda j: (j.ended_at is None, j.ended_at or j.started_at, j.started_at, j.pk), reverse=True)
+    current = journeys[0]
+    rows = []
+    for step in by_journey[current.pk]:
+        step.journey = current
+        status = step_status(step, now)
+        row = StepRow(step, status, LABELS[status], describe(step.signals))
+        if status in ("upcoming", "overdue", "missed") and matches(step.signals, MARKED) and user is not None:
+            refusal = mark_refusal(user, step, team_ids)
+            row.can_mark, row.refusal = refusal is None, str(refusal) if refusal is not None else ""
+        rows.append(row)
+    return JourneyStrip(current, rows, journeys[1:])
+
+
+# --- the agent home: my overdue steps ------------------------------------------------------------
+def overdue_steps(user, now, limit=20):
+    """Steps past due and not done, of the user's teams, that nobody else holds: the customer is the
+    user's, or the step's missed_touchpoint is assigned to them or to nobody. Oldest due first."""
+    agent = agent_of(user)
+    if agent is None:
+        return []
+    exception = ExceptionCase.objects.filter(kind="missed_touchpoint", subject_key=_subject(OuterRef("pk")),
+                                             status__in=OPEN_STATUSES)
+    theirs = exception.exclude(assignee__isnull=True).exclude(assignee=agent)
+    return list(JourneyStep.objects.filter(
+        team__in=agent.teams.all(), journey__status=JourneyStatus.RUNNING, due_at__lt=now - ON_TIME_GRACE,
+        state__in=(StepState.PENDING, StepState.MISSED))
+        .exclude(Exists(theirs)).select_related("team", "journey__customer")
+        .order_by("due_at", "id")[:limit])
+
+
+def _subject(step_id):
+    """subject_of(step id) in SQL."""
+    return Concat(Value(subject_of("")), Cast(step_id, CharField()))
+
+
+# --- the API ---------------------------------------------------------------------------------------
+def attach_journeys(customers):
+    """Set `journey_steps` on each customer: the steps of its current journey (as the strip shows it),
+    with its `current_journey`, or None without one. Two queries for a page of customers."""
+    customers = list(customers)
+    for customer in customers:
+        customer.current_journey, customer.journey_steps = None, []
+    if not customers:
+        return customers
+    latest = {}
+    for journey in (Journey.objects.filter(customer__in=customers).select_related("playbook", "version")
+                    .defer("version__steps").order_by("customer_id", F("ended_at").desc(nulls_first=True),
+                                                      "-started_at", "-id")):
+        latest.setdefault(journey.customer_id, journey)
+    steps = defaultdict(list)
+    for step in (JourneyStep.objects.filter(journey__in=list(latest.values())).select_related("team")
+                 .order_by("journey_id", "position", "id")):
+        steps[step.journey_id].append(step)
+    for customer in customers:
+        journey = latest.get(customer.pk)
+        if journey is not None:
+            customer.current_journey, customer.journey_steps = journey, steps[journey.pk]
+    return customers
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
+def completion(now, days=30):
+    """The dashboard's journey figures: running journeys; those that ended in the last `days` days,
+    completed or early; the share of steps due in that window done on time; steps missed now."""
+    since = now - timedelta(days=days)
+    journeys = Journey.objects.aggregate(
+        running=Count("id", filter=Q(status=JourneyStatus.RUNNING)),
+        completed=Count("id", filter=Q(status=JourneyStatus.COMPLETED, ended_at__gte=since)),
+        exited=Count("id", filter=Q(status=JourneyStatus.EXITED, ended_at__gte=since)))
+    due = JourneyStep.objects.filter(due_at__gte=since, due_at__lt=now - ON_TIME_GRACE).exclude(
+        state=StepState.SKIPPED).aggregate(
+        due=Count("id"), on_time=Count("id", filter=Q(state=StepState.DONE)),
+        late=Count("id", filter=Q(state=StepState.LATE)), missed=Count("id", filter=Q(state=StepState.MISSED)))
+    ended = journeys["completed"] + journeys["exited"]
+    return {**journeys, **due, "days": days,
+            "completion_rate": journeys["completed"] / ended if ended else None,
+            "on_time_rate": due["on_time"] / due["due"] if due["due"] else None,
+            "missed_open": JourneyStep.objects.filter(state=StepState.MISSED,
+                                                      journey__status=JourneyStatus.RUNNING).count()}
+
+
+# --- the journey map -------------------------------------------------------------------------------
+STATES = [("on_time", Q(state=StepState.DONE)), ("late", Q(state=StepState.LATE)),
+          ("missed", Q(state=StepState.MISSED)), ("duplicated", Q(duplicated=True)),
+          ("upcoming", Q(state=StepState.PENDING)), ("skipped", Q(state=StepState.SKIPPED))]
+
+
+def _counts():
+    return {name: Count("id", filter=where) for name, where in STATES}
+
+
+@dataclass
+class JourneyMap:
+    playbook: Playbook | None
+    playbooks: list
+    since: object
+    journeys: int = 0
+    steps: list = field(default_factory=list)  # {key, name, position, counts…}
+    teams: list = field(default_factory=list)  # {team, counts…}
+    cohorts: list = field(default_factory=list)  # {week, journeys, completed, exited, counts…, by_step: {key: rate}}
+    abandoned: list = field(default_factory=list)  # {after: step name or None, position, journeys}
+    silent: int = 0
+
+
+def journey_map(*, playbook_id=None, weeks=12, now):
+    """Per step, per team and per weekly purchase cohort (the week of the payment that started the
+    journey): steps done on time, late, missed, duplicated (and upcoming, skipped), for journeys of one
+    playbook that started in the last `weeks` weeks; and where customers went silent: for journeys
+    ended early or with a missed step after the last one done, that last done step."""
+    playbooks = list(Playbook.objects.annotate(n=Count("journeys")).order_by("-n", "priority", "id"))
+    chosen = next((p for p in playbooks if p.pk == playbook_id), playbooks[0] if playbooks else None)
+    since = now - timedelta(weeks=weeks)
+    result = JourneyMap(chosen, playbooks, since)
+    if chosen is None:
+        return result
+    journeys = Journey.objects.filter(playbook=chosen, started_at__gte=since)
+    steps = JourneyStep.objects.filter(journey__in=journeys)
+    names = {s["position"]: s["name"] for s in _latest_steps(chosen)}
+    keys = {s["key"]: s for s in _latest_steps(chosen)}
+    for row in steps.values("key").annotate(position=Coalesce(Max("position"), 0), **_counts()).order_by("position"):
+        known = keys.get(row["key"])
+        result.steps.append({**row, "name": known["name"] if known else row["key"]})
+    team_names = dict(Team.objects.values_list("pk", "name"))
+    result.teams = [{**row, "team": team_names.get(row["team_id"], "")}
+                    for row in steps.values("team_id").annotate(**_counts()).order_by("team_id")]
+    by_week = {row["week"]: row for row in journeys.annotate(week=TruncWeek("started_at")).values("week").annotate(
+        journeys=Count("id"), completed=Count("id", filter=Q(status=JourneyStatus.COMPLETED)),
+        exited=Count("id", filter=Q(status=JourneyStatus.EXITED))).order_by("week")}
+    result.journeys = sum(row["journeys"] for row in by_week.values())
+    cells = steps.annotate(week=TruncWeek("journey__started_at")).values("week", "key").annotate(
+        due=Count("id", filter=~Q(state__in=(StepState.PENDING, StepState.SKIPPED))),
+        on_time=Count("id", filter=Q(state=StepState.DONE)))
+    rates = defaultdict(dict)
+    for cell in cells:
+        rates[cell["week"]][cell["key"]] = cell["on_time"] / cell["due"] if cell["due"] else None
+    totals = {row["week"]: row for row in steps.annotate(week=TruncWeek("journey__started_at")).values("week")
+              .annotate(**_counts())}
+    for week, row in by_week.items():
+        result.cohorts.append({**row, **{k: v for k, v in totals.get(week, {}).items() if k != "week"},
+                               "by_step": rates.get(week, {})})
+    result.abandoned, result.silent = _abandoned(journeys, names)
+    return result
+
+
+def _latest_steps(playbook):
+    version = playbook.versions.order_by("-number").values_list("steps", flat=True).first()
+    return version or []
+
+
+def _abandoned(journeys, names):
+    """Journeys that went silent (ended early, or a step missed after the last one done) by the last
+    step done before it: [{after, position, journeys}], most first; and how many went silent."""
+    silent = journeys.exclude(status=JourneyStatus.COMPLETED).annotate(
+        last_done=Max("steps__position", filter=Q(steps__state__in=DONE)),
+        last_missed=Max("steps__position", filter=Q(steps__state=StepState.MISSED)),
+    ).filter(Q(status=JourneyStatus.EXITED) | Q(last_missed__gt=Coalesce("last_done", 0)))
+    rows = [{"position": row["last_done"], "after": names.get(row["last_done"]) if row["last_done"] else None,
+             "journeys": row["n"]}
+            for row in silent.values("last_done").annotate(n=Count("id")).order_by("-n", "last_done")]
+    return rows, sum(row["journeys"] for row in rows)
+
