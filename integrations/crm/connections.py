@@ -22,7 +22,7 @@ from simple_history.utils import bulk_create_with_history
 from integrations.crm import deals, failures
 from integrations.crm.base import CrmError
 from integrations.crm.models import DEFAULT_STAGE_MAP, HUBSPOT_API, CrmConnection, CrmOwnerLink, CrmStageMapping
-from integrations.crm.outbox import OPERATE, outbox_retime
+from integrations.crm.outbox import OPERATE, outbox_first_push, outbox_retime
 from lifecycle.models import Agent, Stage
 from lifecycle.services.errors import PermissionDenied, ServiceError
 
@@ -71,9 +71,9 @@ SETTABLE = {"requests_per_10s", "daily_cap", "conflict_policy", "is_active"}
 def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot", base_url=None, settings=None,
                 adapter=None, check=True):
     """Create the connection named `name` or update its token (and base URL when given; `settings`:
-    the limit, daily cap, conflict policy, active), install the default stage mappings it lacks, and
-    check it (check=False: leave that to the first delivery or pull). Returns (connection, Check or
-    None when not checked)."""
+    the limit, daily cap, conflict policy, active), install the default stage mappings it lacks, queue
+    every owned customer and their orders for it (the first push), and check it (check=False: leave
+    that to the first delivery or pull). Returns (connection, Check or None when not checked)."""
     if not actor.has_perm(CONNECT):
         raise PermissionDenied("Only operations connect the CRM.")
     if kind not in KINDS:
@@ -98,6 +98,7 @@ def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot"
         connection.save()
         stage_mappings_install(connection)
         deals.deal_stage_mappings_install(connection)
+        outbox_first_push(connection=connection)  # with the connection, or not at all
     if not check:
         return connection, None
     return connection, crm_connection_check(connection=connection, actor=actor, adapter=adapter)

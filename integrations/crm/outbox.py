@@ -16,11 +16,14 @@ never read again, and HubSpot's upsert by email applied twice leaves the contact
 
 from functools import partial
 
+from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
 from integrations.crm.models import CrmConnection, OutboundMessage
 from lifecycle.db import rows
+from lifecycle.db.sql import col, table
+from lifecycle.models import Customer, Order, OrderState, Ownership
 from lifecycle.services.customer_changes import customers_changed_register
 from lifecycle.services.errors import PermissionDenied
 
@@ -53,6 +56,64 @@ def outbox_write(changes):
 
 
 customers_changed_register(outbox_write)
+
+
+# --- the first push -------------------------------------------------------------------------------
+F = OutboundMessage.Field
+# Contacts first (a customer's three fields side by side, so one round carries them), then deals: a
+# deal is linked to its contact, which must be there. Orders trashed in the shop are not pushed.
+FIRST_CONTACTS = """
+INSERT INTO {outbox} ({connection}, {customer}, {order}, {field}, {value}, {key}, {state}, {attempts},
+                      {next_at}, {last_error}, {error_kind}, {created})
+SELECT %(connection)s, c.{id}, NULL, f.name,
+       CASE f.name WHEN '{f_contact}' THEN {json}('name', c.{name}, 'phone', c.{phone})
+                   WHEN '{f_owner}' THEN {json}('team', o.{team}, 'agent', o.{agent})
+                   ELSE {json}('stage', c.{stage}) END,
+       %(prefix)s || f.name || ':' || c.{id}, '{pending}', 0, %(now)s, '', '', %(now)s
+  FROM {customers} c JOIN {owners} o ON o.{owner_customer} = c.{id}
+ CROSS JOIN (SELECT '{f_contact}' AS name, 1 AS n UNION ALL SELECT '{f_stage}', 2 UNION ALL SELECT '{f_owner}', 3) f
+ ORDER BY c.{id}, f.n"""
+FIRST_DEALS = """
+INSERT INTO {outbox} ({connection}, {customer}, {order}, {field}, {value}, {key}, {state}, {attempts},
+                      {next_at}, {last_error}, {error_kind}, {created})
+SELECT %(connection)s, r.{order_customer}, r.{id}, '{f_deal}', {json}('order', r.{id}, 'state', r.{order_state}),
+       %(prefix)s || '{f_deal}:' || r.{id}, '{pending}', 0, %(now)s, '', '', %(now)s
+  FROM {orders} r JOIN {owners} o ON o.{owner_customer} = r.{order_customer}
+ WHERE r.{order_state} <> '{deleted}'
+ ORDER BY r.{id}"""
+
+
+def _first_sql(template):
+    m = OutboundMessage
+    names = {name: col(m, name) for name in ("connection", "customer", "order", "field", "value")}
+    names |= {"key": col(m, "idempotency_key"), "state": col(m, "state"), "attempts": col(m, "attempts"),
+              "next_at": col(m, "next_attempt_at"), "last_error": col(m, "last_error"),
+              "error_kind": col(m, "error_kind"), "created": col(m, "created_at"), "outbox": table(m),
+              "customers": table(Customer), "owners": table(Ownership), "orders": table(Order),
+              "id": col(Customer, "id"), "name": col(Customer, "display_name"), "phone": col(Customer, "phone"),
+              "stage": col(Customer, "stage"), "team": col(Ownership, "team"), "agent": col(Ownership, "agent"),
+              "owner_customer": col(Ownership, "customer"), "order_customer": col(Order, "customer"),
+              "order_state": col(Order, "state"), "f_contact": F.CONTACT, "f_owner": F.OWNER, "f_stage": F.STAGE,
+              "f_deal": F.DEAL, "pending": M.PENDING, "deleted": OrderState.DELETED,
+              "json": "jsonb_build_object" if db.vendor == "postgresql" else "json_object"}
+    return template.format(**names)
+
+
+def outbox_first_push(*, connection):
+    """Queue every customer that has an owner (its name and phone, owner and stage) and their
+    orders as deals, for a connection just made: set-based, one INSERT … SELECT each, however many
+    customers. Returns how many messages. Keyed by the moment, so making the connection again (a
+    new token, a CRM account emptied) pushes everything again; newest wins keeps any later change."""
+    now = timezone.now()
+    params = {"connection": connection.pk, "now": now, "prefix": f"{connection.pk}:first:{now:%Y%m%dT%H%M%S.%f}:"}
+    count = 0
+    with db.cursor() as cursor:
+        for template in (FIRST_CONTACTS, FIRST_DEALS):
+            cursor.execute(_first_sql(template), params)
+            count += cursor.rowcount
+    if count:
+        transaction.on_commit(partial(kick, connection.pk))
+    return count
 
 
 def _send(connection_id, delay):

@@ -7,6 +7,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
 
 from integrations.crm import outbox
 from integrations.crm.delivery import outbox_deliver
@@ -19,7 +21,7 @@ from lifecycle.actors import Actor
 from lifecycle.models import ExceptionCase, ExceptionKind
 from lifecycle.services.ownership import owner_reassign
 from lifecycle.services.stages import customer_move_stage
-from tests.factories import make_agent, make_owned_customer, make_user, team
+from tests.factories import make_agent, make_customer, make_owned_customer, make_user, team
 from tests.integrations.crm.outbox_support import TASK, Clock
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +133,30 @@ def test_a_connection_saved_before_hubspot_is_up_is_checked_by_the_first_deliver
     connection.refresh_from_db()
     assert connection.check_ok and "HubSpot accepts the token" in connection.check_message
     assert hubspot.contact("ada@example.com")["hubspot_owner_id"] == "41000077"
+
+
+def test_connecting_pushes_every_owned_customer_and_their_orders_in_one_statement_each(hubspot, grace):
+    # given: customers made before the CRM was connected (nothing was written for them then)
+    ada = make_owned_customer(name="Ada Lovelace", email="ada@example.com", paid=True)
+    make_owned_customer(name="Alan Turing", email="alan@example.com")
+    make_customer(name="Just Browsing", email="lead@example.com")  # no order, no owner: not pushed
+    assert not OutboundMessage.objects.exists()
+
+    # when: the connection is made
+    with CaptureQueriesContext(db) as queries:
+        connection, out = connect(hubspot)
+
+    # then: one INSERT … SELECT queued the owned customers' fields, one their orders
+    inserts = [q for q in queries.captured_queries if q["sql"].lstrip().startswith('INSERT INTO "crm_outboundmessage"')]
+    assert len(inserts) == 2 and "8 changes wait in the outbox" in out  # two customers' three fields, two orders
+    assert sorted(OutboundMessage.objects.filter(customer=ada).values_list("field", flat=True)) == [
+        "contact", "deal", "owner", "stage"]
+
+    # and: one delivery brings them to HubSpot, contacts before their deals
+    assert deliver_crm_outbox(connection.pk) == {connection.pk: 8}
+    contact = hubspot.contact("ada@example.com")
+    assert (contact["firstname"], contact["hubspot_owner_id"], contact["lifecyclestage"]) == (
+        "Ada", "41000077", "customer")
+    [deal] = [d for d in hubspot.store.snapshot("deals")["deals"] if d["properties"]["dealstage"] == "closedwon"]
+    assert hubspot.deal(deal["properties"]["aftercare_order_key"])["contacts"] == [contact["hs_object_id"]]
+    assert hubspot.contact("lead@example.com") is None

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.crm.connections import crm_connect
-from integrations.crm.models import HUBSPOT_API, CrmConnection
+from integrations.crm.models import HUBSPOT_API, CrmConnection, OutboundMessage
 from lifecycle.actors import Actor
 from lifecycle.services.errors import ServiceError
 
@@ -31,6 +31,9 @@ class Command(BaseCommand):
         except ServiceError as error:
             raise CommandError(str(error)) from None
         where = f"{connection.name} ({connection.base_url})"
+        waiting = OutboundMessage.objects.filter(connection=connection, state=OutboundMessage.State.PENDING).count()
+        self.stdout.write(f"{waiting} changes wait in the outbox for {connection.name}: every customer with an owner "
+                          "(name, owner, stage) and their orders as deals.")
         if check is None:
             self.stdout.write(self.style.SUCCESS(
                 f"Saved {where} without checking it: the first delivery or pull (within a minute of the worker "
