@@ -37,7 +37,7 @@ from lifecycle.models import (
     System,
     TimelineEvent,
 )
-from lifecycle.selectors import health, wording
+from lifecycle.selectors import health, journeys, wording
 from lifecycle.selectors.pages import Page, keyset_page
 from lifecycle.selectors.visibility import agent_of, customers_visible_to, exceptions_visible_to, may_ask_who_owns
 from lifecycle.selectors.waiting import SEE_EXCEPTIONS, waiting_for
@@ -549,6 +549,7 @@ def customer_health(customer):
     return health.customer_health(customer)
 
 
-def customer_journey(customer):
-    """The 30-day journey strip: None until journeys exist ("not connected yet")."""
-    return None
+def customer_journey(customer, user=None):
+    """The 30-day journey strip (lifecycle/selectors/journeys.py): the current journey's steps and
+    which of them `user` may mark done."""
+    return journeys.customer_journey(customer, user, timezone.now())
