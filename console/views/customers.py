@@ -508,7 +508,8 @@ SECTIONS = [
     Section("orders", "Orders", "receipt_long", _orders, permission="lifecycle.view_order", wide=True),
     Section("exceptions", "Exceptions", "report", _exceptions, permission="lifecycle.view_exceptioncase",
             wide=True),
-    Section("journey", "30-day journey", "route", lambda request, c: screen.customer_journey(c), wide=True),
+    Section("journey", "30-day journey", "route", lambda request, c: screen.customer_journey(c, request.user),
+            wide=True),
     Section("timeline", "Timeline", "timeline", _timeline, permission="lifecycle.view_timelineevent", wide=True),
 ]
 
