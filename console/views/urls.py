@@ -4,6 +4,7 @@ from django.urls import path  # noqa: F401
 
 from console.views import dashboard, home  # agent home and manager dashboard
 from console.views import customers, search  # customer screen and search
+from console.views import customer_journey, journey_map  # the first 30 days
 
 app_name = "console"
 
@@ -22,4 +23,8 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard_view, name="dashboard"),
     path("dashboard/rebalance/", dashboard.rebalance_view, name="dashboard_rebalance"),
     path("dashboard/reassign/", dashboard.reassign_view, name="dashboard_reassign"),
+    # --- the first 30 days ---
+    path("customers/<int:customer_id>/journey/steps/<int:step_id>/", customer_journey.mark_step_done_view,
+         name="customer_journey_step"),
+    path("journeys/", journey_map.journey_map_view, name="journey_map"),
 ]
