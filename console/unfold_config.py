@@ -69,6 +69,14 @@ UNFOLD = {
                             ["lifecycle.view_all_customers", "lifecycle.assign_exceptioncase"]
                         ),
                     },
+                    {
+                        "title": _("Journey map"),
+                        "icon": "route",
+                        "link": reverse_lazy("console:journey_map"),
+                        "permission": lambda request: request.user.has_perms(
+                            ["lifecycle.view_all_customers", "lifecycle.assign_exceptioncase"]
+                        ),
+                    },
                 ],
             },
             {
@@ -100,6 +108,7 @@ UNFOLD = {
                     _link("Exception policies", "policy", "lifecycle.exceptionpolicy"),
                     _link("Holidays", "event_busy", "lifecycle.holiday"),
                     _link("Reconciliation tolerances", "compare_arrows", "lifecycle.tolerancerule"),
+                    _link("Playbooks", "checklist", "lifecycle.playbook"),
                     _link("Login lockouts", "lock_person", "console.loginlockout"),
                 ],
             },
