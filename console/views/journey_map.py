@@ -94,3 +94,4 @@ def _percent_cell(rate):
 
 
 journey_map_view = admin.site.admin_view(journey_map_page)
+
