@@ -18,12 +18,14 @@ from django.views.decorators.http import require_POST
 from console.admin.exceptions import countdown
 from console.claiming import claim_customer_response, claim_next_response
 from console.templatetags.when import JUST_NOW
+from lifecycle.selectors.journeys import overdue_steps
 from lifecycle.selectors.queues import agent_queue
 
 POLL_SECONDS = 30  # fresh enough for a queue whose SLAs run in hours, light on the server
 EXCEPTION_HEADERS = [_("Open for"), _("SLA"), _("Exception"), _("Customer"), _("Queue"), _("Severity")]
 CUSTOMER_HEADERS = [_("Waiting for"), _("Customer"), _("Stage"), _("Why")]
 WAITING_HEADERS = [_("Waiting for"), _("SLA"), _("Customer"), _("Team"), _("Stage"), ""]
+STEP_HEADERS = [_("Overdue by"), _("Step"), _("Customer"), _("Team"), _("State")]
 
 
 def sla_label(due_at, now):
@@ -72,6 +74,15 @@ def _rows(queue, now):
             "reason": _("Unclaimed exception") if customer.oldest_unclaimed else _("At risk"),
         })
     return exceptions, customers
+
+
+def _step_rows(user, now):
+    """My overdue journey steps (lifecycle.selectors.journeys.overdue_steps), each linking to its step on
+    the customer's journey strip."""
+    return [{"step": step, "late": countdown(now - step.due_at),
+             "state": _("Missed: in the queue") if step.state == "missed" else _("Overdue"),
+             "url": customer_url(step.journey.customer_id) + f"#step-{step.pk}"}
+            for step in overdue_steps(user, now)]
 
 
 def _waiting_rows(queue, now):
@@ -125,6 +136,7 @@ def _queue_context(request):
     return {"queue": queue, "exception_rows": exceptions, "customer_rows": customers, "now": now,
             "no_queue": no_queue(request.user) if queue.agent is None else None,
             "waiting_rows": _waiting_rows(queue, now), "waiting_headers": WAITING_HEADERS,
+            "step_rows": _step_rows(request.user, now) if queue.agent else [], "step_headers": STEP_HEADERS,
             "poll_seconds": POLL_SECONDS, "exception_headers": EXCEPTION_HEADERS, "customer_headers": CUSTOMER_HEADERS}
 
 
