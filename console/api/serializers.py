@@ -18,6 +18,7 @@ from lifecycle.models import (
     System,
 )
 from lifecycle.selectors.api import MANAGERS_QUEUE
+from lifecycle.services.health_score import COMPONENTS as HEALTH_COMPONENTS
 from lifecycle.selectors.waiting import UNMAPPED_STATUS
 
 class ErrorSerializer(serializers.Serializer):
@@ -52,9 +53,37 @@ class OwnerSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
 
 
+class HealthComponentSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(choices=list(HEALTH_COMPONENTS))
+    label = serializers.CharField()
+    missing = serializers.BooleanField(help_text=(
+        "No data to judge it: it is not counted (the present components share its points), never read as "
+        "healthy."))
+    value = serializers.IntegerField(allow_null=True, help_text=(
+        "The raw figure: repeat paid orders; paid orders delivered on time; journey steps done on time; open "
+        "exceptions; paid orders refunded; days since the last activity. Null when missing."))
+    points = serializers.FloatField(allow_null=True, help_text=(
+        "Its share of the 100 points: its weight among the components present. Null when missing."))
+    contribution = serializers.FloatField(allow_null=True, help_text="The points it earned. Null when missing.")
+    sentence = serializers.CharField(help_text="What it counted, in words.")
+
+
+class HealthPointSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    score = serializers.IntegerField(allow_null=True)
+    band = serializers.CharField()
+
+
 class HealthSerializer(serializers.Serializer):
-    score = serializers.IntegerField(min_value=0, max_value=100)
-    band = serializers.ChoiceField(choices=["intervene", "optimize", "expand"])
+    score = serializers.IntegerField(min_value=0, max_value=100, allow_null=True,
+                                     help_text="Null only when no component has data.")
+    band = serializers.ChoiceField(choices=["intervene", "optimize", "expand"], allow_blank=True, help_text=(
+        "Below the policy's intervene line: intervene (default 40); up to its expand line: optimize (default "
+        "70); above: expand."))
+    components = HealthComponentSerializer(many=True)
+    trend = HealthPointSerializer(many=True, help_text="The last scores that changed (at most 12), oldest first.")
+    policy_version = serializers.IntegerField(help_text="The version of the health policy it was computed under.")
+    computed_at = serializers.DateTimeField()
 
 
 class SourceStateSerializer(serializers.Serializer):
@@ -156,7 +185,9 @@ class CustomerSerializer(serializers.Serializer):
     owner = serializers.SerializerMethodField(
         help_text="Null when the customer has no owner yet, or when your role may not see owners (operations)."
     )
-    health = serializers.SerializerMethodField(help_text="Null until health scores are computed.")
+    health = serializers.SerializerMethodField(help_text=(
+        "Value-realization health: the score, its band, each component's points and the trend. Null until the "
+        "customer's score is computed (within a minute of its first order)."))
     orders = OrderSerializer(source="recent_orders", many=True,
                              help_text="The latest orders, newest first (at most 20; see orders_total).")
     orders_total = serializers.IntegerField(help_text="How many orders the customer has in all.")
@@ -177,7 +208,8 @@ class CustomerSerializer(serializers.Serializer):
 
     @extend_schema_field(HealthSerializer(allow_null=True))
     def get_health(self, customer):
-        return None
+        view = getattr(customer, "health_view", None)  # lifecycle.selectors.health.attach_health
+        return HealthSerializer(view).data if view is not None and view.computed_at else None
 
     @extend_schema_field(ExceptionBriefSerializer(many=True, allow_null=True))
     def get_open_exceptions(self, customer):

@@ -24,6 +24,7 @@ from lifecycle.selectors.api import (
     exceptions_for_api,
     load_customer_details,
 )
+from lifecycle.selectors.health import attach_health
 from lifecycle.selectors.visibility import customer_visible_to
 
 
@@ -133,6 +134,7 @@ class CustomerList(_ReadView):
         lookups = _query(s.CustomerQuerySerializer, request)
         page = self.paginate_queryset(customers_for_api(request.user, extend=with_crm, **lookups))
         load_customer_details(request.user, page, interpret=order_meanings)
+        attach_health(page)  # the page's scores and trends: two queries
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
@@ -152,6 +154,7 @@ class CustomerDetail(_ReadView):
         customer = customer_for_api(request.user, id, interpret=order_meanings, extend=with_crm)
         if customer is None:
             raise Http404
+        attach_health([customer])
         return Response(self.get_serializer(customer).data)
 
 

@@ -4,6 +4,7 @@ candidates and at-risk customers (the dashboard). Each a fixed number of queries
 scores and trends of a page of customers in two, whatever its size.
 """
 
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import UTC
 
@@ -24,6 +25,9 @@ LISTED_PER_TEAM = 5  # the dashboard names the first few of each list; the count
 BAND_WORDS = {Band.INTERVENE: gettext_lazy("intervene"), Band.OPTIMIZE: gettext_lazy("optimize"),
               Band.EXPAND: gettext_lazy("expand")}
 SPARK_WIDTH, SPARK_HEIGHT = 160, 36
+
+
+TrendPoint = namedtuple("TrendPoint", "at score band")
 
 
 @dataclass
@@ -48,7 +52,7 @@ class HealthView:
     band: str
     band_label: str
     components: list = field(default_factory=list)
-    trend: list = field(default_factory=list)  # [(computed_at, score, band)], oldest first
+    trend: list = field(default_factory=list)  # [TrendPoint], oldest first
     policy_version: int = 0
     computed_at: object = None
     stale: bool = False
@@ -141,7 +145,7 @@ def sentence(name, c):
 def view_of(score, trend=()):
     """A HealthView of a stored HealthScore (None: never computed) and its trend."""
     if score is None or score.computed_at is None:
-        return HealthView(score=None, band="", band_label=_("not computed yet"), trend=list(trend),
+        return HealthView(score=None, band="", band_label=_("not computed yet"), trend=[TrendPoint(*t) for t in trend],
                           stale=score is not None)
     lines = []
     for name in COMPONENTS:
@@ -151,7 +155,7 @@ def view_of(score, trend=()):
         lines.append(ComponentLine(name, _(LABELS[name]), sentence(name, c), bool(c.get("missing")), c.get("points"),
                                    c.get("contribution"), c.get("value")))
     return HealthView(score=score.score, band=score.band, band_label=BAND_WORDS.get(score.band, _("no score")),
-                      components=lines, trend=list(trend), policy_version=score.policy_version,
+                      components=lines, trend=[TrendPoint(*t) for t in trend], policy_version=score.policy_version,
                       computed_at=score.computed_at, stale=score.stale_since is not None,
                       missing_count=sum(1 for line in lines if line.missing))
 
