@@ -64,10 +64,10 @@ class HealthPolicy(models.Model):
         expected = set(default_weights())
         if weights is None or set(weights) != expected or not all(
                 isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights.values()):
-            raise ValidationError({"weights": "A weight of zero or more for each of: " + ", ".join(sorted(expected))
-                                   + "."})
+            # Not tied to the field: the admin's form edits the weights as one number field each.
+            raise ValidationError("A weight of zero or more for each of: " + ", ".join(sorted(expected)) + ".")
         if not sum(weights.values()):
-            raise ValidationError({"weights": "At least one weight must be above zero."})
+            raise ValidationError("At least one weight must be above zero.")
         if not self.intervene_below < self.expand_above <= 100:
             raise ValidationError({"expand_above": "Expand starts above intervene and at most at 100."})
         if self.churn_days is not None and self.quiet_days is not None and not 0 < self.quiet_days < self.churn_days:
