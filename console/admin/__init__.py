@@ -4,5 +4,5 @@ the apps listed before `console` in INSTALLED_APPS registered first."""
 
 from console.admin import config, customers, exceptions, orders, ownership, teams, timeline  # noqa: F401
 from console.admin import crm, crm_outbox, deliveries, erp, integrations, logins  # noqa: F401
-from console.admin import journeys  # noqa: F401
+from console.admin import health, journeys  # noqa: F401
 from console.admin import auth, tokens  # noqa: F401, E402
