@@ -96,6 +96,7 @@ UNFOLD = {
                     _link("Orders", "receipt_long", "lifecycle.order"),
                     _link("Handoffs", "swap_horiz", "lifecycle.handoff"),
                     _link("Timeline", "timeline", "lifecycle.timelineevent"),
+                    _link("Health scores", "monitor_heart", "lifecycle.healthscore"),
                 ],
             },
             {
@@ -109,6 +110,7 @@ UNFOLD = {
                     _link("Holidays", "event_busy", "lifecycle.holiday"),
                     _link("Reconciliation tolerances", "compare_arrows", "lifecycle.tolerancerule"),
                     _link("Playbooks", "checklist", "lifecycle.playbook"),
+                    _link("Health policy", "tune", "lifecycle.healthpolicy"),
                     _link("Login lockouts", "lock_person", "console.loginlockout"),
                 ],
             },
