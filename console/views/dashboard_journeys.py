@@ -1,6 +1,6 @@
 """The dashboard's "Journey completion" card: journeys running, those ended in the last 30 days
-(completed or early), the steps due then done on time, late or missed, the missed steps still in the
-queues, and the way to the journey map. Figures from lifecycle.selectors.journeys.completion, cached
+(completed or early), the steps due then done on time, late or missed, the missed touchpoints open
+in the queues, and the way to the journey map. Figures from lifecycle.selectors.journeys.completion, cached
 as long as the dashboard's other figures."""
 
 from django.core.cache import cache
@@ -14,6 +14,7 @@ CACHE_SECONDS = 60  # as console/views/dashboard.py: figures a minute old are fr
 
 
 def dashboard_journeys(refresh=False):
+    """The card's figures (the open missed touchpoints it shows are the snapshot's count by kind)."""
     if refresh:
         cache.delete(CACHE_KEY)
     figures = cache.get_or_set(CACHE_KEY, lambda: completion(timezone.now()), CACHE_SECONDS)

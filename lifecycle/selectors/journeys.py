@@ -6,9 +6,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import CharField, Count, Exists, F, Max, OuterRef, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncWeek
 
+from lifecycle.db.sql import table
 from lifecycle.models import (
     OPEN_STATUSES,
     Agent,
@@ -139,24 +141,33 @@ def attach_journeys(customers):
 
 
 # --- the dashboard ---------------------------------------------------------------------------------
+COMPLETION = """SELECT
+    (SELECT count(*) FROM {journey} WHERE status = '{running}'),
+    (SELECT count(*) FROM {journey} WHERE status = '{completed}' AND ended_at >= %(since)s),
+    (SELECT count(*) FROM {journey} WHERE status = '{exited}' AND ended_at >= %(since)s),
+    d.due, d.on_time, d.late, d.missed
+  FROM (SELECT count(*) AS due, count(*) FILTER (WHERE state = '{done}') AS on_time,
+               count(*) FILTER (WHERE state = '{late}') AS late, count(*) FILTER (WHERE state = '{missed}') AS missed
+          FROM {step} WHERE due_at >= %(since)s AND due_at < %(until)s AND state <> '{skipped}') d"""
+
+
 def completion(now, days=30):
-    """The dashboard's journey figures: running journeys; those that ended in the last `days` days,
-    completed or early; the share of steps due in that window done on time; steps missed now."""
-    since = now - timedelta(days=days)
-    journeys = Journey.objects.aggregate(
-        running=Count("id", filter=Q(status=JourneyStatus.RUNNING)),
-        completed=Count("id", filter=Q(status=JourneyStatus.COMPLETED, ended_at__gte=since)),
-        exited=Count("id", filter=Q(status=JourneyStatus.EXITED, ended_at__gte=since)))
-    due = JourneyStep.objects.filter(due_at__gte=since, due_at__lt=now - ON_TIME_GRACE).exclude(
-        state=StepState.SKIPPED).aggregate(
-        due=Count("id"), on_time=Count("id", filter=Q(state=StepState.DONE)),
-        late=Count("id", filter=Q(state=StepState.LATE)), missed=Count("id", filter=Q(state=StepState.MISSED)))
-    ended = journeys["completed"] + journeys["exited"]
-    return {**journeys, **due, "days": days,
-            "completion_rate": journeys["completed"] / ended if ended else None,
-            "on_time_rate": due["on_time"] / due["due"] if due["due"] else None,
-            "missed_open": JourneyStep.objects.filter(state=StepState.MISSED,
-                                                      journey__status=JourneyStatus.RUNNING).count()}
+    """The dashboard's journey figures, in one query: running journeys; those that ended in the last
+    `days` days, completed or early; the steps due in that window (skipped ones aside) done on time,
+    late or missed."""
+    since, until = now - timedelta(days=days), now - ON_TIME_GRACE
+    sql = COMPLETION.format(journey=table(Journey), step=table(JourneyStep), running=JourneyStatus.RUNNING.value,
+                            completed=JourneyStatus.COMPLETED.value, exited=JourneyStatus.EXITED.value,
+                            done=StepState.DONE.value, late=StepState.LATE.value, missed=StepState.MISSED.value,
+                            skipped=StepState.SKIPPED.value)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"since": adapt(since), "until": adapt(until)})
+        running, completed, exited, due, on_time, late, missed = (n or 0 for n in cursor.fetchone())
+    ended = completed + exited
+    return {"running": running, "completed": completed, "exited": exited, "due": due, "on_time": on_time,
+            "late": late, "missed": missed, "days": days,
+            "completion_rate": completed / ended if ended else None, "on_time_rate": on_time / due if due else None}
 
 
 # --- the journey map -------------------------------------------------------------------------------
