@@ -261,19 +261,20 @@ LISTS = {
 def team_lists(limit=LISTED_PER_TEAM):
     """Per owning team: its expansion candidates (highest score first) and its customers at risk
     (lowest score first), each the first `limit` with their count: {team id: {"team": name,
-    "expansion": [...], "expansion_total": n, "at_risk": [...], "at_risk_total": n}}; four queries."""
+    "expansion": [...], "expansion_total": n, "at_risk": [...], "at_risk_total": n}}; a query per list."""
     teams = {}
     for key, (condition, ordering) in LISTS.items():
-        owned = Ownership.objects.filter(condition)
-        for team_id, name, n in owned.values_list("team_id", "team__name").annotate(n=Count("pk")).order_by():
-            teams.setdefault(team_id, {"team": name, "expansion": [], "at_risk": [], "expansion_total": 0,
-                                       "at_risk_total": 0})[f"{key}_total"] = n
-        ranked = (owned.annotate(rank=Window(RowNumber(), partition_by=[F("team_id")],
-                                             order_by=[ordering, F("customer_id").asc()]))
+        ranked = (Ownership.objects.filter(condition)
+                  .annotate(rank=Window(RowNumber(), partition_by=[F("team_id")],
+                                        order_by=[ordering, F("customer_id").asc()]),
+                            total=Window(Count("pk"), partition_by=[F("team_id")]))
                   .filter(rank__lte=limit)
-                  .values_list("team_id", "customer_id", "customer__display_name", "customer__email",
-                               "customer__health__score", "customer__stage"))
-        for team_id, customer_id, name, email, score, stage in ranked:
-            teams[team_id][key].append({"id": customer_id, "name": name or email or _("Customer %(id)s") % {
-                "id": customer_id}, "score": score, "stage": Stage(stage).label})
+                  .values_list("team_id", "team__name", "total", "customer_id", "customer__display_name",
+                               "customer__email", "customer__health__score", "customer__stage"))
+        for team_id, team_name, total, customer_id, name, email, score, stage in ranked:
+            team = teams.setdefault(team_id, {"team": team_name, "expansion": [], "at_risk": [], "expansion_total": 0,
+                                              "at_risk_total": 0})
+            team[f"{key}_total"] = total
+            team[key].append({"id": customer_id, "name": name or email or _("Customer %(id)s") % {"id": customer_id},
+                              "score": score, "stage": Stage(stage).label})
     return dict(sorted(teams.items(), key=lambda item: item[1]["team"]))
