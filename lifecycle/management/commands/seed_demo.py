@@ -25,6 +25,7 @@ from lifecycle.models import Order, OrderState, Ownership, Stage, Team
 from lifecycle.normalise import normalize_email
 from lifecycle.services.customers import customer_create
 from lifecycle.services.errors import ServiceError
+from lifecycle.services.health import health_seed
 from lifecycle.services.observations import orders_observe
 from lifecycle.services.orders import order_transition
 from lifecycle.services.ownership import owner_reassign, ownership_transfer
@@ -163,6 +164,7 @@ class Command(BaseCommand):
                 continue
             self.create_customer(person)
             created += 1
+        health_seed()  # a health score for every customer with orders (lifecycle/services/health.py)
         self.report(created, skipped, logins, password)
 
     # --- staff ---------------------------------------------------------------------------------
