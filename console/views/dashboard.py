@@ -26,6 +26,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 from console.admin.exception_actions import MAX_BATCH
 from console.admin.exceptions import countdown
 from console.views.dashboard_crm import crm_sync
+from console.views.dashboard_health import health_section
 from console.views.dashboard_journeys import dashboard_journeys
 from lifecycle.actors import Actor
 from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, ExceptionKind, System, Team
@@ -225,6 +226,7 @@ def dashboard(request):
         "team_blocks": _team_blocks(data),
         "drift": _drift(data, exceptions_url, timezone.now()),
         "crm": crm_sync(request.user, timezone.now(), refresh=request.GET.get("refresh") == "1"),
+        "health": health_section(refresh=request.GET.get("refresh") == "1"),
         "journeys": dashboard_journeys(refresh=request.GET.get("refresh") == "1"),
         "cache_seconds": CACHE_SECONDS,
         "exceptions_url": exceptions_url,
