@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import CharField, Count, Exists, F, Max, OuterRef, Q, Value
+from django.db.models import CharField, Count, Exists, Max, OuterRef, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncWeek
 
 from lifecycle.db.sql import table
@@ -78,8 +78,7 @@ def customer_journey(customer, user, now):
             team_ids.add(step.team_id)
     if not by_journey:
         return JourneyStrip(None)
-    journeys = sorted((steps[0].journey for steps in by_journey.values()),
-                      key=lambda j: (j.ended_at is None, j.ended_at or j.started_at, j.started_at, j.pk), reverse=True)
+    journeys = sorted((steps[0].journey for steps in by_journey.values()), key=_recency, reverse=True)
     current = journeys[0]
     rows = []
     for step in by_journey[current.pk]:
@@ -117,27 +116,35 @@ def _subject(step_id):
 
 # --- the API ---------------------------------------------------------------------------------------
 def attach_journeys(customers):
-    """Set `journey_steps` on each customer: the steps of its current journey (as the strip shows it),
-    with its `current_journey`, or None without one. Two queries for a page of customers."""
+    """Set `current_journey` (the running one, else the latest; None without one) and `journey_steps`
+    (its steps in order) on each customer: one query for a page of customers (every journey's steps:
+    a customer has a few journeys)."""
     customers = list(customers)
     for customer in customers:
         customer.current_journey, customer.journey_steps = None, []
     if not customers:
         return customers
-    latest = {}
-    for journey in (Journey.objects.filter(customer__in=customers).select_related("playbook", "version")
-                    .defer("version__steps").order_by("customer_id", F("ended_at").desc(nulls_first=True),
-                                                      "-started_at", "-id")):
-        latest.setdefault(journey.customer_id, journey)
-    steps = defaultdict(list)
-    for step in (JourneyStep.objects.filter(journey__in=list(latest.values())).select_related("team")
+    by_journey = defaultdict(list)
+    for step in (JourneyStep.objects.filter(journey__customer__in=[c.pk for c in customers])
+                 .select_related("journey__playbook", "journey__version", "team").defer("journey__version__steps")
                  .order_by("journey_id", "position", "id")):
-        steps[step.journey_id].append(step)
+        by_journey[step.journey_id].append(step)
+    current = {}
+    for steps in by_journey.values():
+        journey = steps[0].journey
+        best = current.get(journey.customer_id)
+        if best is None or _recency(journey) > _recency(best):
+            current[journey.customer_id] = journey
     for customer in customers:
-        journey = latest.get(customer.pk)
+        journey = current.get(customer.pk)
         if journey is not None:
-            customer.current_journey, customer.journey_steps = journey, steps[journey.pk]
+            customer.current_journey, customer.journey_steps = journey, by_journey[journey.pk]
     return customers
+
+
+def _recency(journey):
+    """The running journey first, then the one that ended last."""
+    return (journey.ended_at is None, journey.ended_at or journey.started_at, journey.started_at, journey.pk)
 
 
 # --- the dashboard ---------------------------------------------------------------------------------
