@@ -2,6 +2,7 @@
 lifecycle/selectors/api.py loaded, so serializing never queries the database."""
 
 from django.core.validators import RegexValidator
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -12,12 +13,15 @@ from lifecycle.models import (
     EventSource,
     ExceptionKind,
     ExceptionStatus,
+    JourneyStatus,
     OrderState,
     Severity,
     Stage,
+    StepState,
     System,
 )
 from lifecycle.selectors.api import MANAGERS_QUEUE
+from lifecycle.services.journeys.timing import ON_TIME_GRACE
 from lifecycle.services.health_score import COMPONENTS as HEALTH_COMPONENTS
 from lifecycle.selectors.waiting import UNMAPPED_STATUS
 
@@ -177,6 +181,36 @@ class CrmSerializer(serializers.Serializer):
     synced_at = serializers.DateTimeField(help_text="When the console last sent the contact a change or read it.")
 
 
+class JourneyStepSerializer(serializers.Serializer):
+    key = serializers.SlugField(help_text="The step's key in its playbook.")
+    name = serializers.CharField()
+    state = serializers.ChoiceField(choices=StepState.choices, help_text=(
+        "pending: not done yet; done: done on time; late: done after its due time; missed: its due time passed "
+        "with nothing (a missed_touchpoint exception is open for its team); skipped: the journey ended first."))
+    overdue = serializers.SerializerMethodField(help_text="Pending past its due time (the sweep marks it missed).")
+    team = TeamSerializer(help_text="The team that owes it.")
+    due_at = serializers.DateTimeField(help_text=(
+        "When it is due now: its calendar due time, or what a behaviour re-timed it to (a day after delivery)."))
+    calendar_due_at = serializers.DateTimeField(help_text="The payment plus the step's days.")
+    done_at = serializers.DateTimeField(allow_null=True)
+    duplicated = serializers.BooleanField(help_text="Done more than once (two touchpoints, or two teams).")
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_overdue(self, step):
+        return step.state == StepState.PENDING and step.due_at + ON_TIME_GRACE < timezone.now()
+
+
+class JourneySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    playbook = serializers.CharField(source="playbook.name")
+    version = serializers.IntegerField(source="version.number", help_text="The playbook version it follows.")
+    status = serializers.ChoiceField(choices=JourneyStatus.choices)
+    started_at = serializers.DateTimeField(help_text="Day 0: the payment that started it.")
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_reason = serializers.CharField(help_text="Why it ended, in words; empty while it runs.")
+    steps = JourneyStepSerializer(source="api_steps", many=True)
+
+
 class CustomerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField(source="display_name")
@@ -200,6 +234,9 @@ class CustomerSerializer(serializers.Serializer):
         help_text="The customer's contact in the connected CRM. Null when no CRM is connected, or the "
         "customer has no contact there yet."
     )
+    journey = serializers.SerializerMethodField(help_text=(
+        "The first 30 days: the current journey (the running one, else the latest) with its steps in order, "
+        "each with its state, team and due time. Null until a first paid order starts one."))
 
     @extend_schema_field(OwnerSerializer(allow_null=True))
     def get_owner(self, customer):
@@ -220,6 +257,14 @@ class CustomerSerializer(serializers.Serializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_open_exceptions_total(self, customer):
         return customer.open_exceptions_total if customer.show_exceptions else None
+
+    @extend_schema_field(JourneySerializer(allow_null=True))
+    def get_journey(self, customer):
+        journey = getattr(customer, "current_journey", None)  # lifecycle.selectors.journeys.attach_journeys
+        if journey is None:
+            return None
+        journey.api_steps = customer.journey_steps
+        return JourneySerializer(journey).data
 
     @extend_schema_field(CrmSerializer(allow_null=True))
     def get_crm(self, customer):
