@@ -25,6 +25,7 @@ from lifecycle.selectors.api import (
     load_customer_details,
 )
 from lifecycle.selectors.health import attach_health
+from lifecycle.selectors.journeys import attach_journeys
 from lifecycle.selectors.visibility import customer_visible_to
 
 
@@ -135,6 +136,7 @@ class CustomerList(_ReadView):
         page = self.paginate_queryset(customers_for_api(request.user, extend=with_crm, **lookups))
         load_customer_details(request.user, page, interpret=order_meanings)
         attach_health(page)  # the page's scores and trends: two queries
+        attach_journeys(page)  # the page's current journeys and their steps: one query
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
@@ -155,6 +157,7 @@ class CustomerDetail(_ReadView):
         if customer is None:
             raise Http404
         attach_health([customer])
+        attach_journeys([customer])
         return Response(self.get_serializer(customer).data)
 
 
