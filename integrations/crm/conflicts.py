@@ -41,8 +41,9 @@ from lifecycle.models import (
 )
 from lifecycle.services.customer_changes import CustomerChange, Field
 from lifecycle.services.exceptions import (
-    exception_raise,
+    Raise,
     exceptions_closed_register,
+    exceptions_raise,
     exceptions_resolve,
 )
 from lifecycle.services.stages import stage_step, stages_follow
@@ -102,8 +103,7 @@ def claims_apply(*, connection, items, actor):
         _owner(connection, ctx, item, claims)
     _moves_write(claims.moves, actor, connection)
     _handoffs_write(ctx, claims.handoffs, actor, connection)
-    for what, customer_id, value, set_at, why in claims.conflicts:
-        _conflict_raise(connection, what, customer_id, value, set_at, why, actor)
+    _conflicts_raise(connection, claims.conflicts, actor)
     _resolve(claims.cleared, actor)
     return claims
 
@@ -202,21 +202,35 @@ def _handoffs_write(ctx, handoffs, actor, connection):
         sides.handoffs_to_crm_owners(ctx, handoffs, actor, connection)
 
 
-def _conflict_raise(connection, what, customer_id, value, set_at, why, actor):
-    customer = Customer.objects.get(pk=customer_id)
-    if what == OWNER:
-        console, crm = sides.console_owner(customer_id), sides.crm_owner(connection, value, set_at)
-        summary = f"{connection.name} names {crm['name']} the owner; the console's owner is {console['name']}"
-    else:
-        labels = connection.stage_labels()
-        console = {"stage": customer.stage, "name": customer.get_stage_display(),
-                   "since": customer.stage_changed_at.isoformat() if customer.stage_changed_at else None}
-        crm = {"stage": value, "name": labels.get(value, value), "set_at": set_at.isoformat() if set_at else None}
-        summary = f"{connection.name} says the stage is {crm['name']}; the console's is {console['name']}"
-    exception_raise(kind=KIND, subject_key=subject(connection.pk, what, customer_id), summary=summary, actor=actor,
-                    customer=customer, evidence={
-                        "what": what, "connection": connection.name, "connection_id": connection.pk,
-                        "policy": connection.conflict_policy, "console": console, "crm": crm, "why": why})
+def _conflicts_raise(connection, conflicts, actor):
+    """Open (or count again) the batch's conflicts through the exception service's batch path, both
+    sides named in their evidence: the console's owners, the CRM's owners and the customers' stages
+    read once for the whole batch."""
+    if not conflicts:
+        return
+    owned = [c for c in conflicts if c[0] == OWNER]
+    console_owners = sides.console_owners([c[1] for c in owned]) if owned else {}
+    crm_owners = sides.crm_owners(connection, [c[2] for c in owned]) if owned else {}
+    staged = {c[1] for c in conflicts if c[0] == STAGE}
+    stages = {row["pk"]: row for row in Customer.objects.filter(pk__in=staged).values("pk", "stage",
+                                                                                   "stage_changed_at")}
+    labels = connection.stage_labels()
+    raises = []
+    for what, customer_id, value, set_at, why in conflicts:
+        set_at = set_at.isoformat() if set_at else None
+        if what == OWNER:
+            console, crm = console_owners[customer_id], {**crm_owners[value], "set_at": set_at}
+            summary = f"{connection.name} names {crm['name']} the owner; the console's owner is {console['name']}"
+        else:
+            stage, since = stages[customer_id]["stage"], stages[customer_id]["stage_changed_at"]
+            console = {"stage": stage, "name": Stage(stage).label, "since": since.isoformat() if since else None}
+            crm = {"stage": value, "name": labels.get(value, value), "set_at": set_at}
+            summary = f"{connection.name} says the stage is {crm['name']}; the console's is {console['name']}"
+        raises.append(Raise(subject_key=subject(connection.pk, what, customer_id), summary=summary,
+                            customer=customer_id, evidence={
+                                "what": what, "connection": connection.name, "connection_id": connection.pk,
+                                "policy": connection.conflict_policy, "console": console, "crm": crm, "why": why}))
+    exceptions_raise(kind=KIND, raises=raises, actor=actor)
 
 
 def _resolve(cleared, actor):

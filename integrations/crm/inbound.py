@@ -15,7 +15,7 @@ contact the console never matched waits for the pull, which reads its email.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from integrations.crm import conflicts, contact_changes
@@ -57,7 +57,7 @@ class Applied:
 def contacts_apply(*, connection, facts, actor):
     """Apply what the CRM says about these contacts (in the caller's transaction). Returns Applied."""
     facts = _latest(facts)
-    matched = customers_for(connection, facts)
+    matched, stated = customers_for(connection, facts)
     states = {s.customer_id: s for s in CrmContactState.objects.filter(
         connection=connection, customer_id__in=set(matched.values()))}
     pushed = dict(CrmContact.objects.filter(connection=connection, customer_id__in=set(matched.values()))
@@ -72,7 +72,7 @@ def contacts_apply(*, connection, facts, actor):
         state.contact_id, state.synced_at = fact.contact_id, timezone.now()
         items.append(conflicts.Item(customer_id, state, fact, pushed.get(customer_id) or {}))
     claims = conflicts.claims_apply(connection=connection, items=items, actor=actor) if items else None
-    _states_save(connection, [item.state for item in items])
+    _states_save(connection, [item.state for item in items], stated)
     return Applied(seen=len(facts), matched=len(items), claims=claims)
 
 
@@ -98,24 +98,24 @@ def _later(a, b):
 
 
 def customers_for(connection, facts):
-    """{contact id: customer id} of the contacts the console can tell the customer of."""
+    """({contact id: customer id} of the contacts the console can tell the customer of, {contact id:
+    customer id} of the contacts with a CrmContactState row: whose row it is)."""
     ids = {f.contact_id for f in facts}
-    found = dict(CrmContact.objects.filter(connection=connection, contact_id__in=ids)
-                 .values_list("contact_id", "customer_id"))
-    found.update(CrmContactState.objects.filter(connection=connection, contact_id__in=ids - set(found))
-                 .values_list("contact_id", "customer_id"))
+    stated = dict(CrmContactState.objects.filter(connection=connection, contact_id__in=ids)
+                  .values_list("contact_id", "customer_id"))
+    found = {**stated, **dict(CrmContact.objects.filter(connection=connection, contact_id__in=ids)
+                              .values_list("contact_id", "customer_id"))}
     emails = {f.email: f.contact_id for f in facts if f.email and f.contact_id not in found}
     if not emails:
-        return found
+        return found, stated
     by_email = dict(CustomerIdentity.objects.filter(kind=IdentityKind.EMAIL, namespace="", value__in=emails)
                     .values_list("value", "customer_id"))
     rest = set(emails) - set(by_email)
     if rest:  # the primary email, where exactly one customer has it (duplicates are a person's call)
-        unique = (Customer.objects.filter(email__in=rest).order_by().values("email")
-                  .annotate(n=Count("pk")).filter(n=1).values_list("email", flat=True))
-        by_email.update(Customer.objects.filter(email__in=list(unique)).values_list("email", "pk"))
+        by_email.update(Customer.objects.filter(email__in=rest).order_by().values("email")
+                        .annotate(n=Count("pk"), only=Min("pk")).filter(n=1).values_list("email", "only"))
     found.update((emails[email], customer_id) for email, customer_id in by_email.items())
-    return found
+    return found, stated
 
 
 def customers_by_contact(connection, contact_ids):
@@ -129,13 +129,14 @@ def customers_by_contact(connection, contact_ids):
     return found
 
 
-def _states_save(connection, states):
-    """One upsert of the states. A contact that now belongs to another customer's row (the CRM
-    merged two contacts) keeps the row of the customer it spoke for last."""
+def _states_save(connection, states, stated):
+    """One upsert of the states. A contact that now belongs to another customer's row (`stated`: the
+    CRM merged two contacts) keeps the row of the customer it spoke for last."""
     if not states:
         return
-    CrmContactState.objects.filter(connection=connection, contact_id__in=[s.contact_id for s in states]).exclude(
-        customer_id__in=[s.customer_id for s in states]).delete()
+    if any(stated.get(s.contact_id, s.customer_id) != s.customer_id for s in states):
+        CrmContactState.objects.filter(connection=connection, contact_id__in=[s.contact_id for s in states]).exclude(
+            customer_id__in=[s.customer_id for s in states]).delete()
     for state in states:
         state.pk = None  # the upsert finds existing rows by (connection, customer), new and old alike
     CrmContactState.objects.bulk_create(states, update_conflicts=True, unique_fields=["connection", "customer"],

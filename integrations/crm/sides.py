@@ -100,24 +100,38 @@ def handoffs_to_crm_owners(ctx, handoffs, actor, connection):
     return handoffs_write(transfers)
 
 
-def console_owner(customer_id):
-    """The console's owner of a customer for a conflict's evidence: names and since when."""
-    owner = Ownership.objects.select_related("team", "agent__user").filter(customer_id=customer_id).first()
-    if owner is None:
-        return {"name": "nobody", "team": None, "agent": None, "agent_id": None, "since": None}
-    agent = str(owner.agent) if owner.agent else None
-    return {"name": f"{owner.team} / {agent or 'unassigned'}", "team": str(owner.team), "team_id": owner.team_id,
-            "agent": agent, "agent_id": owner.agent_id, "since": owner.since.isoformat()}
+def console_owners(customer_ids):
+    """{customer id: the console's owner of the customer for a conflict's evidence}: names and since
+    when, for a batch's customers in one query."""
+    found = {o.customer_id: o for o in Ownership.objects.select_related("team", "agent__user")
+             .filter(customer_id__in=set(customer_ids))}
+    owners = {}
+    for customer_id in customer_ids:
+        owner = found.get(customer_id)
+        if owner is None:
+            owners[customer_id] = {"name": "nobody", "team": None, "agent": None, "agent_id": None, "since": None}
+            continue
+        agent = str(owner.agent) if owner.agent else None
+        owners[customer_id] = {"name": f"{owner.team} / {agent or 'unassigned'}", "team": str(owner.team),
+                               "team_id": owner.team_id, "agent": agent, "agent_id": owner.agent_id,
+                               "since": owner.since.isoformat()}
+    return owners
 
 
-def crm_owner(connection, owner_id, set_at):
-    """The CRM's owner for a conflict's evidence: the agent linked to it, else HubSpot's id."""
-    link = (CrmOwnerLink.objects.select_related("agent__user").filter(connection=connection, owner_id=owner_id)
-            .order_by("agent_id").first())
-    name = (link.owner_name or str(link.agent)) if link else f"HubSpot owner {owner_id}"
-    return {"name": name, "owner_id": owner_id, "email": link.owner_email if link else "",
-            "agent_id": link.agent_id if link else None, "agent": str(link.agent) if link else None,
-            "set_at": set_at.isoformat() if set_at else None}
+def crm_owners(connection, owner_ids):
+    """{HubSpot owner id: the CRM's owner for a conflict's evidence}: the agent linked to it (the
+    first, as agent_for_owner takes it), else HubSpot's id; for a batch's owners in one query."""
+    links = {}
+    for link in (CrmOwnerLink.objects.select_related("agent__user")
+                 .filter(connection=connection, owner_id__in=set(owner_ids)).order_by("agent_id")):
+        links.setdefault(link.owner_id, link)
+    owners = {}
+    for owner_id in owner_ids:
+        link = links.get(owner_id)
+        owners[owner_id] = {"name": (link.owner_name or str(link.agent)) if link else f"HubSpot owner {owner_id}",
+                            "owner_id": owner_id, "email": link.owner_email if link else "",
+                            "agent_id": link.agent_id if link else None, "agent": str(link.agent) if link else None}
+    return owners
 
 
 def crm_stage_is_later(connection, customer):
