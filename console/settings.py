@@ -325,6 +325,8 @@ SPECTACULAR_SETTINGS = {
         "ExceptionKindEnum": "lifecycle.models.exceptions.ExceptionKind",
         "ActorKindEnum": "lifecycle.actors.ActorKind.choices",
         "OrderStateEnum": "lifecycle.models.OrderState",
+        "StepStateEnum": "lifecycle.models.StepState",
+        "JourneyStatusEnum": "lifecycle.models.JourneyStatus",
     },
     # From drf-spectacular-sidecar (static files), not a CDN: production hosts may have no way out.
     "SWAGGER_UI_DIST": "SIDECAR",
