@@ -35,6 +35,12 @@ test: install
 bench: install
 	$(PY) benchmarks/run.py
 
+# The drill (benchmarks/drill.py): a month of SCALE customers with faults, every invariant counted; heavy.
+SCALE ?= 20000
+.PHONY: drill
+drill: install
+	$(PY) benchmarks/drill.py --scale $(SCALE)
+
 check: install
 	$(PY) manage.py makemigrations --check --dry-run
 	DJANGO_ENV=production SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
