@@ -1,0 +1,101 @@
+"""The drill's small month in CI (issue 16, item 4): benchmarks/drill.py run as a subprocess, as `make drill`
+runs it, with 300 customers over a minute (its beat 10 times faster, a 20-second CRM outage, a tenth of the
+orders paid and completed in one second so the ERP speaks between the two) and every fault; then each
+invariant it prints must be 0.
+
+It needs PostgreSQL (its own database, created by the configured role, which CI's `aftercare` may) and
+the redis-server binary (its own server on a free port: the shared Redis is never restarted). It takes
+about three minutes, so the drill runs once per test run: the first xdist worker to get here runs it,
+the others read its output (a file lock in pytest's shared temporary folder).
+"""
+
+import fcntl
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_service
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL_MONTH = ["--scale", "300", "--minutes", "1", "--beat-speedup", "10", "--crm-outage-seconds", "20",
+               "--same-second", "0.1", "--settle-minutes", "8", "--database", "aftercare_drill_ci"]
+TIMEOUT = 20 * 60  # seconds: a generous bound on a loaded machine; the drill waits for conditions itself
+INVARIANTS = 10
+CRM = "outbound CRM changes lost or applied out of order"
+SHOP_WORD = "shop orders not at the shop's last status"
+# Found by the drill, each to be fixed where it lives; then these tests pass and their markers go.
+SAME_SECOND_AFTER_ERP = (
+    "bug in lifecycle/services/observations.py (_same_second_order): a shop version of the same second as the "
+    "shop's stored one is compared with the order's canonical state, not with what the shop said: when the ERP "
+    "completed the order between the shop's 'processing' and 'completed' of one second, the shop's 'completed' "
+    "is judged not later and dropped as stale, the shop's source state stays 'processing' for good, and "
+    "reconciliation opens a state_mismatch (ERP delivered, shop not completed) that never clears")
+CRM_DEAD_DEALS = (
+    "bug in integrations/crm (deal delivery): after a CRM outage, a deal whose customer's contact upsert is "
+    "waiting for its retry is sent before the contact; HubSpot then has the deal but no contact to link it to, "
+    "and the adapter's item error turns the deal message into a dead letter at once (HubSpotAdapter.upsert_deals, "
+    "deal_delivery._send): the newest deal change of those orders is never delivered nor linked later")
+
+pytestmark = [pytest.mark.postgres, pytest.mark.broker]
+
+
+@pytest.fixture(scope="module")
+def small_month(tmp_path_factory, testrun_uid):
+    if shutil.which("redis-server") is None:
+        need_service("the drill starts its own redis-server: the binary is not on PATH")
+    shared = tmp_path_factory.getbasetemp().parent
+    result = shared / f"drill-{testrun_uid}.json"
+    with open(shared / "drill.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one run of the drill per test run, whichever worker comes first
+        if not result.exists():
+            result.write_text(json.dumps(_run_drill(shared / "drill")))
+    return json.loads(result.read_text())
+
+
+def _run_drill(out):
+    """The drill's exit status and output; past TIMEOUT it gets SIGTERM, so it stops the processes it started."""
+    with subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "drill.py"), *SMALL_MONTH, "--out", str(out)],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as drill:
+        try:
+            output, _ = drill.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            drill.terminate()
+            output, _ = drill.communicate(timeout=120)
+            output += f"\nthe drill did not finish in {TIMEOUT} s"
+    return {"code": drill.returncode, "output": output}
+
+
+def invariants(output):
+    return {m["name"]: int(m["count"]) for m in re.finditer(
+        r"^INVARIANT (?P<name>.+?): (?P<count>\d+) \(allowed 0\)", output, re.MULTILINE)}
+
+
+def test_the_small_month_catches_up_and_every_invariant_without_a_known_bug_is_zero(small_month):
+    # given the small month run with every fault, when its invariants are read
+    output = small_month["output"]
+    counts = invariants(output)
+    # then it caught up, counted all of them, and each is 0
+    assert "NOT CAUGHT UP" not in output, output[-4000:]
+    assert len(re.findall(r"^INVARIANT ", output, re.MULTILINE)) == INVARIANTS, output[-4000:]
+    broken = {name: n for name, n in counts.items() if n and name not in (CRM, SHOP_WORD)}
+    assert not broken, output[-6000:]
+
+
+@pytest.mark.xfail(strict=True, reason=CRM_DEAD_DEALS)
+def test_no_outbound_crm_change_is_lost_or_applied_out_of_order(small_month):
+    assert invariants(small_month["output"]).get(CRM) == 0, small_month["output"][-4000:]
+
+
+@pytest.mark.xfail(strict=True, reason=SAME_SECOND_AFTER_ERP)
+def test_every_shop_order_ends_at_the_shops_last_status(small_month):
+    assert invariants(small_month["output"]).get(SHOP_WORD) == 0, small_month["output"][-4000:]
+
+
+@pytest.mark.xfail(strict=True, reason=f"{CRM_DEAD_DEALS}; and {SAME_SECOND_AFTER_ERP}")
+def test_the_drill_exits_zero(small_month):
+    assert small_month["code"] == 0, small_month["output"][-4000:]
