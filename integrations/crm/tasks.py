@@ -55,3 +55,12 @@ def process_crm_webhook(event_id):
     from integrations.crm.webhooks import webhook_process
 
     return webhook_process(event_id=event_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=MAX_RETRIES, acks_late=True)
+def prune_crm_outbox():
+    """Every hour (the beat's "prune-crm-outbox", installed by migration crm 0005 and editable under
+    Periodic tasks): delete the outbox's done messages past their retention (retention.py)."""
+    from integrations.crm.retention import outbox_prune
+
+    return outbox_prune()
