@@ -257,7 +257,8 @@ def run(args, customers, sandbox, url, started):
 
     team, agents = seed(customers, args.agents, url)
     connection, check = crm_connect(token=TOKEN, actor=Actor.system("bench"), base_url=url,
-                                    settings={"requests_per_10s": CrmConnection.Tier.PROFESSIONAL})
+                                    settings={"requests_per_10s": CrmConnection.Tier.PROFESSIONAL},
+                                    push=False)  # the figure is the changes', not a first push of the seeded customers
     if not check.ok or len(check.linked) != len(agents):
         print(f"ERROR: the connection's check: {check.message}")
         return 1

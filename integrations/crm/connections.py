@@ -69,11 +69,12 @@ SETTABLE = {"requests_per_10s", "daily_cap", "conflict_policy", "is_active"}
 
 
 def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot", base_url=None, settings=None,
-                adapter=None, check=True):
+                adapter=None, check=True, push=True):
     """Create the connection named `name` or update its token (and base URL when given; `settings`:
     the limit, daily cap, conflict policy, active), install the default stage mappings it lacks, queue
-    every owned customer and their orders for it (the first push), and check it (check=False: leave
-    that to the first delivery or pull). Returns (connection, Check or None when not checked)."""
+    every owned customer and their orders for it (the first push; push=False: the account has them
+    already, a new token only), and check it (check=False: leave that to the first delivery or pull).
+    Returns (connection, Check or None when not checked)."""
     if not actor.has_perm(CONNECT):
         raise PermissionDenied("Only operations connect the CRM.")
     if kind not in KINDS:
@@ -98,7 +99,8 @@ def crm_connect(*, token, actor, kind=CrmConnection.Kind.HUBSPOT, name="HubSpot"
         connection.save()
         stage_mappings_install(connection)
         deals.deal_stage_mappings_install(connection)
-        outbox_first_push(connection=connection)  # with the connection, or not at all
+        if push:
+            outbox_first_push(connection=connection)  # with the connection, or not at all
     if not check:
         return connection, None
     return connection, crm_connection_check(connection=connection, actor=actor, adapter=adapter)

@@ -20,8 +20,9 @@ from lifecycle.statuses import CANONICAL, map_status
 BATCH = 100  # HubSpot's batch upsert takes at most 100 inputs
 
 
-def deals_deliver(connection, adapter, messages, actor, report, clock, renew):
-    """Send the deal messages of a round (pending, newest per order); stops where the run must."""
+def deals_deliver(connection, adapter, messages, actor, report, clock, ready):
+    """Send the deal messages of a round (pending, newest per order); stops where the run must
+    (ready(): "" while the next batch may go, else why not)."""
     orders = Order.objects.select_related("customer").in_bulk({m.order_id for m in messages})
     rows = _rows(connection, orders.values())
     mapping = deals.deal_stage_map(connection.pk)
@@ -34,8 +35,8 @@ def deals_deliver(connection, adapter, messages, actor, report, clock, renew):
                                    current={order_id: row.dealstage for order_id, row in rows.items()})
     set_aside(plan.skipped, [], clock(), report)
     for start in range(0, len(plan.changes), BATCH):
-        if not renew():  # the lease ran out and another run has the connection: it sends the rest
-            report.stopped = "Another delivery run took the connection over."
+        report.stopped = ready()
+        if report.stopped:
             return
         if not _send(connection, adapter, plan.changes[start:start + BATCH], orders, rows, actor, report, clock):
             return

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from integrations.crm import contact_changes, deal_delivery, failures
+from integrations.crm import contact_changes, daily_cap, deal_delivery, failures
 from integrations.crm.base import CrmError
 from integrations.crm.connections import adapter_for, connection_checked, owners_link
 from integrations.crm.leases import lease_release, lease_renew, lease_take
@@ -50,24 +50,30 @@ def outbox_deliver(*, connection, actor, adapter=None, clock=timezone.now):
     if token is None:
         return Delivery(busy=True)
     report, started = Delivery(), time.monotonic()
+    adapter = adapter or adapter_for(connection)
+    usage = daily_cap.Usage(connection, adapter, daily_cap.DELIVERY_SHARE)
     try:
-        adapter = adapter or adapter_for(connection)
-
-        def renew():
-            return lease_renew(connection, token, clock())
+        def ready():
+            """"" when the next batch may go; else why the run stops there."""
+            if not lease_renew(connection, token, clock()):  # another run took the connection: it sends the rest
+                return "Another delivery run took the connection over."
+            return usage.spend(clock())
 
         # A connection saved without a check (or whose check found HubSpot down) is checked first.
-        report.stopped = connection_checked(connection=connection, actor=actor, adapter=adapter)
+        report.stopped = connection_checked(connection=connection, actor=actor, adapter=adapter) or ready()
         while not report.stopped:
-            read, again = _round(connection, adapter, actor, report, clock, renew)
+            read, again = _round(connection, adapter, actor, report, clock, ready)
             if not read or (read < READ and not again):
                 break
             if time.monotonic() - started > RUN_SECONDS:
                 report.more = True
                 break
     finally:
+        usage.spend(clock())  # the last batch's requests count too
         lease_release(connection, token)
-    _failures_settle(connection, actor, report)
+    if usage.capped:
+        daily_cap.changes_hold(connection=connection, why=report.stopped, actor=actor, now=clock())
+    _failures_settle(connection, actor, report, capped=usage.capped)
     if not report.more and not report.stopped:
         # Written while the lease was held, their wake-up found the run busy: run again for them.
         report.more = pending(connection).filter(next_attempt_at__lte=clock()).exists()
@@ -82,7 +88,7 @@ def _refused_lately(connection, now):
 
 
 # --- a round ------------------------------------------------------------------------------------
-def _round(connection, adapter, actor, report, clock, renew):
+def _round(connection, adapter, actor, report, clock, ready):
     """Read up to READ due messages and send them; (messages read, whether some were left for later)."""
     now = clock()
     # Newer: of the same customer and field, and for a deal of the same order (others' order is empty).
@@ -103,13 +109,13 @@ def _round(connection, adapter, actor, report, clock, renew):
     set_aside(plan.skipped, plan.parked, now, report, contact_changes.NO_OWNER)
     report.missing_agents |= plan.missing_agents
     for start in range(0, len(plan.changes), BATCH):
-        if not renew():  # the lease ran out and another run has the connection: it sends the rest
-            report.stopped = "Another delivery run took the connection over."
+        report.stopped = ready()
+        if report.stopped:
             break
         if not _send(connection, adapter, plan.changes[start:start + BATCH], actor, report, clock):
             break
     if deals and not report.stopped:
-        deal_delivery.deals_deliver(connection, adapter, deals, actor, report, clock, renew)
+        deal_delivery.deals_deliver(connection, adapter, deals, actor, report, clock, ready)
     return len(due), bool(plan.later) or report.resent > resent
 
 
@@ -197,7 +203,7 @@ def _contacts_record(connection, delivered, now):
         update_fields=["contact_id", "pushed", "last_synced_at"])
 
 
-def _failures_settle(connection, actor, report):
+def _failures_settle(connection, actor, report, capped):
     """The run's sync failures: one for its agents without an owner; resolve what cleared."""
     if report.missing_agents:
         failures.owners_missing_raise(connection=connection, agent_ids=report.missing_agents, actor=actor)
@@ -206,3 +212,5 @@ def _failures_settle(connection, actor, report):
     if report.delivered:
         failures.access_failure_resolve(connection=connection, actor=actor, reason="HubSpot accepts changes again.")
         failures.dead_letters_settle(connection=connection, actor=actor)
+        if not capped:
+            failures.daily_cap_resolve(connection=connection, actor=actor)

@@ -6,6 +6,8 @@
   the evidence counting them; resolved once none of that cause is left (replayed and delivered).
 - owners: agents without a HubSpot owner, whose customers' owner waits; resolved once no owner
   change waits for one.
+- daily-cap: deliveries stopped before HubSpot's daily request cap (daily_cap.py); resolved by the
+  next delivery that goes through.
 """
 
 from django.db.models import Count
@@ -86,3 +88,17 @@ def owners_missing_resolve(*, connection, actor):
     exceptions_resolve(kind=SYNC_FAILURE, reasons={owners_subject(connection): "Every agent has a HubSpot owner."},
                        actor=actor)
 
+
+def daily_cap_subject(connection):
+    return f"crm:{connection.pk}/daily-cap"
+
+
+def daily_cap_raise(*, connection, why, actor):
+    exception_raise(kind=SYNC_FAILURE, subject_key=daily_cap_subject(connection), actor=actor,
+                    summary=f"{connection.name}: {why}", evidence=_evidence(connection, daily_cap=connection.daily_cap,
+                                                                            error=why))
+
+
+def daily_cap_resolve(*, connection, actor):
+    exceptions_resolve(kind=SYNC_FAILURE, reasons={
+        daily_cap_subject(connection): "Deliveries go through again (a new day, or a higher daily cap)."}, actor=actor)

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations.crm import activities, deals, failures, inbound
+from integrations.crm import activities, daily_cap, deals, failures, inbound
 from integrations.crm.base import CrmError
 from integrations.crm.conflicts import conflicts_settle
 from integrations.crm.connections import adapter_for, connection_checked
@@ -45,6 +45,10 @@ FAILING_AFTER = timedelta(minutes=15)
 
 class LeaseLost(Exception):
     """Another run took the type's lease: this page rolls back; that run goes on from the cursor."""
+
+
+class CapReached(Exception):
+    """HubSpot's daily request cap is used (daily_cap.py): the pull stops after the page it saved."""
 
 
 @dataclass
@@ -76,8 +80,11 @@ def crm_pull(*, connection, actor, adapter=None, until=None, types=TYPES):
     if unusable:  # never checked, and the check failed now: it is recorded; the next pull tries again
         return Pulled(error=unusable)
     deals.deal_stage_mappings_install(connection)
-    report = Pulled()
+    report, usage = Pulled(), daily_cap.Usage(connection, adapter, share=1.0)
     for object_type in types:
+        report.error = usage.spend(timezone.now())
+        if report.error:
+            break
         cursor, _ = CrmCursor.objects.get_or_create(connection=connection, object_type=object_type)
         if object_type == T.ACTIVITIES and T.CONTACTS in report.busy:
             report.busy.append(object_type)  # its contacts' customers are being matched by that run
@@ -87,7 +94,10 @@ def crm_pull(*, connection, actor, adapter=None, until=None, types=TYPES):
             report.busy.append(object_type)
             continue
         try:
-            _pull(connection, adapter, cursor, token, actor, until, report)
+            _pull(connection, adapter, cursor, token, actor, until, report, usage)
+        except CapReached as capped:
+            report.error = str(capped)
+            break
         except CrmError as error:
             report.error = error.message
             _failed(connection, cursor, error, actor)
@@ -96,13 +106,14 @@ def crm_pull(*, connection, actor, adapter=None, until=None, types=TYPES):
             report.busy.append(object_type)
         finally:
             CrmCursor.objects.filter(pk=cursor.pk, pulling_by=token).update(pulling_until=None, pulling_by="")
+    usage.spend(timezone.now())  # the last page's requests count too
     if not report.error:
         _succeeded(connection, actor)
     conflicts_settle(connection=connection, actor=actor)
     return report
 
 
-def _pull(connection, adapter, cursor, token, actor, until, report):
+def _pull(connection, adapter, cursor, token, actor, until, report, usage):
     since, after = cursor.modified_at or BEGINNING, cursor.last_id or None
     if cursor.object_type == T.ACTIVITIES:
         pages = adapter.activities(since, after, until=until)
@@ -122,6 +133,9 @@ def _pull(connection, adapter, cursor, token, actor, until, report):
             if not saved:
                 raise LeaseLost()
         report.records[cursor.object_type] = report.records.get(cursor.object_type, 0) + len(page)
+        capped = usage.spend(timezone.now())
+        if capped:
+            raise CapReached(capped)
     CrmCursor.objects.filter(pk=cursor.pk).update(last_success_at=timezone.now(), last_error="")
 
 

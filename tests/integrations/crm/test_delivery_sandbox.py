@@ -18,7 +18,8 @@ from integrations.crm.pacing import Pacer
 from integrations.crm.sandbox import SandboxCrm
 from integrations.crm.tasks import deliver_crm_outbox
 from lifecycle.actors import Actor
-from lifecycle.models import ExceptionCase, ExceptionKind
+from lifecycle.models import Customer, ExceptionCase, ExceptionKind
+from lifecycle.services.customers import customers_create
 from lifecycle.services.ownership import owner_reassign
 from lifecycle.services.stages import customer_move_stage
 from tests.factories import make_agent, make_customer, make_owned_customer, make_user, team
@@ -160,3 +161,37 @@ def test_connecting_pushes_every_owned_customer_and_their_orders_in_one_statemen
     [deal] = [d for d in hubspot.store.snapshot("deals")["deals"] if d["properties"]["dealstage"] == "closedwon"]
     assert hubspot.deal(deal["properties"]["aftercare_order_key"])["contacts"] == [contact["hs_object_id"]]
     assert hubspot.contact("lead@example.com") is None
+
+    # and: connecting again with --no-push (a new token for this account) queues nothing
+    call_command("connect_crm", "hubspot", "--token", TOKEN, "--base-url", hubspot.url, "--no-push", stdout=StringIO())
+    assert not OutboundMessage.objects.filter(state=M.PENDING).exists()
+
+
+def test_deliveries_stop_before_the_daily_cap_and_go_on_the_next_day(hubspot):
+    # given: an account whose daily cap leaves room for two batches today, and 250 new customers
+    connection, _ = connect(hubspot)
+    CrmConnection.objects.filter(pk=connection.pk).update(daily_cap=3)  # deliveries keep 95%: two requests
+    connection.refresh_from_db()
+    customers_create([(Customer(display_name=f"Guest {n}", email=f"guest{n}@example.com"), [], TASK)
+                      for n in range(250)], [])
+    adapter, clock = HubSpotAdapter(TOKEN, base_url=hubspot.url, pacer=Pacer(100), sleep=lambda s: None), Clock()
+
+    # when: the outbox delivers
+    report = outbox_deliver(connection=connection, actor=TASK, adapter=adapter, clock=clock)
+
+    # then: two batches went; the rest waits for tomorrow, saying why, and operations are told once
+    assert report.batches == 2 and report.delivered == 400 and "requests HubSpot allows a day" in report.stopped
+    held = OutboundMessage.objects.filter(state=M.PENDING)
+    assert held.count() == 100 and set(held.values_list("error_kind", flat=True)) == {"daily_cap"}
+    assert all(m.next_attempt_at.hour == 0 and m.next_attempt_at > clock() for m in held)
+    failure = ExceptionCase.objects.get(kind=ExceptionKind.SYNC_FAILURE, subject_key=f"crm:{connection.pk}/daily-cap")
+    assert failure.status == "open" and "2 of the 3 requests" in failure.summary
+
+    # when: the next day comes
+    clock.shift(days=1)
+    report = outbox_deliver(connection=connection, actor=TASK, adapter=adapter, clock=clock)
+
+    # then: the rest goes and the failure resolves itself
+    assert report.delivered == 100 and not OutboundMessage.objects.filter(state=M.PENDING).exists()
+    failure.refresh_from_db()
+    assert failure.status == "resolved" and len(hubspot.store.objects["contacts"]) == 250

@@ -174,3 +174,20 @@ def test_the_beat_task_pulls_every_active_connection(connection, adapter, sandbo
     # then: the connection was pulled
     assert outcome == {connection.pk: {"contacts": 1}}
     assert crm_state(ann).owner_id == agents[2][1]
+
+
+def test_a_pull_stops_at_the_daily_cap_after_the_page_it_saved(connection, adapter, sandbox):
+    # given: an account with one request left today, and a customer whose contact changed
+    from integrations.crm.models import CrmConnection
+
+    make_customer(email="ann@example.com")
+    sandbox.store.create("contacts", {"email": "ann@example.com", "lifecyclestage": "lead"})
+    CrmConnection.objects.filter(pk=connection.pk).update(daily_cap=1)
+
+    # when: the pull runs
+    report = pull(connection, adapter)
+
+    # then: the contacts' page is applied and saved, and the pull goes no further today, saying why
+    assert report.records == {"contacts": 1} and "requests HubSpot allows a day are used" in report.error
+    assert cursor(connection, "contacts").records == 1
+    assert not CrmCursor.objects.filter(connection=connection, object_type="deals").exists()

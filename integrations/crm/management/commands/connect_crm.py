@@ -18,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, choices=CrmConnection.Tier.values,
                             help="Requests per 10 seconds: 100 (Free/Starter, the default) or 190 "
                                  "(Professional/Enterprise).")
+        parser.add_argument("--no-push", action="store_true",
+                            help="Do not queue every customer and order for HubSpot again (a new token for an "
+                                 "account that has them): only changes from now on are sent.")
         parser.add_argument("--no-check", action="store_true",
                             help="Save the connection without asking HubSpot now (a CRM not up yet, like the "
                                  "sandbox make run starts beside the console): the first delivery or pull checks it.")
@@ -27,13 +30,15 @@ class Command(BaseCommand):
             connection, check = crm_connect(kind=options["kind"], token=options["token"], name=options["name"],
                                             base_url=options["base_url"],
                                             settings={"requests_per_10s": options["limit"]},
-                                            actor=Actor.system("connect_crm"), check=not options["no_check"])
+                                            actor=Actor.system("connect_crm"), check=not options["no_check"],
+                                            push=not options["no_push"])
         except ServiceError as error:
             raise CommandError(str(error)) from None
         where = f"{connection.name} ({connection.base_url})"
         waiting = OutboundMessage.objects.filter(connection=connection, state=OutboundMessage.State.PENDING).count()
-        self.stdout.write(f"{waiting} changes wait in the outbox for {connection.name}: every customer with an owner "
-                          "(name, owner, stage) and their orders as deals.")
+        self.stdout.write(f"{waiting} changes wait in the outbox for {connection.name}" + (
+            "." if options["no_push"] else ": every customer with an owner (name, owner, stage) and their orders as "
+                                           "deals."))
         if check is None:
             self.stdout.write(self.style.SUCCESS(
                 f"Saved {where} without checking it: the first delivery or pull (within a minute of the worker "

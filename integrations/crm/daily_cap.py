@@ -1,0 +1,76 @@
+"""HubSpot's daily request cap, kept instead of met: every request a delivery or a pull sends is added
+to the connection's count of the day (CrmConnection.requests_today, per UTC day, every process
+adding to one row), and a run stops before the cap (CrmConnection.daily_cap, the account's).
+
+Deliveries stop at DELIVERY_SHARE of it, so the pulls keep the rest and the console still hears the
+CRM; the pulls stop at the cap itself. A delivery that stops for the cap holds the due changes until
+the next day (their error says why, the dashboard counts them as held) and opens one `sync_failure`
+for the connection (failures.py), resolved by the next delivery that goes through.
+
+HubSpot counts the day in the account's time zone; the console counts UTC days. Set the connection's
+daily cap with that in mind (the default is the smallest tier's, 250,000).
+"""
+
+from datetime import UTC, datetime, time, timedelta
+
+from django.db import connection as db
+
+from integrations.crm import failures
+from integrations.crm.models import CrmConnection, OutboundMessage
+from lifecycle.db.sql import col, table
+
+# The pulls' share of the day: deliveries leave the last 5% of the cap to them.
+DELIVERY_SHARE = 0.95
+CAUSE = "daily_cap"
+
+
+# Adds a run's requests to the day's count (a new day starts from them) and reads it back, in one
+# statement (PostgreSQL, SQLite >= 3.35): every batch asks, so it must cost one round trip.
+COUNT = """UPDATE {connection} SET {count} = CASE WHEN {day} = %(today)s THEN {count} + %(sent)s ELSE %(sent)s END,
+                             {day} = %(today)s
+ WHERE {id} = %(id)s RETURNING {count}"""
+
+
+def _count(connection, sent, now):
+    """Add `sent` requests to the connection's count of `now`'s day (UTC); returns the day's count."""
+    sql = COUNT.format(connection=table(CrmConnection), count=col(CrmConnection, "requests_today"),
+                       day=col(CrmConnection, "requests_day"), id=col(CrmConnection, "id"))
+    with db.cursor() as cursor:
+        cursor.execute(sql, {"today": now.astimezone(UTC).date(), "sent": sent, "id": connection.pk})
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+class Usage:
+    """One run's requests through one adapter, counted as they go (adapters without a counter, the
+    tests' fakes, count nothing)."""
+
+    def __init__(self, connection, adapter, share):
+        self.connection, self.adapter, self.share = connection, adapter, share
+        self.seen, self.capped = getattr(adapter, "requests", 0), False
+
+    def spend(self, now):
+        """Count what was sent since the last call; "" while the run may go on, else the sentence
+        saying why it stops."""
+        sent = getattr(self.adapter, "requests", 0) - self.seen
+        self.seen += sent
+        used, limit = _count(self.connection, sent, now), int(self.connection.daily_cap * self.share)
+        if used < limit:
+            return ""
+        self.capped = True
+        return (f"{used:,} of the {self.connection.daily_cap:,} requests HubSpot allows a day are used: what is "
+                f"left of the day is kept for {'reading what changed in HubSpot' if self.share < 1 else 'nothing'}; "
+                "the rest waits until the count starts again at midnight (UTC).")
+
+
+def next_day(now):
+    return datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def changes_hold(*, connection, why, actor, now):
+    """A delivery stopped for the cap: its due changes wait for the next day, saying why, and one
+    sync_failure tells operations (raised again, it counts another occurrence)."""
+    OutboundMessage.objects.filter(connection=connection, state=OutboundMessage.State.PENDING,
+                                   next_attempt_at__lte=now).update(next_attempt_at=next_day(now), error_kind=CAUSE,
+                                                                    last_error=why)
+    failures.daily_cap_raise(connection=connection, why=why, actor=actor)
