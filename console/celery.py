@@ -3,8 +3,10 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
 from django.db import close_old_connections
+
+from console import redaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -25,3 +27,11 @@ app.conf["CELERY_DB_REUSE_MAX"] = 1000
 def _recycle_old_connections(sender=None, **kwargs):
     if not getattr(sender.request, "is_eager", False):
         close_old_connections()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_personal_data(logger=None, **kwargs):
+    """The worker's log handlers are Celery's, not settings.LOGGING's: they get the same filter, so a
+    task's exception (a unique constraint quoting an email) is logged without the email."""
+    redaction.install(logger)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from integrations.models import StoreConnection
 from integrations.woocommerce.backfill import SyncBusy, store_backfill
-from integrations.woocommerce.draining import store_drain, waiting_stores
+from integrations.woocommerce.draining import describe, store_drain, waiting_stores
 from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
 from lifecycle.actors import Actor
 from lifecycle.values import ObservationError
@@ -30,11 +30,18 @@ def process_inbound_event(self, event_id):
         inbound_event_fail(event_id=event_id, error=error, final=True)
         return "failed"
     except Exception as error:
+        # Said by its kind and constraint: a database error quotes the values it refused (customers'
+        # emails), and the reason is shown to operators and logged by Celery with each retry.
+        reason = describe(error)
         final = self.request.retries >= self.max_retries
-        inbound_event_fail(event_id=event_id, error=error, final=final)
+        inbound_event_fail(event_id=event_id, error=reason, final=final)
         if final:
             raise
-        raise self.retry(exc=error, countdown=2 ** (self.request.retries + 1))
+        raise self.retry(exc=RetryLater(reason), countdown=2 ** (self.request.retries + 1))
+
+
+class RetryLater(Exception):
+    """What a retried delivery failed with, in words safe to log."""
 
 
 @shared_task(acks_late=True)
