@@ -38,19 +38,28 @@ def input_problem(request):
     if "\x00" in request.path_info:
         return _("The address contains a NUL character (%00), which no page of the console has.")
     for name, values in request.GET.lists():
-        search = name in SEARCHES
-        what = _("The search") if search else _("The value of “%s”") % name[:50]
-        limit = SEARCH_MAX if search else VALUE_MAX
         if "\x00" in name or len(name) > VALUE_MAX:
             return _("The address has a parameter whose name no page of the console uses.")
         for value in values:
-            if "\x00" in value:
-                return _("%s contains a NUL character (%%00), which nothing stored in the console contains.") % what
-            if len(value) > limit:
-                return _("%(what)s is %(length)s characters long; nothing it can match is longer than %(limit)s.") % {
-                    "what": what, "length": f"{len(value):,}", "limit": f"{limit:,}"}
-            if not search and _INTEGER.fullmatch(value) and abs(int(value)) > ID_MAX:
-                return _("%s is a number larger than any the console stores.") % what
+            problem = value_problem(name, value)
+            if problem:
+                return problem
+    return None
+
+
+def value_problem(name, value):
+    """What is wrong with one parameter's value, or None. Also for a search sent in a form's body
+    (console/views/search.py): the address is not the only way in."""
+    search = name in SEARCHES
+    what = _("The search") if search else _("The value of “%s”") % name[:50]
+    limit = SEARCH_MAX if search else VALUE_MAX
+    if "\x00" in value:
+        return _("%s contains a NUL character (%%00), which nothing stored in the console contains.") % what
+    if len(value) > limit:
+        return _("%(what)s is %(length)s characters long; nothing it can match is longer than %(limit)s.") % {
+            "what": what, "length": f"{len(value):,}", "limit": f"{limit:,}"}
+    if not search and _INTEGER.fullmatch(value) and abs(int(value)) > ID_MAX:
+        return _("%s is a number larger than any the console stores.") % what
     return None
 
 
