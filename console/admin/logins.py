@@ -12,13 +12,15 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.decorators import action, display
 
 from console.admin.base import AftercareAdmin, when_column
+from console.admin.integrations import hx_redirect
 from console.models import LoginLockout
 
 STATUS_COLORS = {"locked": "danger", "counting": "warning", "expired": "default"}
@@ -84,7 +86,9 @@ class LoginLockoutAdmin(AftercareAdmin):
     def unlock(self, request, queryset):
         self._unlock(request, list(queryset))
 
-    @action(description=_("Unlock"), url_path="unlock", icon="lock_open", permissions=["delete"])
-    def unlock_detail(self, request, object_id):
+    @action(description=_("Unlock"), url_path="unlock", icon="lock_open", permissions=["delete"],
+            dialog={"title": _("Unlock this account and address?"),
+                    "description": _("Their failed logins are forgotten: the person can log in at once.")})
+    def unlock_detail(self, request, form, object_id):
         self._unlock(request, [get_object_or_404(LoginLockout, pk=object_id)])
-        return redirect("admin:console_loginlockout_changelist")
+        return hx_redirect(request, reverse("admin:console_loginlockout_changelist"))

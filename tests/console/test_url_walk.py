@@ -48,6 +48,7 @@ from django_celery_beat.models import (
 from rest_framework.authtoken.models import Token
 from simple_history.admin import SimpleHistoryAdmin
 
+from console.models import LoginLockout
 from integrations.crm.connections import stage_mappings_install
 from integrations.crm.models import CrmConnection, CrmOwnerLink, OutboundMessage
 from integrations.erp.models import ErpImport, ErpImportError, ErpRecord, ErpSettings, ErpStatusMapping
@@ -185,6 +186,7 @@ ADMIN = {
     "crm.crmstagemapping":               ("",     "v",      "v"),  # installed per stage: none to add
     "crm.crmownerlink":                  ("",     "v",      "v"),
     "crm.outboundmessage":               ("",     "v",      "v"),
+    "console.loginlockout":              ("",     "vd",     ""),  # failed logins: made by logins, unlocked
 }
 # The admins' own views (unfold actions and the like).     agent   manager  operations
 ADMIN_VIEWS = {
@@ -201,6 +203,7 @@ ADMIN_VIEWS = {
     "admin:erp_erprecord_export":                            (403,    200,     200),  # GET the form, POST the CSV
     "admin:crm_crmconnection_check_detail":                  (403,    403,     200),  # GET asks, POST checks
     "admin:crm_outboundmessage_replay_detail":               (403,    403,     200),  # GET asks, POST replays
+    "admin:console_loginlockout_unlock_detail":              (403,    200,     403),  # GET asks, POST unlocks
 }
 # Models whose rows belong to one customer: their object pages are walked with each team's row, and
 # the agent of team A must not open team B's.
@@ -433,6 +436,8 @@ def seed_world():
     stage_mappings_install(crm)
     CrmOwnerLink.objects.create(connection=crm, agent=agent_a, owner_id="7001", owner_email="walk@example.com")
     OutboundMessage.objects.create(connection=crm, customer=alma, field="contact", idempotency_key="walk:contact")
+    LoginLockout.objects.create(username="walk-stranger", ip_address="192.0.2.1", user_agent="walk", get_data="",
+                                post_data="", http_accept="", path_info="/admin/login/", failures_since_start=1)
     for model, model_admin in admin.site._registry.items():
         if isinstance(model_admin, SimpleHistoryAdmin) and (first := model._default_manager.order_by("pk").first()):
             first.save()  # a history row to open
