@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from lifecycle.actors import Actor
 from lifecycle.management import demo_data as demo
+from lifecycle.management.demo_journeys import seed_journeys
 from lifecycle.models import PAID_STATES, STAGE_TRANSITIONS, Agent, Customer, CustomerIdentity, Handoff, IdentityKind
 from lifecycle.models import Order, OrderState, Ownership, Stage, Team
 from lifecycle.normalise import normalize_email
@@ -164,6 +165,7 @@ class Command(BaseCommand):
                 continue
             self.create_customer(person)
             created += 1
+        seed_journeys(self)  # every state of the first 30 days (lifecycle/management/demo_journeys.py)
         health_seed()  # a health score for every customer with orders (lifecycle/services/health.py)
         self.report(created, skipped, logins, password)
 
