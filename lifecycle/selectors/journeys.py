@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection
+from django.utils import timezone
 from django.db.models import CharField, Count, Exists, Max, OuterRef, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncWeek
 
@@ -93,7 +94,10 @@ def customer_journey(customer, user, now):
 
 
 # --- the agent home: my overdue steps ------------------------------------------------------------
-def overdue_steps(user, now, limit=20):
+OVERDUE_SHOWN = 20  # the agent home lists this many, the most overdue first
+
+
+def overdue_steps(user, now, limit=OVERDUE_SHOWN):
     """Steps past due and not done, of the user's teams, that nobody else holds: the customer is the
     user's, or the step's missed_touchpoint is assigned to them or to nobody. Oldest due first."""
     agent = agent_of(user)
@@ -235,7 +239,7 @@ def journey_map(*, playbook_id=None, weeks=12, now):
               .annotate(**_counts())}
     for week, row in by_week.items():
         result.cohorts.append({**row, **{k: v for k, v in totals.get(week, {}).items() if k != "week"},
-                               "by_step": rates.get(week, {})})
+                               "week": timezone.localtime(week).date(), "by_step": rates.get(week, {})})
     result.abandoned, result.silent = _abandoned(journeys, names)
     return result
 
