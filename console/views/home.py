@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from console.admin.exceptions import countdown
 from console.claiming import claim_customer_response, claim_next_response
 from console.templatetags.when import JUST_NOW
-from lifecycle.selectors.journeys import overdue_steps
+from lifecycle.selectors.journeys import OVERDUE_SHOWN, overdue_steps
 from lifecycle.selectors.queues import agent_queue
 
 POLL_SECONDS = 30  # fresh enough for a queue whose SLAs run in hours, light on the server
@@ -137,6 +137,7 @@ def _queue_context(request):
             "no_queue": no_queue(request.user) if queue.agent is None else None,
             "waiting_rows": _waiting_rows(queue, now), "waiting_headers": WAITING_HEADERS,
             "step_rows": _step_rows(request.user, now) if queue.agent else [], "step_headers": STEP_HEADERS,
+            "step_limit": OVERDUE_SHOWN,
             "poll_seconds": POLL_SECONDS, "exception_headers": EXCEPTION_HEADERS, "customer_headers": CUSTOMER_HEADERS}
 
 
