@@ -104,6 +104,7 @@ class DealResult:
 class ItemError:
     key: str  # the change's email or order key
     message: str
+    retryable: bool = False  # sending it again later may work (a deal whose contact is not there yet)
 
 
 @dataclass(frozen=True)

@@ -9,20 +9,26 @@ a deal HubSpot refused is a dead letter with its sentence; errors of the whole b
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Min
 
 from integrations.crm import deal_changes, deals, failures
 from integrations.crm.base import CrmError
-from integrations.crm.models import CrmDeal
-from integrations.crm.outcomes import dead, delivered, failed, retry, set_aside
+from integrations.crm.models import CrmContact, CrmDeal, OutboundMessage
+from integrations.crm.outcomes import dead, delivered, failed, pending, retry, set_aside
 from lifecycle.models import Order
 from lifecycle.statuses import CANONICAL, map_status
 
 BATCH = 100  # HubSpot's batch upsert takes at most 100 inputs
+M = OutboundMessage.State
+CONTACT_FIRST = "contact_first"  # OutboundMessage.error_kind of a deal waiting for its contact
 
 
 def deals_deliver(connection, adapter, messages, actor, report, clock, ready):
     """Send the deal messages of a round (pending, newest per order); stops where the run must
     (ready(): "" while the next batch may go, else why not)."""
+    messages = _contacts_first(connection, messages, clock(), report)
+    if not messages:
+        return
     orders = Order.objects.select_related("customer").in_bulk({m.order_id for m in messages})
     rows = _rows(connection, orders.values())
     mapping = deals.deal_stage_map(connection.pk)
@@ -42,6 +48,26 @@ def deals_deliver(connection, adapter, messages, actor, report, clock, ready):
             return
 
 
+def _contacts_first(connection, messages, now, report):
+    """The messages whose customer's contact is in HubSpot, or has nothing on its way to it. A deal
+    whose contact was never delivered and still waits (for its retry after an outage, say) waits
+    with it, uncounted, until the contact's own next try: it is then sent in the round after it."""
+    customer_ids = {m.customer_id for m in messages}
+    known = set(CrmContact.objects.filter(connection=connection, customer_id__in=customer_ids)
+                .values_list("customer_id", flat=True))
+    waiting = dict(OutboundMessage.objects.filter(connection=connection, state=M.PENDING,
+                                                  customer_id__in=customer_ids - known)
+                   .exclude(field=OutboundMessage.Field.DEAL).order_by().values_list("customer_id")
+                   .annotate(first=Min("next_attempt_at")))
+    held = [m for m in messages if m.customer_id in waiting]
+    for customer_id in {m.customer_id for m in held}:
+        pending(connection).filter(pk__in=[m.pk for m in held if m.customer_id == customer_id]).update(
+            next_attempt_at=max(waiting[customer_id], now), error_kind=CONTACT_FIRST,
+            last_error="Waits for the customer's contact, which goes to HubSpot first.")
+    report.parked += len(held)
+    return [m for m in messages if m.customer_id not in waiting]
+
+
 def _rows(connection, orders):
     """{order id: CrmDeal} of the orders that have a deal in this connection's CRM."""
     by_ref = {(o.system, o.namespace, o.number): o.pk for o in orders}
@@ -59,7 +85,8 @@ def _send(connection, adapter, chunk, orders, rows, actor, report, clock):
         return failed(connection, [m for _, ms in chunk for m in ms], error, actor, report, clock())
     now, sent = clock(), {change.key: (change, messages) for change, messages in chunk}
     ok = {r.key: r for r in result.ok if r.key in sent}
-    refused = {e.key: e.message for e in result.errors if e.key in sent}
+    refused = {e.key: e.message for e in result.errors if e.key in sent and not e.retryable}
+    later = {e.key: e.message for e in result.errors if e.key in sent and e.retryable}
     with transaction.atomic():
         done = [m.pk for key in ok for m in sent[key][1]]
         delivered(connection, done, now)
@@ -67,7 +94,10 @@ def _send(connection, adapter, chunk, orders, rows, actor, report, clock):
                 rows, now)
         for key, why in refused.items():
             dead(connection, [m.pk for m in sent[key][1]], failures.ITEM, why, actor, report)
-        silent = [m for key, (_, ms) in sent.items() if key not in ok and key not in refused for m in ms]
+        for key, why in later.items():  # linked once its contact is there: counted, waits its backoff
+            retry(connection, sent[key][1], failures.ITEM, why, now, actor, report)
+        silent = [m for key, (_, ms) in sent.items() if key not in ok and key not in refused and key not in later
+                  for m in ms]
         if silent:
             retry(connection, silent, "server", "HubSpot answered nothing for this deal.", now, actor, report)
     report.delivered += len(done)

@@ -183,7 +183,8 @@ class HubSpotAdapter(PullsMixin):
                 email = (chunk[key][1] or "").strip().lower()
                 if email and email not in contact_ids:
                     errors.append(ItemError(key, f"The deal is in HubSpot (id {deal_id}) but no contact has the "
-                                                 f"email {email} to link it to; it will be linked once the customer is."))
+                                                 f"email {email} to link it to; it will be linked once the customer is.",
+                                            retryable=True))
                     continue
                 pairs.append((deal_id, contact_ids.get(email)))
                 ok.append(DealResult(key, deal_id, props, contact_ids.get(email)))

@@ -84,7 +84,8 @@ def test_a_stage_mapping_is_edited_with_history(ops, connection):
 
 
 def test_agents_without_a_hubspot_owner_are_listed(ops, connection, adapter):
-    grace, linus = make_agent(make_user("grace")), make_agent(make_user("linus"))
+    grace = make_agent(make_user("grace"))
+    make_agent(make_user("linus"))  # no HubSpot owner has his email
     adapter.add_owner(grace, "7001")
     connections.crm_connection_check(connection=connection, actor=Actor.system("tests"))
     page = ops.get(url(CrmOwnerLink, "changelist") + "?owner=no").content.decode()

@@ -81,7 +81,8 @@ class FakeCrm:
             deal["properties"].update(change.properties)
             contact = self.contacts.get(change.contact_email) if change.contact_email else None
             if change.contact_email and contact is None:
-                errors.append(ItemError(change.key, f"No contact has the email {change.contact_email}."))
+                errors.append(ItemError(change.key, f"No contact has the email {change.contact_email}.",
+                                        retryable=True))
                 continue
             ok.append(DealResult(change.key, deal["id"], dict(deal["properties"]), contact and contact["id"]))
         return BatchResult(ok, errors)

@@ -7,6 +7,7 @@ import pytest
 
 from integrations.crm import deals
 from integrations.crm.deal_changes import plan_build
+from integrations.crm.delivery import outbox_deliver
 from integrations.crm.models import CrmDeal, OutboundMessage
 from lifecycle.actors import Actor
 from lifecycle.models import Order, OrderSourceState
@@ -23,6 +24,7 @@ from tests.integrations.crm.inbound_support import (  # noqa: F401 (fixtures)
     pull,
     sandbox,
 )
+from tests.integrations.crm.outbox_support import TASK, Clock
 
 pytestmark = pytest.mark.django_db
 M = OutboundMessage.State
@@ -151,3 +153,43 @@ def test_a_hundred_and_fifty_orders_go_as_two_batches(connection, adapter, sandb
 
     sizes = [len(r["body"]["inputs"]) for r in sandbox.requests_to("/objects/deals/batch/upsert")]
     assert sizes == [100, 50] and report.dead == 0 and len(sandbox.store.objects["deals"]) == 150
+
+
+def test_after_an_outage_a_deal_waits_for_its_contact_and_is_linked_to_it(connection, adapter, sandbox, agents):
+    # given: a new customer's contact and deal, written while HubSpot answers 503
+    clock = Clock()
+    sandbox.outage(3600, mode="503")
+    ann = owned_customer(agents[0][0], "ann@example.com")
+    order = Order.objects.get(customer=ann)
+    first = outbox_deliver(connection=connection, actor=TASK, adapter=adapter, clock=clock)
+    assert first.delivered == 0 and first.retrying  # the contact waits for its retry, the deal was not tried
+    sandbox.end_outage()
+
+    # when: a delivery runs before the contact's retry is due (a wake-up, another change)
+    early = outbox_deliver(connection=connection, actor=TASK, adapter=adapter, clock=clock)
+
+    # then: the deal is not sent ahead of its contact, and nothing is dead
+    assert early.parked == 1 and early.dead == 0 and sandbox.deal(deals.order_key(order)) is None
+    [waiting] = deal_messages(order)
+    assert (waiting.state, waiting.error_kind, waiting.attempts) == (M.PENDING, "contact_first", 0)
+
+    # when: the contact's retry comes due
+    clock.shift(minutes=1)
+    late = outbox_deliver(connection=connection, actor=TASK, adapter=adapter, clock=clock)
+
+    # then: the contact goes, then the deal, linked to it
+    assert late.dead == 0 and deal_messages(order)[0].state == M.DELIVERED
+    assert sandbox.deal(deals.order_key(order))["contacts"] == [sandbox.contact("ann@example.com")["hs_object_id"]]
+
+
+def test_a_deal_whose_contact_hubspot_refused_is_tried_again_not_dropped(connection, adapter, sandbox, agents):
+    # given: a customer whose email HubSpot refuses (its contact is a dead letter), with an order
+    ann = owned_customer(agents[0][0], "ann@localhost")
+
+    # when: the outbox delivers
+    report = deliver(connection, adapter)
+
+    # then: the deal is in HubSpot but could not be linked: it waits its backoff, counted, not dead
+    [message] = deal_messages(Order.objects.get(customer=ann))
+    assert report.dead == 3  # the contact's name, owner and stage
+    assert (message.state, message.attempts) == (M.PENDING, 1) and "no contact has the email" in message.last_error
