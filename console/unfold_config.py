@@ -132,6 +132,11 @@ UNFOLD = {
                     _link("CRM outbox", "outbox", "crm.outboundmessage"),
                     _link("CRM stage mappings", "linear_scale", "crm.crmstagemapping"),
                     _link("CRM owners", "badge", "crm.crmownerlink"),
+                    _link("CRM deal stages", "view_kanban", "crm.crmdealstagemapping"),
+                    # Operations set the secret (change permission) without a view permission of its own.
+                    _link("CRM webhook secret", "key", "crm.crmwebhooksecret",
+                          perms=["crm.view_crmwebhooksecret", "crm.change_crmwebhooksecret"]),
+                    _link("CRM pull cursors", "cloud_download", "crm.crmcursor"),
                 ],
             },
         ],
