@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import TabularInline
+from unfold.admin import StackedInline, TabularInline
 from unfold.widgets import UnfoldAdminTextareaWidget
 
 from console.admin.base import AftercareAdmin, ViewOnlyMixin, VisibleToUserMixin, when_column
@@ -37,6 +37,9 @@ class StepForm(forms.ModelForm):
     class Meta:
         model = PlaybookStep
         fields = ["position", "key", "name", "team", "due_days", "trigger", "trigger_days", "signals", "sla_minutes"]
+        labels = {"due_days": _("Due, days after payment (the calendar)"), "trigger": _("Re-timed when"),
+                  "trigger_days": _("Then due, days after it"),
+                  "sla_minutes": _("Time to catch up once missed (minutes)")}
 
     def clean_signals(self):
         entries = self.cleaned_data["signals"]
@@ -56,13 +59,14 @@ class StepFormSet(forms.BaseInlineFormSet):
             raise forms.ValidationError(_("A playbook needs at least one step."))
 
 
-class PlaybookStepInline(TabularInline):
+class PlaybookStepInline(StackedInline):
     model = PlaybookStep
     form = StepForm
     formset = StepFormSet
     extra = 0
     ordering = ["position", "id"]
-    autocomplete_fields = []
+    fields = [("position", "key", "name"), ("team", "sla_minutes"), ("due_days", "trigger", "trigger_days"),
+              "signals"]
 
 
 class PlaybookForm(forms.ModelForm):
