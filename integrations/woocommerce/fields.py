@@ -36,7 +36,10 @@ def parse_money(value) -> Decimal:
         raise ValueError(f"not an amount: {value!r}") from None
     if not amount.is_finite():
         raise ValueError(f"not an amount: {value!r}")
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than Decimal's 28 to the cent (1e300): no amount the console holds
+        raise ValueError(f"not an amount the console can hold: {value!r}") from None
 
 
 def parse_gmt(value) -> datetime | None:
