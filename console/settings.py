@@ -340,6 +340,7 @@ SPECTACULAR_SETTINGS = {
         "OrderStateEnum": "lifecycle.models.OrderState",
         "StepStateEnum": "lifecycle.models.StepState",
         "JourneyStatusEnum": "lifecycle.models.JourneyStatus",
+        "ExceptionStatusEnum": "lifecycle.models.exceptions.ExceptionStatus",  # "status" too, a journey's apart
     },
     # From drf-spectacular-sidecar (static files), not a CDN: production hosts may have no way out.
     "SWAGGER_UI_DIST": "SIDECAR",
