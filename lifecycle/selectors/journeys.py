@@ -240,7 +240,7 @@ def journey_map(*, playbook_id=None, weeks=12, now):
     for week, row in by_week.items():
         result.cohorts.append({**row, **{k: v for k, v in totals.get(week, {}).items() if k != "week"},
                                "week": timezone.localtime(week).date(), "by_step": rates.get(week, {})})
-    result.abandoned, result.silent = _abandoned(journeys, names)
+    result.abandoned, result.silent = _abandoned(chosen, since, names)
     return result
 
 
@@ -249,15 +249,24 @@ def _latest_steps(playbook):
     return version or []
 
 
-def _abandoned(journeys, names):
+SILENT = """SELECT last_done, count(*) FROM (
+    SELECT j.status, max(s.position) FILTER (WHERE s.state IN ('{done}', '{late}')) AS last_done,
+           max(s.position) FILTER (WHERE s.state = '{missed}') AS last_missed
+      FROM {journey} j JOIN {step} s ON s.journey_id = j.id
+     WHERE j.playbook_id = %(playbook)s AND j.started_at >= %(since)s AND j.status <> '{completed}'
+     GROUP BY j.id, j.status) x
+ WHERE status = '{exited}' OR last_missed > COALESCE(last_done, 0)
+ GROUP BY last_done ORDER BY count(*) DESC, last_done"""
+
+
+def _abandoned(playbook, since, names):
     """Journeys that went silent (ended early, or a step missed after the last one done) by the last
     step done before it: [{after, position, journeys}], most first; and how many went silent."""
-    silent = journeys.exclude(status=JourneyStatus.COMPLETED).annotate(
-        last_done=Max("steps__position", filter=Q(steps__state__in=DONE)),
-        last_missed=Max("steps__position", filter=Q(steps__state=StepState.MISSED)),
-    ).filter(Q(status=JourneyStatus.EXITED) | Q(last_missed__gt=Coalesce("last_done", 0)))
-    rows = [{"position": row["last_done"], "after": names.get(row["last_done"]) if row["last_done"] else None,
-             "journeys": row["n"]}
-            for row in silent.values("last_done").annotate(n=Count("id")).order_by("-n", "last_done")]
+    sql = SILENT.format(journey=table(Journey), step=table(JourneyStep), done=StepState.DONE.value,
+                        late=StepState.LATE.value, missed=StepState.MISSED.value,
+                        completed=JourneyStatus.COMPLETED.value, exited=JourneyStatus.EXITED.value)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"playbook": playbook.pk, "since": connection.ops.adapt_datetimefield_value(since)})
+        found = cursor.fetchall()
+    rows = [{"position": last, "after": names.get(last) if last else None, "journeys": n} for last, n in found]
     return rows, sum(row["journeys"] for row in rows)
-
