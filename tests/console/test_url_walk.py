@@ -56,6 +56,8 @@ from integrations.models import InboundEvent, StatusMapping, SyncCursor, SyncRun
 from integrations.stores import store_connect
 from lifecycle.models import Customer, ExceptionKind, Holiday, ReconcileWatermark, RoutingRule, Stage
 from lifecycle.services.exceptions import exception_raise
+from lifecycle.services.health import health_recompute
+from lifecycle.services.health import watermark as health_watermark
 from lifecycle.services.ownership import ownership_transfer
 from tests.api.test_auth_permissions import EXPECTED as API_EXPECTED
 from tests.factories import SYSTEM, make_agent, make_customer, make_order, make_user, team
@@ -165,6 +167,10 @@ ADMIN = {
     "lifecycle.holiday":                 ("v",    "vad",    ""),
     "lifecycle.tolerancerule":           ("v",    "va",     "v"),
     "lifecycle.reconcilewatermark":      ("",     "v",      "v"),
+    "lifecycle.healthpolicy":            ("v",    "v",      ""),  # one policy: changed, never added
+    "lifecycle.healthscore":             ("v",    "v",      "v"),  # written by the recompute only
+    "lifecycle.healthsnapshot":          ("v",    "v",      ""),
+    "lifecycle.healthwatermark":         ("",     "v",      "v"),
     "auth.user":                         ("",     "v",      ""),
     "auth.group":                        ("",     "",       ""),
     "authtoken.tokenproxy":              ("",     "",       ""),
@@ -208,7 +214,8 @@ ADMIN_VIEWS = {
 # Models whose rows belong to one customer: their object pages are walked with each team's row, and
 # the agent of team A must not open team B's.
 CUSTOMER_SCOPED = {"lifecycle.customer", "lifecycle.customeridentity", "lifecycle.order", "lifecycle.ownership",
-                   "lifecycle.handoff", "lifecycle.timelineevent", "lifecycle.exceptioncase"}
+                   "lifecycle.handoff", "lifecycle.timelineevent", "lifecycle.exceptioncase", "lifecycle.healthscore",
+                   "lifecycle.healthsnapshot"}
 
 # Patterns the walk cannot request, with the reason.
 UNFILLABLE = {
@@ -423,6 +430,8 @@ def seed_world():
     RoutingRule.objects.create(name="Walk rule", is_active=False, team=commerce)
     Holiday.objects.create(team=commerce, date=date(2099, 12, 25), name="Walk holiday")
     ReconcileWatermark.objects.get_or_create(pk=1)  # reconciliation's one row, as its first run writes it
+    health_recompute(customer_ids=[alma.pk, zelda.pk], actor=SYSTEM)  # their scores and first snapshots
+    health_watermark()  # the health follower's one row
     # the ERP import: a profile's settings, a status mapping, a batch and the record it kept
     ErpSettings.objects.create(profile="generic", store=store)
     ErpStatusMapping.objects.create(profile="generic", raw_status="walked", canonical="shipped")
