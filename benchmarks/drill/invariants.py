@@ -157,13 +157,12 @@ def journeys_swept(grace):
     if not JourneyStep.objects.exists():
         return Result("journey steps overdue without missed_touchpoint", None,
                       note="left out: no journey step was written by the services during the month")
-    overdue = list(JourneyStep.objects.filter(state="pending", due_at__lt=missed_if_due_before(timezone.now() - grace))
-                   .values_list("pk", flat=True)[:10_000])
+    overdue = JourneyStep.objects.filter(state="pending", due_at__lt=missed_if_due_before(timezone.now() - grace))
     missed = set(JourneyStep.objects.filter(state="missed").values_list("pk", flat=True))
     raised = {int(key.split(":", 1)[1]) for key in ExceptionCase.objects.filter(
         kind="missed_touchpoint").values_list("subject_key", flat=True)}
     unraised = sorted(missed - raised)
-    found = [f"step {pk} overdue, still pending" for pk in overdue] + [
-        f"step {pk} missed without missed_touchpoint" for pk in unraised]
-    return Result("journey steps overdue without missed_touchpoint", len(found), found[:EXAMPLES],
-                  f"{JourneyStep.objects.count()} steps, {len(missed)} missed")
+    found = [f"step {pk} overdue, still pending" for pk in overdue.values_list("pk", flat=True)[:EXAMPLES]] + [
+        f"step {pk} missed without missed_touchpoint" for pk in unraised[:EXAMPLES]]
+    return Result("journey steps overdue without missed_touchpoint", overdue.count() + len(unraised),
+                  found[:EXAMPLES], f"{JourneyStep.objects.count()} steps, {len(missed)} missed")
