@@ -41,6 +41,11 @@ class ComponentLine:
     value: object
 
     @property
+    def earned(self):
+        """"8.3 of 25 points"."""
+        return _("%(got)s of %(max)s points") % {"got": _points(self.contribution), "max": _points(self.points)}
+
+    @property
     def share(self):
         """The percentage of its points it earned (the bar's width)."""
         return round(100 * self.contribution / self.points) if self.points else 0
@@ -72,9 +77,9 @@ class HealthView:
 
     @property
     def trend_words(self):
-        """The trend in words, for who does not see the line."""
+        """The trend in words, for who does not see the line ("" before a second score)."""
         scores = [str(s) for _, s, _ in self.trend if s is not None]
-        return _("Scores, oldest first: %(scores)s") % {"scores": ", ".join(scores)} if scores else ""
+        return _("Scores, oldest first: %(scores)s") % {"scores": ", ".join(scores)} if len(scores) > 1 else ""
 
     @property
     def intervene_y(self):
@@ -93,12 +98,8 @@ def _points(x):
     return f"{x:.0f}" if abs(x - round(x)) < 0.05 else f"{x:.1f}"
 
 
-def _earned(c):
-    return _("%(got)s of %(max)s points") % {"got": _points(c["contribution"]), "max": _points(c["points"])}
-
-
 def sentence(name, c):
-    """What a stored component says, in a sentence a person reads: its value, then its points; a
+    """What a stored component counted, in a sentence a person reads (its points are beside it); a
     missing one says what is missing and that it does not count."""
     if c.get("missing"):
         return {
@@ -111,7 +112,7 @@ def sentence(name, c):
         }.get(name, _("Missing: no data, so it does not count."))
     if c.get("contribution") is None:
         return _("Not counted: its weight is zero.")
-    value, earned = c["value"], _earned(c)
+    value = c["value"]
     if name == "repeat_orders":
         said = (_("No repeat paid order yet") if not value else ngettext(
             "%(n)d repeat paid order", "%(n)d repeat paid orders", value) % {"n": value})
@@ -139,7 +140,7 @@ def sentence(name, c):
             "Last activity %(n)d day ago", "Last activity %(n)d days ago", value) % {"n": value})
         said += " " + _("(counts in full for %(quiet)d days, nothing after %(churn)d)") % {
             "quiet": c["quiet_days"], "churn": c["churn_days"]}
-    return f"{said}: {earned}."
+    return f"{said}."
 
 
 def view_of(score, trend=()):

@@ -114,7 +114,7 @@ def _recompute_page(page, policy, now, actor, automate, keys, result):
     health_rows.recompute_lock()
     read_at = timezone.now()
     found = health_rows.read_facts(page, now=now, delivery_days=policy.delivery_days, delivered_keys=keys,
-                                   activity_kinds=health_score.ACTIVITY_KINDS, ignored_kinds=health_score.NOT_EXPERIENCE)
+                                   activity_kinds=health_score.ACTIVITY_KINDS, ignored_kinds=health_score.NOT_COUNTED)
     scores, snapshots, events, changes = [], [], [], []
     for *facts, old_score, old_band, old_repeat in found:
         fact = health_score.Facts(*facts)

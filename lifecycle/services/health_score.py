@@ -14,7 +14,7 @@ The components, and where their facts come from (lifecycle/db/health.py reads th
   not judged. Missing until one order is judged (a shop that never reports delivery gives none).
 - journey_on_time: of the first-30-days journey steps that came due (done on time, late, missed),
   the share done on time; missing without such steps (no journey, or none due yet).
-- open_exceptions (negative): open problems of the customer's experience (NOT_EXPERIENCE left out).
+- open_exceptions (negative): open problems of the customer's experience (NOT_COUNTED left out).
 - refunds (negative): the share of paid orders refunded in whole or part (a chargeback reaches the
   console as a refund); missing while no order was ever paid.
 - recent_activity (negative): days since the customer's last activity (ACTIVITY_KINDS).
@@ -40,11 +40,13 @@ LABELS = {
 REPEAT_FULL = 2
 # Three open problems lose the whole weight: each one costs a third of it.
 EXCEPTIONS_ZERO = 3
-# Exceptions that say nothing of the customer's experience: `at_risk` is this score's consequence
-# (counting it would push a falling score further down), the others are the console's own gaps
-# (nobody owns or works the customer yet, two records, a sync) that a customer never sees.
-NOT_EXPERIENCE = (ExceptionKind.AT_RISK, ExceptionKind.UNOWNED_CUSTOMER, ExceptionKind.UNASSIGNED_CUSTOMER,
-                  ExceptionKind.OWNERSHIP_CONFLICT, ExceptionKind.DUPLICATE_CUSTOMER, ExceptionKind.SYNC_FAILURE)
+# Exceptions the open_exceptions component leaves out: `at_risk` is this score's consequence (counting
+# it would push a falling score further down); a missed touchpoint is a journey step the journey
+# component counts already (once is enough); the others are the console's own gaps (nobody owns or
+# works the customer yet, two records, a sync) that a customer never sees.
+NOT_COUNTED = (ExceptionKind.AT_RISK, ExceptionKind.MISSED_TOUCHPOINT, ExceptionKind.UNOWNED_CUSTOMER,
+               ExceptionKind.UNASSIGNED_CUSTOMER, ExceptionKind.OWNERSHIP_CONFLICT, ExceptionKind.DUPLICATE_CUSTOMER,
+               ExceptionKind.SYNC_FAILURE)
 # What counts as the customer's activity: what the customer did, or a person or a system did with the
 # customer (orders, the CRM's calls and emails, touchpoints, notes, invoices). The console's own
 # bookkeeping (handoffs, stage moves, exceptions, band changes, missed steps) is left out: it follows

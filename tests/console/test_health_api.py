@@ -32,7 +32,7 @@ def test_a_customers_health_has_its_score_band_components_trend_and_policy_versi
     exceptions = next(c for c in health["components"] if c["name"] == "open_exceptions")
     assert exceptions == {"name": "open_exceptions", "label": "Open exceptions", "missing": False, "value": 1,
                           "points": 25.0, "contribution": 16.7,
-                          "sentence": "1 open exception (each costs a third): 16.7 of 25 points."}
+                          "sentence": "1 open exception (each costs a third)."}
     delivery = next(c for c in health["components"] if c["name"] == "on_time_delivery")
     assert (delivery["missing"], delivery["value"], delivery["points"], delivery["contribution"]) == (
         True, None, None, None)

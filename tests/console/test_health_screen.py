@@ -40,10 +40,12 @@ def test_a_scored_customer_shows_score_band_and_each_component_in_a_sentence(cli
     assert f'data-health-score="{score.score}"' in html and "optimize" in text.lower()
     assert "below 40 intervene, above 70 expand" in text
     assert "under health policy version 1" in text
-    assert "No repeat paid order yet (1 paid order in all): 0 of 41.7 points." in text
-    assert "2 open exceptions (each costs a third): 8.3 of 25 points." in text
-    assert "Last activity today (counts in full for 14 days, nothing after 120): 16.7 of 16.7 points." in text
-    assert "Missing: no step of a first-30-days journey has come due, so the journey does not count." in text
+    assert "Repeat paid orders 0 of 41.7 points No repeat paid order yet (1 paid order in all)." in text
+    assert "Open exceptions 8.3 of 25 points 2 open exceptions (each costs a third)." in text
+    assert "Recent activity 16.7 of 16.7 points Last activity today (counts in full for 14 days, nothing after 120)." \
+        in text
+    assert "Journey steps on time missing Missing: no step of a first-30-days journey has come due, so the journey " \
+        "does not count." in text
     assert html.count('data-missing="1"') == 2  # delivery and journey: said missing, not scored as healthy
     assert "2 components have no data: they do not count, and the others share their points." in text
 

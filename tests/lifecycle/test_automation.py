@@ -35,7 +35,7 @@ from tests.lifecycle.health_support import TASK, journey_steps, paid_customer, r
 
 pytestmark = pytest.mark.django_db
 
-PROBLEMS = [ExceptionKind.STATE_MISMATCH, ExceptionKind.PAYMENT_PROBLEM, ExceptionKind.MISSED_TOUCHPOINT]
+PROBLEMS = [ExceptionKind.STATE_MISMATCH, ExceptionKind.PAYMENT_PROBLEM, ExceptionKind.STATE_MISMATCH]
 
 
 def _problems(customer, n=3):

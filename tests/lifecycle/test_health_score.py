@@ -79,9 +79,12 @@ def test_journey_steps_count_those_done_on_time_of_those_that_came_due():
     assert (c["value"], c["due"], c["late"], c["missed"], c["quality"]) == (2, 4, 1, 1, 0.5)
 
 
-def test_open_exceptions_each_cost_a_third_and_at_risk_and_staffing_gaps_are_not_counted():
+def test_open_exceptions_each_cost_a_third_and_at_risk_missed_steps_and_staffing_gaps_are_not_counted():
     customer = paid_customer()
-    for n, kind in enumerate([ExceptionKind.STATE_MISMATCH, ExceptionKind.PAYMENT_PROBLEM, ExceptionKind.AT_RISK]):
+    # at_risk is the score's own consequence; a missed touchpoint is counted by the journey component
+    kinds = [ExceptionKind.STATE_MISMATCH, ExceptionKind.PAYMENT_PROBLEM, ExceptionKind.AT_RISK,
+             ExceptionKind.MISSED_TOUCHPOINT]
+    for n, kind in enumerate(kinds):
         exception_raise(kind=kind, subject_key=f"test:{n}", summary="A problem", customer=customer, actor=TASK)
     c = recompute(customer).components["open_exceptions"]
     assert (c["value"], c["quality"]) == (2, 0.333)
