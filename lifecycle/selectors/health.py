@@ -24,7 +24,7 @@ TREND_POINTS = 12  # the sparkline's last scores: a quarter of nightly changes, 
 LISTED_PER_TEAM = 5  # the dashboard names the first few of each list; the count says how many in all
 BAND_WORDS = {Band.INTERVENE: gettext_lazy("intervene"), Band.OPTIMIZE: gettext_lazy("optimize"),
               Band.EXPAND: gettext_lazy("expand")}
-SPARK_WIDTH, SPARK_HEIGHT = 160, 36
+SPARK_WIDTH, SPARK_HEIGHT = 200, 48
 
 
 TrendPoint = namedtuple("TrendPoint", "at score band")
@@ -80,6 +80,12 @@ class HealthView:
         """The trend in words, for who does not see the line ("" before a second score)."""
         scores = [str(s) for _, s, _ in self.trend if s is not None]
         return _("Scores, oldest first: %(scores)s") % {"scores": ", ".join(scores)} if len(scores) > 1 else ""
+
+    @property
+    def last_point(self):
+        """(x, y) of the newest score: the sparkline marks it."""
+        points = self.sparkline.split()
+        return points[-1].split(",") if points else None
 
     @property
     def intervene_y(self):
