@@ -38,9 +38,16 @@ class Formats:
     time_zone: tzinfo = UTC
 
 
+# Most amounts are written plainly (1234.50, 1234,50, 7): read at once, as the patterns below would.
+_PLAIN_POINT = re.compile(r"-?\d+(?:\.\d+)?")
+_PLAIN_COMMA = re.compile(r"-?\d+(?:,\d+)?")
+
+
 def parse_decimal(text: str, formats: Formats) -> Decimal:
     """An amount or a percentage in the file's locale → Decimal; a sign may lead or (SAP style) trail."""
     value = text.strip()
+    if (_PLAIN_COMMA if formats.decimal_comma else _PLAIN_POINT).fullmatch(value):
+        return Decimal(value.replace(",", ".") if formats.decimal_comma else value)
     sign = ""
     if value.startswith(("+", "-")):
         sign, value = value[0], value[1:].lstrip()

@@ -13,6 +13,7 @@ Odoo's customer reference. Headers match case-, underscore- and spacing-insensit
 ERPNext labels it, "% Delivered" as people retype it), by label or by the ERP's field name.
 """
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class Profile:
         return tuple(f.name for f in self.fields if f.required)
 
 
+@functools.lru_cache(maxsize=1024)  # also every status value of every row: a few spellings, read once
 def normalize_header(label: str) -> str:
     """How headers compare: case, underscores and runs of spaces do not matter."""
     return " ".join(label.replace("_", " ").split()).casefold()
