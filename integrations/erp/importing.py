@@ -42,12 +42,12 @@ from integrations.erp.checked import CheckedOrders
 from integrations.erp.errors import ErpFileError, RowError
 from integrations.erp.models import ErpImport, ErpImportError, ErpRecord, ErpSettings
 from integrations.erp.reader import read_orders
-from integrations.erp.records import RECORD_FIELDS, SHOP, event_ref, import_actor, observation
+from integrations.erp.records import RECORD_FIELDS, event_ref, import_actor, observation
 from integrations.erp.status_mappings import erp_status_map
 from integrations.models import StoreConnection
 from lifecycle.db import rows
 from lifecycle.services.errors import PermissionDenied
-from lifecycle.services.observations import order_ids_by_number, orders_observe, orders_preview
+from lifecycle.services.observations import orders_observe, orders_preview
 from lifecycle.services.reconcile import reconcile_soon
 from lifecycle.values import ObservationError, Outcome
 
@@ -224,9 +224,11 @@ def _chunk(run, chunk, *, apply):
         _count(run, chunk, outcomes, records)
         return
     with transaction.atomic():
-        for i, outcome in zip(places, orders_observe(observations=observations)):
-            outcomes[i] = outcome
-        _records_write(run, chunk, outcomes)
+        found, order_ids = [None] * len(observations), [None] * len(chunk)
+        applied = orders_observe(observations=observations, order_ids=found)
+        for i, outcome, order_id in zip(places, applied, found):
+            outcomes[i], order_ids[i] = outcome, order_id
+        _records_write(run, chunk, outcomes, order_ids)
         _count(run, chunk, outcomes, records)
         _errors_flush(run)
         batch.save(update_fields=["lines_read", "orders_read", "new", "updated", "unchanged", "invalid", "orphans"])
@@ -245,12 +247,11 @@ def _count(run, chunk, outcomes, records):
             batch.orphans += 1  # an ignored one is a quotation or a draft the shop has not reported
 
 
-def _records_write(run, chunk, outcomes):
-    """Upsert the ERP's record of each order the chunk applied or kept aside (the newest row per ERP id)."""
-    applied = [p.shop_order_number for p, o in zip(chunk, outcomes) if o == Outcome.APPLIED]
-    order_ids = order_ids_by_number(system=SHOP, namespace=run.store.slug, numbers=applied) if applied else {}
+def _records_write(run, chunk, outcomes, order_ids):
+    """Upsert the ERP's record of each order the chunk applied (attached to the order: `order_ids`)
+    or kept aside (the newest row per ERP id)."""
     records, now, batch = {}, timezone.now(), run.batch
-    for parsed, outcome in zip(chunk, outcomes):
+    for parsed, outcome, order_id in zip(chunk, outcomes, order_ids):
         if outcome not in (Outcome.APPLIED, Outcome.ORPHAN, Outcome.IGNORED):
             continue
         if outcome != Outcome.APPLIED and parsed.erp_id in records and records[parsed.erp_id][-2]:
@@ -258,8 +259,7 @@ def _records_write(run, chunk, outcomes):
         records[parsed.erp_id] = (
             run.profile, parsed.erp_id, run.store.slug, parsed.shop_order_number, parsed.raw_status, parsed.total,
             parsed.currency, parsed.observed_at or batch.started_at, parsed.placed_at, parsed.customer_email or "",
-            batch.pk, parsed.line, order_ids.get(parsed.shop_order_number) if outcome == Outcome.APPLIED else None,
-            now)
+            batch.pk, parsed.line, order_id, now)
     rows.upsert_values(ErpRecord, ("namespace", "erp_id", *RECORD_FIELDS), list(records.values()),
                        unique=("namespace", "erp_id"), update=RECORD_FIELDS)
 

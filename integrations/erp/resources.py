@@ -20,9 +20,9 @@ from integrations.erp.facts import order_facts
 from integrations.erp.models import ErpRecord
 from integrations.erp.parsing import Formats
 from integrations.erp.profiles import PROFILES, match_columns
-from integrations.erp.records import SHOP, event_ref, import_actor, observation
+from integrations.erp.records import event_ref, import_actor, observation
 from integrations.erp.status_mappings import erp_status_map
-from lifecycle.services.observations import order_ids_by_number, orders_observe
+from lifecycle.services.observations import orders_observe
 from lifecycle.values import ObservationError, Outcome
 
 KEPT = ["shop_order_number", "raw_status", "total", "currency", "observed_at", "placed_at", "customer_email"]
@@ -82,17 +82,17 @@ class ProfileRowResource(resources.ModelResource):
         """Observe the row (a batch of one), then keep the record, attached when the shop has its order."""
         if self._is_dry_run(kwargs):
             return
+        order_ids = [None]
         try:
             [outcome] = orders_observe(observations=[observation(
                 instance, profile=self.profile.key, store_slug=self.store_slug, status_map=self.status_map,
                 actor=import_actor(self.import_id), ref=event_ref(self.import_id or 0, instance.line),
-                observed_at=instance.observed_at)])
+                observed_at=instance.observed_at)], order_ids=order_ids)
         except ObservationError as error:
             raise ValidationError({error.field: error.message}) from None
         if outcome == Outcome.STALE:
             return  # not newer than what the ERP said before: the record stays as it was
-        numbers = order_ids_by_number(system=SHOP, namespace=self.store_slug, numbers=[instance.shop_order_number])
-        instance.order_id = numbers.get(instance.shop_order_number)
+        instance.order_id = order_ids[0]
         super().save_instance(instance, is_create, row, **kwargs)
 
 

@@ -10,8 +10,72 @@ build instances only where a transition needs one.
 import functools
 
 from lifecycle.db import rows
-from lifecycle.db.sql import for_update, in_list, literals, table
-from lifecycle.models import DEAD_STATES, PAID_STATES, Customer, Order
+from lifecycle.db.sql import for_update, in_list, json_has_key, json_text, literals, table
+from lifecycle.models import DEAD_STATES, OPEN_STATUSES, PAID_STATES, Customer, ExceptionCase, ExceptionKind, Order
+from lifecycle.models import OrderSourceState
+
+
+def mismatch_open_sql(order_id, reporting=None):
+    """SQL: whether the order (`order_id`: its id column) has an open state_mismatch that an
+    observation may resolve when its system agrees again (observations._resolve_mismatches).
+
+    `reporting` None: the order's own system, which may resolve any but one reconciliation alone
+    opened (two systems disagreeing past a tolerance is reconciliation's to close: the shop
+    repeating what the order is does not make the ERP agree). A system reporting on another
+    system's order (the ERP) may resolve only one its own refused moves raised: its evidence names
+    the system and what it wanted."""
+    e = "e.evidence"
+    if reporting is None:
+        resolvable = f"(NOT ({json_text(e, 'source')} = 'reconciliation') OR {json_has_key(e, 'wanted')})"
+    else:
+        resolvable = f"{json_has_key(e, reporting)} AND {json_has_key(e, 'wanted')}"
+    return (f"EXISTS (SELECT 1 FROM {table(ExceptionCase)} e WHERE e.kind = '{ExceptionKind.STATE_MISMATCH.value}' "
+            f"AND e.order_id = {order_id} AND e.status IN ({literals(OPEN_STATUSES)}) AND {resolvable})")
+
+
+@functools.cache
+def _orders_sql(by_number, reporting, count, lock):
+    columns = ", ".join(f"o.{column}" for column in rows.columns(Order).split(", "))
+    match = in_list(f"o.{'number' if by_number else 'external_id'}", count)
+    sql = (f"SELECT {columns}, {mismatch_open_sql('o.id', reporting if by_number else None)} "
+           f"FROM {table(Order)} o WHERE o.system = %s AND o.namespace = %s AND {match} ORDER BY o.id")
+    return for_update(sql, of="o") if lock else sql
+
+
+def orders_read(*, system, namespace, by_number, values, reporting, lock):
+    """[(Order, mismatch open)] of the `system` and `namespace` whose number (by_number) or external
+    id is among `values`, in id order, locked (FOR UPDATE OF the order) unless `lock` is False.
+    `reporting`: the system whose observations ask; mismatch open as mismatch_open_sql says (an order
+    named by number is another system's, reported on by `reporting`)."""
+    values = sorted(set(values))
+    sql = _orders_sql(by_number, reporting, None if rows.binds_arrays() else len(values), lock)
+    with rows.cursor() as cursor:
+        cursor.execute(sql, [system, namespace, *rows.list_params(values)])
+        return [(rows.from_row(Order, row[:-1]), bool(row[-1])) for row in cursor.fetchall()]
+
+
+@functools.cache
+def _sources_sql(count):
+    return (f"SELECT order_id, system, observed_at, raw_status, total FROM {table(OrderSourceState)} "
+            f"WHERE {in_list('order_id', count)}")
+
+
+def source_states_read(order_ids, system):
+    """{order id: (observed_at, raw_status, total)} of `system`'s stored source state of each order
+    that has one. Read by order ids alone, the system picked here: with the system in the query the
+    planner, whose statistics may predate an import of a system new to the table (none of its rows
+    when last analysed), walks that system's whole (system, observed_at) index instead, once per
+    batch, and an import of 100,000 rows spent most of its database time there. An order has a
+    state per system, a few rows."""
+    if not order_ids:
+        return {}
+    ids = sorted(order_ids)
+    with rows.cursor() as cursor:
+        cursor.execute(_sources_sql(None if rows.binds_arrays() else len(ids)), rows.list_params(ids))
+        return {order_id: (rows.convert(OrderSourceState, "observed_at", observed_at), raw_status,
+                           rows.convert(OrderSourceState, "total", total))
+                for order_id, row_system, observed_at, raw_status, total in cursor.fetchall() if row_system == system}
+
 
 # Each customer locked, with what a stage move reads of its other orders (those the batch does not
 # touch): how many are paid and how many are not dead, found by the orders' customer index.

@@ -43,3 +43,17 @@ def in_list(column, count, negate=False):
     if count is None:
         return f"{column} NOT IN (SELECT unnest(%s))" if negate else f"{column} = ANY(%s)"
     return f"{column} {'NOT IN' if negate else 'IN'} ({marks(count)})"
+
+
+def json_has_key(column, key):
+    """SQL: the JSON object in `column` has the (constant) key `key`."""
+    if connection.vendor == "postgresql":
+        return f"{column} ? '{key}'"
+    return f"json_type({column}, '$.{key}') IS NOT NULL"
+
+
+def json_text(column, key):
+    """SQL: the value of the (constant) key `key` of the JSON object in `column`, as text."""
+    if connection.vendor == "postgresql":
+        return f"({column} ->> '{key}')"
+    return f"json_extract({column}, '$.{key}')"

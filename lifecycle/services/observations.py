@@ -49,12 +49,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from lifecycle import statuses
 from lifecycle.db import locks, rows
-from lifecycle.models import OPEN_STATUSES, Customer, CustomerIdentity, ExceptionCase, ExceptionKind, Order
+from lifecycle.db import orders as order_rows
+from lifecycle.db.sql import quote, table
+from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, Order
 from lifecycle.models import OrderSourceState, OrderState, Ownership, System, TimelineEvent
 from lifecycle.services import orders, timeline
 from lifecycle.services.customers import customers_resolve
@@ -63,13 +66,15 @@ from lifecycle.services.exceptions import exception_raise, exception_resolve, ex
 from lifecycle.values import BY_NUMBER, OrderObservation, OrderRef, Outcome  # noqa: F401 (the values it takes)
 
 
-def orders_observe(*, observations):
+def orders_observe(*, observations, order_ids=None):
     """Apply what the systems say, in order; one Outcome per observation. Each round commits on
-    its own (inside the caller's transaction, if any)."""
+    its own (inside the caller's transaction, if any). `order_ids`: a list as long as
+    `observations` in which the id of the order each applied observation set is written (an
+    integration keeping its own record of another system's orders: the ERP's)."""
     outcomes = [None] * len(observations)
     for batch in _rounds(observations):
         with transaction.atomic():
-            _observe_round(batch, outcomes)
+            _observe_round(batch, outcomes, order_ids)
     return outcomes
 
 
@@ -94,7 +99,7 @@ class _Round:
     created: list = field(default_factory=list)  # the orders created, for the hooks
 
 
-def _observe_round(batch, outcomes):
+def _observe_round(batch, outcomes, order_ids):
     now = timezone.now()
     # Two writers (two drains, a drain and a backfill, an import) creating the same order or
     # customer would both insert it: each takes the keys it may create, in one order, first.
@@ -122,6 +127,11 @@ def _observe_round(batch, outcomes):
         _create(created, outcomes, work)
     if newer:
         _update(newer, outcomes, work)
+    if order_ids is not None:
+        for (n, *_), order in zip(created, work.created):
+            order_ids[n] = order.pk
+        for n, *_, order in newer:
+            order_ids[n] = order.pk
     orders.orders_follow(work.followers, work.events)
     rows.insert_many(TimelineEvent, work.events)
     _orphans_raise(orphans, outcomes)
@@ -175,47 +185,25 @@ def _note_clock(order, obs, observed_at, work):
 def _lock_orders(wanted, lock=True):
     """{key: Order} for the orders the console has of [(OrderObservation.key, reporting system)],
     locked in id order (lock=False: only read), each annotated with the reporting system's stored
-    source state (source_id, source_observed_at, source_raw_status; source_total for another
+    source state (source_observed_at, source_raw_status; source_total for another
     system's order) and whether a state_mismatch that system may resolve is open (mismatch_open).
-    A key naming an order by number (BY_NUMBER) finds the first order created with that number."""
+    A key naming an order by number (BY_NUMBER) finds the first order created with that number.
+    Hand-written reads (lifecycle/db/orders.py): a batch's thousand keys are one array each."""
     groups = {}
     for key, reporting in wanted:
         system, namespace, *rest = key
         groups.setdefault((system, namespace, reporting, len(rest) > 1), []).append(rest[-1])
     found = {}
     for (system, namespace, reporting, by_number), values in groups.items():
-        orders_ = Order.objects.select_for_update(of=("self",)) if lock else Order.objects.all()
-        rows = list(orders_.filter(system=system, namespace=namespace,
-                                   **{"number__in" if by_number else "external_id__in": values})
-                    .annotate(mismatch_open=_mismatch_raised_by(reporting) if by_number else _MISMATCH_OPEN)
-                    .order_by("pk"))
-        _attach_sources(rows, reporting)
-        for order in rows:
+        read = order_rows.orders_read(system=system, namespace=namespace, by_number=by_number, values=values,
+                                      reporting=reporting, lock=lock)
+        stored = order_rows.source_states_read([order.pk for order, _ in read], reporting)
+        for order, mismatch_open in read:
+            order.mismatch_open = mismatch_open
+            order.source_observed_at, order.source_raw_status, order.source_total = stored.get(
+                order.pk, (None, None, None))
             key = (system, namespace, BY_NUMBER, order.number) if by_number else (system, namespace, order.external_id)
             found.setdefault(key, order)
-    return found
-
-
-def _attach_sources(orders, reporting):
-    """Set each order's stored source state of the reporting system (source_id, source_observed_at,
-    source_raw_status, source_total; None when it has none). One query by order ids, apart from the
-    orders' own: as a correlated subquery the planner, with statistics from before an import of a
-    system new to the table, walked that system's whole (system, observed_at) index once per order."""
-    stored = {row[0]: row[1:] for row in OrderSourceState.objects.filter(
-        order_id__in=[order.pk for order in orders], system=reporting).values_list(
-        "order_id", "pk", "observed_at", "raw_status", "total")} if orders else {}
-    for order in orders:
-        order.source_id, order.source_observed_at, order.source_raw_status, order.source_total = stored.get(
-            order.pk, (None, None, None, None))
-
-
-def order_ids_by_number(*, system, namespace, numbers):
-    """{number: order id} of the orders that observations naming them by number attach to (the first
-    created with each number), for an integration keeping its own record of them."""
-    found = {}
-    for number, pk in (Order.objects.filter(system=system, namespace=namespace, number__in=set(numbers))
-                       .order_by("pk").values_list("number", "pk")):
-        found.setdefault(number, pk)
     return found
 
 
@@ -284,8 +272,7 @@ def _create(created, outcomes, work):
 
 def _update(newer, outcomes, work):
     orders.source_states_write([
-        (order, obs.system, obs.raw_status, observed_at, obs.event_ref, order.source_id,
-         obs.total if obs.of_order is not None else None)
+        (order, obs.system, obs.raw_status, observed_at, obs.event_ref, obs.total if obs.of_order is not None else None)
         for _, obs, observed_at, order in newer
     ])
     changed, agreed = [], []
@@ -345,27 +332,17 @@ def _refuse(order, system, raw_status, wanted, actor, refused, foreign):
     _raise_mismatch(order, system, raw_status, wanted, actor, refused)
 
 
-# Whether the order's state_mismatch is open (it is raised with the order): read with the orders,
-# so the orders that agree again cost nothing more to check, and most have none to resolve. One that
-# reconciliation alone opened (two systems disagreeing past a tolerance) is reconciliation's to
-# close: the shop repeating what the order is does not make the ERP agree.
-_MISMATCH_OPEN = Exists(ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
-                                                     status__in=OPEN_STATUSES)
-                        .filter(~Q(evidence__source="reconciliation") | Q(evidence__has_key="wanted")))
-
-
-def _mismatch_raised_by(system):
-    """Whether the order's open state_mismatch is one a refused move of `system` raised (its evidence
-    names the system and what it wanted): all an observation of another system's order may resolve,
-    the others being the order's own system's or reconciliation's to close."""
-    return Exists(ExceptionCase.objects.filter(order_id=OuterRef("pk"), kind=ExceptionKind.STATE_MISMATCH,
-                                               status__in=OPEN_STATUSES, evidence__has_keys=[system, "wanted"]))
+def _mismatch_open(system, foreign):
+    """The annotation `mismatch_open` of an orders queryset: order_rows.mismatch_open_sql's rule (the
+    one _lock_orders reads), for observations of `system` (foreign: on another system's orders)."""
+    return RawSQL(order_rows.mismatch_open_sql(f"{table(Order)}.{quote('id')}", system if foreign else None), (),
+                  output_field=BooleanField())
 
 
 def _resolve_mismatches(agreed):
     """Resolve the open `state_mismatch` of each order whose system now says what the order is:
     [(order, system, reported state, actor)], the order as it is after the observation and read
-    with `mismatch_open` (_MISMATCH_OPEN).
+    with `mismatch_open` (order_rows.mismatch_open_sql).
 
     What another system's stored status means is not the domain's to know (its mapping lives with
     its integration): so the reporting system agreeing is the disagreement cleared, for the
@@ -456,7 +433,7 @@ def order_deleted(*, system, namespace, external_id, raw_status, actor, event_re
         if order is None or (order.state == OrderState.DELETED and order.source_raw_status == raw_status):
             return Outcome.IGNORED
         observed_at = (order.source_observed_at or order.placed_at) + DELETION_AFTER
-        orders.source_states_write([(order, system, raw_status, observed_at, event_ref, order.source_id)])
+        orders.source_states_write([(order, system, raw_status, observed_at, event_ref)])
         events, followers = [], orders.Followers()
         if orders.order_move(order, OrderState.DELETED, actor, raw_status, events, followers,
                              source=timeline.source_of(system)):
@@ -483,8 +460,7 @@ def status_mapped(*, system, namespace, raw_status, meaning, actor, foreign=Fals
             waiting = Order.objects.filter(source_states__system=system, source_states__raw_status__in=spellings)
             if not foreign:
                 waiting = waiting.filter(namespace=namespace, system=system)
-            waiting = waiting.select_related("customer").annotate(
-                mismatch_open=_mismatch_raised_by(system) if foreign else _MISMATCH_OPEN)
+            waiting = waiting.select_related("customer").annotate(mismatch_open=_mismatch_open(system, foreign))
             for order in waiting.exclude(state=meaning):
                 try:
                     moved += orders.order_transition(order=order, to_state=meaning, actor=actor, raw_status=raw_status,

@@ -94,20 +94,20 @@ def orders_create(new_orders, events, followers):
 
 def source_states_write(observations):
     """Store what a system says now about orders the caller locked and found older:
-    (order, system, raw_status, observed_at, event_ref, source_state_id or None[, total]) each;
-    `total` is the system's own total for an order born elsewhere (the ERP's), else left empty."""
+    (order, system, raw_status, observed_at, event_ref[, total]) each;
+    `total` is the system's own total for an order born elsewhere (the ERP's), else left empty.
+    One upsert on the (order, system) pair, from plain values: a batch's thousand states are one
+    statement, whether the system had spoken of the order before or not."""
     now = timezone.now()
-    changed, added = [], []
-    for order, system, raw_status, observed_at, event_ref, state_id, *total in observations:
-        row = OrderSourceState(id=state_id, order=order, system=system, raw_status=raw_status,
-                               observed_at=observed_at, event_ref=event_ref[:200], received_at=now,
-                               total=total[0] if total else None)
-        (changed if state_id else added).append(row)
-    if changed:
-        rows.update_many(OrderSourceState, changed, ["raw_status", "observed_at", "event_ref", "received_at",
-                                                     "total"])
-    if added:
-        rows.insert_many(OrderSourceState, added)
+    rows.upsert_values(OrderSourceState, SOURCE_STATE_KEY + SOURCE_STATE_FIELDS, [
+        (order.pk, system, raw_status, observed_at, event_ref[:200], now, total[0] if total else None)
+        for order, system, raw_status, observed_at, event_ref, *total in observations
+    ], unique=SOURCE_STATE_KEY, update=SOURCE_STATE_FIELDS)
+
+
+# A source state is one per (order, system); what an observation writes on it.
+SOURCE_STATE_KEY = ("order_id", "system")
+SOURCE_STATE_FIELDS = ("raw_status", "observed_at", "event_ref", "received_at", "total")
 
 
 def transition_for(order, to_state):
@@ -128,9 +128,11 @@ def transition_for(order, to_state):
 MOVES = frozenset((str(t.source), str(t.target)) for t in Order._meta.get_field("state").get_all_transitions(Order))
 
 
+@functools.cache
 def _steps_through(from_state, to_state, through):
     """The shortest way from one state to another whose steps between are all in `through`: the
-    states after `from_state`, ending with `to_state`; [] when there is none."""
+    states after `from_state`, ending with `to_state`; () when there is none. Asked once per pair
+    (an import's orders take the same few ways)."""
     paths, seen = [[str(from_state)]], {str(from_state)}
     while paths:
         longer = []
@@ -139,12 +141,12 @@ def _steps_through(from_state, to_state, through):
                 if source != path[-1] or target in seen:
                     continue
                 if target == to_state:
-                    return path[1:] + [target]
+                    return (*path[1:], target)
                 if target in through:
                     seen.add(target)
                     longer.append(path + [target])
         paths = longer
-    return []
+    return ()
 
 
 def order_move(order, to_state, actor, raw_status, events, followers, source=EventSource.SHOP, through=()):
@@ -156,7 +158,7 @@ def order_move(order, to_state, actor, raw_status, events, followers, source=Eve
     try:
         method = transition_for(order, to_state)
     except OrderTransitionRefused:
-        steps = _steps_through(order.state, to_state, through) if through else []
+        steps = _steps_through(str(order.state), str(to_state), through) if through else ()
         if not steps:
             raise
         for step in steps:
@@ -301,9 +303,7 @@ def order_transition(*, order, to_state, actor, raw_status="", source=EventSourc
         events, followers = [], Followers()
         moved = order_move(current, to_state, actor, raw_status, events, followers, source=source, through=through)
         if system:
-            stored = OrderSourceState.objects.filter(order=current, system=system).values_list("pk", flat=True)
-            source_states_write([(current, system, raw_status, observed_at or timezone.now(), event_ref,
-                                  stored.first())])
+            source_states_write([(current, system, raw_status, observed_at or timezone.now(), event_ref)])
         if not moved:
             return False
         orders_save([current])
