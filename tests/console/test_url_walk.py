@@ -57,6 +57,8 @@ from integrations.stores import store_connect
 from lifecycle.models import Customer, ExceptionKind, Holiday, ReconcileWatermark, RoutingRule, Stage
 from lifecycle.services.exceptions import exception_raise
 from lifecycle.services.health import health_recompute
+from lifecycle.services.journeys.follow import journeys_follow
+from lifecycle.services.journeys.start import journeys_start
 from lifecycle.services.health import watermark as health_watermark
 from lifecycle.services.ownership import ownership_transfer
 from tests.api.test_auth_permissions import EXPECTED as API_EXPECTED
@@ -132,6 +134,7 @@ PAGES = {
     "console:customer_move_stage[team_b]": (LOGIN,     LOGIN,    405,            405,      405,      405),
     "console:customer_exception[team_a]":  (LOGIN,     LOGIN,    405,            405,      405,      405),  # POST
     "console:customer_exception[team_b]":  (LOGIN,     LOGIN,    405,            405,      405,      405),
+    "console:journey_map":                 (LOGIN,     LOGIN,    403,            403,      200,      403),
     # --- the API: the named endpoints come from tests/api/test_auth_permissions.py's EXPECTED (below) ---
     r"route:api/v1/(?:[\s\S]*/)?\Z":       (404,       404,      404,            404,      404,      404),  # JSON
     # --- the WooCommerce webhook receiver: POST only, whoever asks ---
@@ -171,6 +174,10 @@ ADMIN = {
     "lifecycle.healthscore":             ("v",    "v",      "v"),  # written by the recompute only
     "lifecycle.healthsnapshot":          ("v",    "v",      ""),
     "lifecycle.healthwatermark":         ("",     "v",      "v"),
+    "lifecycle.playbook":                ("v",    "va",     ""),  # never deleted: journeys keep theirs
+    "lifecycle.playbookversion":         ("v",    "v",      ""),  # published by a playbook's save only
+    "lifecycle.journey":                 ("v",    "v",      ""),  # written by the journey services only
+    "lifecycle.journeywatermark":        ("",     "v",      ""),
     "auth.user":                         ("",     "v",      ""),
     "auth.group":                        ("",     "",       ""),
     "authtoken.tokenproxy":              ("",     "",       ""),
@@ -215,11 +222,13 @@ ADMIN_VIEWS = {
 # the agent of team A must not open team B's.
 CUSTOMER_SCOPED = {"lifecycle.customer", "lifecycle.customeridentity", "lifecycle.order", "lifecycle.ownership",
                    "lifecycle.handoff", "lifecycle.timelineevent", "lifecycle.exceptioncase", "lifecycle.healthscore",
-                   "lifecycle.healthsnapshot"}
+                   "lifecycle.healthsnapshot", "lifecycle.journey"}
 
 # Patterns the walk cannot request, with the reason.
 UNFILLABLE = {
     "admin:index": "shadowed: console/urls.py sends /admin/ to the agent home before admin.site.urls",
+    "console:customer_journey_step": "POST only, keyed by a journey step; marking a step done and its refusals are "
+                                     "tested in tests/console/test_journey_screen.py",
     "hubspot-webhook": "a POST-only receiver keyed by a CRM connection the walk's world has none of; its refusals "
                        "(signature, age, size) are tested in tests/integrations/crm/test_crm_webhooks.py",
 }
@@ -432,6 +441,8 @@ def seed_world():
     ReconcileWatermark.objects.get_or_create(pk=1)  # reconciliation's one row, as its first run writes it
     health_recompute(customer_ids=[alma.pk, zelda.pk], actor=SYSTEM)  # their scores and first snapshots
     health_watermark()  # the health follower's one row
+    journeys_start([(alma, None), (zelda, None)])  # a journey each (no paid order: day 0 is today)
+    journeys_follow(actor=SYSTEM)  # the journey follower's one row
     # the ERP import: a profile's settings, a status mapping, a batch and the record it kept
     ErpSettings.objects.create(profile="generic", store=store)
     ErpStatusMapping.objects.create(profile="generic", raw_status="walked", canonical="shipped")
