@@ -8,6 +8,8 @@ so they are created first (create_permissions is idempotent too).
 
 from django.contrib.auth.management import create_permissions
 
+from lifecycle.services.journeys.versions import install_default_playbook
+
 TEAMS = [
     ("commerce", "Commerce", "Orders and payments until the first order is paid."),
     ("support", "Support", "Questions, deliveries and duplicate records."),
@@ -48,8 +50,12 @@ EXCEPTION_POLICIES = {
 _BEAT = [f"django_celery_beat.{verb}_{m}" for m in ("periodictask", "crontabschedule", "intervalschedule")
          for verb in ("view", "add", "change")]
 
+# The first 30 days (migration 0022): everyone who reads customers reads playbooks and journeys.
+_JOURNEYS = ["playbook", "playbookstep", "playbookversion", "journey", "journeystep"]
+
 GROUPS = {
-    "Support agent": [f"lifecycle.view_{m}" for m in _ALL] + ["lifecycle.move_stage", "lifecycle.change_exceptioncase"],
+    "Support agent": [f"lifecycle.view_{m}" for m in _ALL + _JOURNEYS]
+    + ["lifecycle.move_stage", "lifecycle.change_exceptioncase"],
     "Manager": (
         [f"lifecycle.view_{m}" for m in _ALL]
         + ["lifecycle.move_stage", "lifecycle.move_stage_backward", "lifecycle.reassign_owner",
@@ -58,6 +64,10 @@ GROUPS = {
         + [f"lifecycle.{verb}_{m}" for m in _CONFIG for verb in ("add", "change")]
         + ["lifecycle.delete_holiday", "lifecycle.delete_routingrule", "auth.view_user",
            "lifecycle.view_reconcilewatermark"]
+        # playbooks are managers' to edit; change_journeystep: marking any team's step done
+        + [f"lifecycle.view_{m}" for m in _JOURNEYS]
+        + [f"lifecycle.{verb}_{m}" for m in ("playbook", "playbookstep") for verb in ("add", "change")]
+        + ["lifecycle.delete_playbookstep", "lifecycle.change_journeystep", "lifecycle.view_journeywatermark"]
     ),
     "Operations": (
         [f"lifecycle.view_{m}" for m in ("customer", "customeridentity", "order", "ordersourcestate", "timelineevent")]
@@ -109,4 +119,6 @@ def install_defaults(apps):
                 "queue": teams[queue] if queue else None, "route_to_owner_team": to_owner,
                 "sla_minutes": minutes, "business_hours": business,
             })
+    if "playbook" in apps.all_models["lifecycle"]:
+        install_default_playbook(apps)
     grant(apps, GROUPS)
