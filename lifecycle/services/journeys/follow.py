@@ -21,8 +21,9 @@ from lifecycle.services.journeys.apply import follow_events
 
 # Events per transaction: few enough that the customers' locks are held briefly.
 BATCH = 2_000
-# Longer than any transaction that writes timeline events runs (a backfill page, an ERP import's chunk).
-SAFETY = timedelta(minutes=10)
+# Longer than any transaction that writes timeline events runs (a backfill page, an ERP import's chunk,
+# a CRM pull's page: seconds); every run reads again the events of the last SAFETY to 2 × SAFETY.
+SAFETY = timedelta(minutes=3)
 EVENT_FIELDS = ("id", "customer_id", "order_id", "kind", "source", "data", "occurred_at", "actor_kind", "actor_ref")
 
 

@@ -11,6 +11,7 @@ starts is missed by the next sweep, like any other.
 from collections import defaultdict
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -60,7 +61,7 @@ def journeys_start(entered, *, now=None):
     rows.insert_many(JourneyStep, step_rows)
     rows.insert_many(TimelineEvent, events)
     # The payment that started them completes their first step: follow it soon (the beat's minute
-    # run catches what a lost message leaves).
+    # run catches what a lost or skipped wake-up leaves).
     transaction.on_commit(_wake_follower, robust=True)
     return [j for j, _, _ in journeys]
 
@@ -101,7 +102,13 @@ def _history(customer_ids):
     return history
 
 
+# A checkout rush starts a journey per paid order: one follower run per process in this many seconds
+# is enough, and a task per order would crowd the worker that processes the orders.
+WAKE_EVERY_SECONDS = 30
+
+
 def _wake_follower():
     from lifecycle.tasks_journeys import follow_journeys  # the tasks import the services
 
-    follow_journeys.delay()
+    if cache.add("lifecycle:journeys:wake", True, WAKE_EVERY_SECONDS):
+        follow_journeys.delay()
