@@ -10,7 +10,10 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
+from lifecycle.config_cache import ConfigCache
 from lifecycle.models import OrderKind, Playbook, PlaybookStep, PlaybookVersion, ReEntry, Team
 from lifecycle.services.errors import ServiceError
 from lifecycle.services.journeys import signals
@@ -111,7 +114,22 @@ def choose_version(versions, facts, now):
     return None
 
 
+# Read by every batch that moves customers into onboarding (the order path), edited now and then: kept
+# per process (lifecycle/config_cache.py); a playbook's save or a new version drops it.
+_cache = ConfigCache("versions")
+
+
+@receiver([post_save, post_delete], sender=Playbook)
+@receiver([post_save, post_delete], sender=PlaybookVersion)
+def _playbooks_changed(sender, **kwargs):
+    _cache.changed()
+
+
 def latest_versions():
-    """Every active playbook's latest version, in choosing order (one query)."""
-    return list(PlaybookVersion.objects.filter(playbook__active=True, number=F("playbook__version"))
-                .select_related("playbook").order_by("playbook__priority", "playbook__id"))
+    """Every active playbook's latest version, in choosing order (one query, then kept)."""
+    return _cache.get("versions", "latest", _load_latest)
+
+
+def _load_latest(_key):
+    return tuple(PlaybookVersion.objects.filter(playbook__active=True, number=F("playbook__version"))
+                 .select_related("playbook").order_by("playbook__priority", "playbook__id"))
