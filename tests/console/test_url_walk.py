@@ -50,7 +50,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from console.models import LoginLockout
 from integrations.crm.connections import stage_mappings_install
-from integrations.crm.models import CrmConnection, CrmOwnerLink, OutboundMessage
+from integrations.crm.deals import deal_stage_mappings_install
+from integrations.crm.models import CrmConnection, CrmCursor, CrmOwnerLink, CrmWebhookSecret, OutboundMessage
 from integrations.erp.models import ErpImport, ErpImportError, ErpRecord, ErpSettings, ErpStatusMapping
 from integrations.models import InboundEvent, StatusMapping, SyncCursor, SyncRun
 from integrations.stores import store_connect
@@ -199,6 +200,9 @@ ADMIN = {
     "crm.crmstagemapping":               ("",     "v",      "v"),  # installed per stage: none to add
     "crm.crmownerlink":                  ("",     "v",      "v"),
     "crm.outboundmessage":               ("",     "v",      "v"),
+    "crm.crmdealstagemapping":           ("",     "va",     "va"),
+    "crm.crmwebhooksecret":              ("",     "",       "va"),  # operations set it; nobody else sees it
+    "crm.crmcursor":                     ("",     "v",      "v"),  # moved by the pulls only
     "console.loginlockout":              ("",     "vd",     ""),  # failed logins: made by logins, unlocked
 }
 # The admins' own views (unfold actions and the like).     agent   manager  operations
@@ -456,6 +460,9 @@ def seed_world():
     stage_mappings_install(crm)
     CrmOwnerLink.objects.create(connection=crm, agent=agent_a, owner_id="7001", owner_email="walk@example.com")
     OutboundMessage.objects.create(connection=crm, customer=alma, field="contact", idempotency_key="walk:contact")
+    deal_stage_mappings_install(crm)
+    CrmWebhookSecret.objects.create(connection=crm, secret="walk-app-secret")
+    CrmCursor.objects.create(connection=crm, object_type=CrmCursor.ObjectType.CONTACTS)
     LoginLockout.objects.create(username="walk-stranger", ip_address="192.0.2.1", user_agent="walk", get_data="",
                                 post_data="", http_accept="", path_info="/admin/login/", failures_since_start=1)
     for model, model_admin in admin.site._registry.items():
