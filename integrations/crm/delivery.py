@@ -69,7 +69,7 @@ def outbox_deliver(*, connection, actor, adapter=None, clock=timezone.now):
                 report.more = True
                 break
     finally:
-        usage.spend(clock())  # the last batch's requests count too
+        usage.spend(clock(), final=True)  # the last requests count too
         lease_release(connection, token)
     if usage.capped:
         daily_cap.changes_hold(connection=connection, why=report.stopped, actor=actor, now=clock())

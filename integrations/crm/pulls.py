@@ -106,7 +106,7 @@ def crm_pull(*, connection, actor, adapter=None, until=None, types=TYPES):
             report.busy.append(object_type)
         finally:
             CrmCursor.objects.filter(pk=cursor.pk, pulling_by=token).update(pulling_until=None, pulling_by="")
-    usage.spend(timezone.now())  # the last page's requests count too
+    usage.spend(timezone.now(), final=True)  # the last requests count too
     if not report.error:
         _succeeded(connection, actor)
     conflicts_settle(connection=connection, actor=actor)
