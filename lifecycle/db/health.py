@@ -4,8 +4,9 @@ reads, and the customers the churn window has passed.
 
 A batch is a list of customer ids (the nightly run's pages of 5,000, the stale ones, one): every
 aggregate is restricted to them and read through the indexes led by the customer, so a batch of one
-costs a few index probes and a page of 5,000 the same statements. lifecycle/services/health.py
-decides; this module reads and writes what it is told.
+costs a few index probes and a page of 5,000 the same statements. lifecycle/db/health_score.py
+scores the facts read here in the same statement; lifecycle/services/health.py decides what to read
+and what follows.
 """
 
 import json
@@ -38,9 +39,8 @@ REFUNDED = (OrderState.REFUNDED, OrderState.PARTIALLY_REFUNDED)
 # system that sent no paid date, a refund). Its payment moment is its paid date, else when it was placed.
 WAS_PAID = f"(o.paid_at IS NOT NULL OR o.state IN ({literals([*PAID_STATES, OrderState.REFUNDED])}))"
 PAID_MOMENT = "COALESCE(o.paid_at, o.placed_at)"
-FACT_COLUMNS = ("customer_id", "stage", "paid_orders", "ever_paid", "refunded", "deliveries_judged",
-                "delivered_on_time", "steps_on_time", "steps_late", "steps_missed", "open_exceptions",
-                "days_since_activity")
+FACT_COLUMNS = ("customer_id", "paid_orders", "ever_paid", "refunded", "judged", "delivered_on_time",
+                "steps_on_time", "steps_late", "steps_missed", "open_exceptions", "days_idle")
 
 
 def _param(value):
@@ -55,11 +55,11 @@ def when(value):
     return parse_datetime(value).replace(tzinfo=UTC)
 
 
-def _within_days(later, earlier):
-    """SQL: `later` is at most %s days after `earlier` (the days bound as the next parameter)."""
+def _within_days(later, earlier, days):
+    """SQL: `later` is at most `days` (a whole number of the policy's) days after `earlier`."""
     if connection.vendor == "postgresql":
-        return f"{later} <= {earlier} + %s * interval '1 day'"
-    return f"julianday({later}) - julianday({earlier}) <= %s"
+        return f"{later} <= {earlier} + interval '{int(days)} days'"
+    return f"julianday({later}) - julianday({earlier}) <= {int(days)}"
 
 
 def _earliest(a, b):
@@ -73,13 +73,18 @@ def _json_text(column, key):
     return f"json_extract({column}, '$.{key}')"
 
 
-def _fetch(sql, params):
-    # Django's cursor, parameters bound on the client: these statements read a page of customers,
-    # and a plan PostgreSQL prepared once for any page (generic) took minutes where one made for the
-    # page's own values takes a fraction of a second.
+def fetch(sql, params):
+    """The rows of one statement, through Django's cursor: parameters bound on the client, since these
+    statements read a page of customers, and a plan PostgreSQL prepared once for any page (generic)
+    took minutes where one made for the page's own values takes a fraction of a second."""
     with connection.cursor() as cursor:
         cursor.execute(sql, [_param(p) for p in params])
         return cursor.fetchall()
+
+
+def execute(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_param(p) for p in params])
 
 
 def _among(column, ids):
@@ -112,22 +117,21 @@ def recompute_lock():
 def with_orders_after(after_id, limit):
     """The next `limit` customers with at least one order, by id, after `after_id` (a nightly page)."""
     c, o = table(Customer), table(Order)
-    return [row[0] for row in _fetch(
+    return [row[0] for row in fetch(
         f"SELECT c.id FROM {c} c WHERE c.id > %s AND EXISTS (SELECT 1 FROM {o} o WHERE "
         f"{col(Order, 'customer', 'o')} = c.id) ORDER BY c.id LIMIT %s", [after_id, limit])]
 
 
-def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kinds, ignored_kinds):
-    """Each customer's facts (FACT_COLUMNS), then its stored score, band and repeat orders (as the
-    last recompute left them; None without one), for the customers given, in one statement.
+def facts_sql(customer_ids, *, now, delivery_days, delivered_keys, activity_kinds, ignored_kinds):
+    """(SQL, params): CTEs ending in `facts`, one row per customer given (FACT_COLUMNS, then its stored
+    score, band and repeat orders as the last recompute left them: None without one), for a statement
+    that goes on from them (lifecycle/db/health_score.py scores them).
 
     `delivered_keys`: (system, namespace, raw status lookup key) of the source statuses that mean
     delivered or completed ("" namespace: every namespace of the system); with none, only the
     canonical state tells. `activity_kinds`: the timeline kinds that count as activity;
     `ignored_kinds`: the exception kinds not counted.
     """
-    if not customer_ids:
-        return []
     ids_list, params = sorted(customer_ids), []
     o, ss, js, ex, tl = (table(m) for m in (Order, OrderSourceState, JourneyStep, ExceptionCase, TimelineEvent))
     meaning_cte, source_delivered = "", "NULL"
@@ -140,13 +144,19 @@ def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kin
             f"AND m.raw_key = LOWER(TRIM(ss.raw_status)) AND (m.namespace = '' OR m.namespace = o.namespace) "
             f"WHERE ss.order_id = o.id)")
     state_delivered = f"CASE WHEN o.state IN ({literals(DELIVERED)}) THEN o.state_changed_at END"
+    # Another system's word can only make a delivery earlier: an order on time by its canonical state
+    # needs no look at its source states (most of them; each look is an index probe).
+    on_time_by_state = (f"o.state IN ({literals(DELIVERED)}) AND "
+                        f"{_within_days('o.state_changed_at', PAID_MOMENT, delivery_days)}")
     # The batch's id range beside its list: a nightly page is a range, read by the customer-led
     # indexes; a list alone of 5,000 ids made PostgreSQL scan every order.
     among, among_params = _among("o.customer_id", ids_list)
     within, batch = f"{among} AND o.customer_id BETWEEN %s AND %s", [*among_params, ids_list[0], ids_list[-1]]
     # PostgreSQL would pull the source-state lookup up into every place the delivery moment is used
-    # (four subplans per order); OFFSET 0 keeps it one.
+    # (four subplans per order), and each fact into every place the scoring uses it: OFFSET 0 and a
+    # materialized `facts` keep each computed once.
     fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
     sql = f"""
         WITH {meaning_cte}
         orders_of AS (
@@ -154,18 +164,17 @@ def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kin
                    SUM(CASE WHEN o.state IN ({literals(PAID_STATES)}) THEN 1 ELSE 0 END) AS paid,
                    SUM(CASE WHEN {WAS_PAID} THEN 1 ELSE 0 END) AS ever_paid,
                    SUM(CASE WHEN {WAS_PAID} AND (o.state IN ({literals(REFUNDED)})
-                            OR o.refunded_total > 0) THEN 1 ELSE 0 END) AS refunded,
-                   MAX(CASE WHEN {WAS_PAID} THEN {PAID_MOMENT} END) AS last_paid_at
+                            OR o.refunded_total > 0) THEN 1 ELSE 0 END) AS refunded
               FROM {o} o WHERE {within} GROUP BY o.customer_id),
         deliveries AS (
             SELECT d.customer_id,
                    SUM(CASE WHEN d.delivered_at IS NOT NULL OR (d.paid_at < %s
                             AND d.state NOT IN ({literals(DEAD_STATES)})) THEN 1 ELSE 0 END) AS judged,
-                   SUM(CASE WHEN d.delivered_at IS NOT NULL AND {_within_days('d.delivered_at', 'd.paid_at')}
+                   SUM(CASE WHEN d.delivered_at IS NOT NULL AND {_within_days('d.delivered_at', 'd.paid_at', delivery_days)}
                             THEN 1 ELSE 0 END) AS on_time
               FROM (SELECT x.customer_id, x.paid_at, x.state, {_earliest('x.by_state', 'x.by_source')} AS delivered_at
                       FROM (SELECT o.customer_id, {PAID_MOMENT} AS paid_at, o.state, {state_delivered} AS by_state,
-                                   {source_delivered} AS by_source
+                                   CASE WHEN {on_time_by_state} THEN NULL ELSE {source_delivered} END AS by_source
                               FROM {o} o WHERE {within} AND {WAS_PAID}{fence}) x) d
              GROUP BY d.customer_id),
         steps AS (
@@ -181,25 +190,26 @@ def read_facts(customer_ids, *, now, delivery_days, delivered_keys, activity_kin
             SELECT e.customer_id, COUNT(*) AS n FROM {ex} e
              WHERE {within.replace('o.', 'e.')} AND e.status IN ({literals(OPEN_STATUSES)})
                AND e.kind NOT IN ({literals(ignored_kinds)})
-             GROUP BY e.customer_id)
-        SELECT c.id, c.stage, COALESCE(oo.paid, 0), COALESCE(oo.ever_paid, 0), COALESCE(oo.refunded, 0),
-               COALESCE(dd.judged, 0), COALESCE(dd.on_time, 0), COALESCE(st.on_time, 0), COALESCE(st.late, 0),
-               COALESCE(st.missed, 0), COALESCE(pr.n, 0),
-               {_days_since('(SELECT t.occurred_at FROM ' + tl + ' t WHERE t.customer_id = c.id AND t.kind IN ('
-                            + literals(activity_kinds) + ') ORDER BY t.occurred_at DESC LIMIT 1)')},
-               h.score, h.band, {_json_path('h.components', 'repeat_orders', 'value')}
-          FROM {table(Customer)} c
-          LEFT JOIN {table(HealthScore)} h ON h.customer_id = c.id
-          LEFT JOIN orders_of oo ON oo.customer_id = c.id
-          LEFT JOIN deliveries dd ON dd.customer_id = c.id
-          LEFT JOIN steps st ON st.customer_id = c.id
-          LEFT JOIN problems pr ON pr.customer_id = c.id
-         WHERE {within.replace('o.customer_id', 'c.id')}
-         ORDER BY c.id"""
-    params += batch + [now - timedelta(days=delivery_days), delivery_days] + batch * 3 + [now] + batch
-    if connection.vendor == "postgresql" and len(ids_list) > JIT_FROM:
-        _no_jit()
-    return [(*row[:12], row[12], row[13], None if row[14] is None else int(row[14])) for row in _fetch(sql, params)]
+             GROUP BY e.customer_id),
+        facts AS {materialized}(
+            SELECT c.id AS customer_id, COALESCE(oo.paid, 0) AS paid_orders, COALESCE(oo.ever_paid, 0) AS ever_paid,
+                   COALESCE(oo.refunded, 0) AS refunded, COALESCE(dd.judged, 0) AS judged,
+                   COALESCE(dd.on_time, 0) AS delivered_on_time, COALESCE(st.on_time, 0) AS steps_on_time,
+                   COALESCE(st.late, 0) AS steps_late, COALESCE(st.missed, 0) AS steps_missed,
+                   COALESCE(pr.n, 0) AS open_exceptions,
+                   {_days_since('(SELECT t.occurred_at FROM ' + tl + ' t WHERE t.customer_id = c.id AND t.kind IN ('
+                                + literals(activity_kinds) + ') ORDER BY t.occurred_at DESC LIMIT 1)')} AS days_idle,
+                   h.score AS old_score, COALESCE(h.band, '') AS old_band,
+                   CAST({_json_path('h.components', 'repeat_orders', 'value')} AS INTEGER) AS old_repeat
+              FROM {table(Customer)} c
+              LEFT JOIN {table(HealthScore)} h ON h.customer_id = c.id
+              LEFT JOIN orders_of oo ON oo.customer_id = c.id
+              LEFT JOIN deliveries dd ON dd.customer_id = c.id
+              LEFT JOIN steps st ON st.customer_id = c.id
+              LEFT JOIN problems pr ON pr.customer_id = c.id
+             WHERE {within.replace('o.customer_id', 'c.id')})"""
+    params += batch + [now - timedelta(days=delivery_days)] + batch * 3 + [now] + batch
+    return sql, params
 
 
 def _days_since(moment):
@@ -215,7 +225,7 @@ def _days_since(moment):
 JIT_FROM = 100
 
 
-def _no_jit():
+def no_jit():
     """PostgreSQL's JIT compiles a page's statement for seconds (its cost estimate is past the
     threshold) to save milliseconds: off for the rest of the recompute's transaction."""
     with connection.cursor() as cursor:
@@ -241,47 +251,17 @@ def mark_stale(customer_ids, now):
         return cursor.rowcount
 
 
-def write_scores(scores, *, version, computed_at, read_at):
-    """Write (customer id, score, band, components) each, as computed under policy `version`, creating
-    the rows that do not exist; a stale mark is cleared unless it came after `read_at` (the moment
-    the facts were read: that mark's news may not be in them). On PostgreSQL one statement per page,
-    its columns bound as arrays."""
-    if not scores:
-        return
-    h = table(HealthScore)
-    stale = f"CASE WHEN {h}.stale_since > %s THEN {h}.stale_since END"
-    update = ("score = excluded.score, band = excluded.band, components = excluded.components, "
-              f"policy_version = excluded.policy_version, computed_at = excluded.computed_at, stale_since = {stale}")
-    columns = "customer_id, score, band, components, policy_version, computed_at, stale_since"
-    if connection.vendor == "postgresql":
-        ids, values, bands, components = zip(*scores, strict=True)
-        with rows.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {h} ({columns}) SELECT u.id, u.score, u.band, u.components::jsonb, %s, %s, NULL "
-                f"FROM unnest(%b::bigint[], %b::smallint[], %b::text[], %b::text[]) AS u (id, score, band, components) "
-                f"ON CONFLICT (customer_id) DO UPDATE SET {update}",
-                [version, computed_at, list(ids), list(values), list(bands),
-                 [json.dumps(c, separators=(",", ":")) for c in components], read_at])
-        return
-    marks_ = ", ".join(["(%s, %s, %s, %s, %s, %s, NULL)"] * len(scores))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {h} ({columns}) VALUES {marks_} ON CONFLICT (customer_id) DO UPDATE SET {update}",
-            [v for cid, value, band, comp in scores
-             for v in (cid, value, band, json.dumps(comp), version, _param(computed_at))] + [_param(read_at)])
-
-
 def stale_customers(limit):
     """Up to `limit` customers whose score is stale, longest waiting first."""
     h = table(HealthScore)
-    return [row[0] for row in _fetch(
+    return [row[0] for row in fetch(
         f"SELECT customer_id FROM {h} WHERE stale_since IS NOT NULL ORDER BY stale_since, customer_id LIMIT %s",
         [limit])]
 
 
 def _events(where, params, limit=""):
     t = table(TimelineEvent)
-    return _fetch(f"SELECT t.id, t.customer_id, t.kind, t.order_id, {_json_text('t.data', 'to')} FROM {t} t "
+    return fetch(f"SELECT t.id, t.customer_id, t.kind, t.order_id, {_json_text('t.data', 'to')} FROM {t} t "
                   f"WHERE {where} ORDER BY t.id{limit}", params)
 
 
@@ -299,7 +279,7 @@ def events_in(ranges):
 
 
 def last_event_id():
-    rows = _fetch(f"SELECT MAX(id) FROM {table(TimelineEvent)}", [])
+    rows = fetch(f"SELECT MAX(id) FROM {table(TimelineEvent)}", [])
     return rows[0][0] or 0
 
 
@@ -309,7 +289,7 @@ def critical_past_due(customer_ids, now, severity):
     if not customer_ids:
         return {}
     e = table(ExceptionCase)
-    rows = _fetch(
+    rows = fetch(
         f"SELECT customer_id, kind, summary, due_at FROM {e} WHERE customer_id IN ({marks(len(customer_ids))}) "
         f"AND status IN ({literals(OPEN_STATUSES)}) AND severity >= %s AND due_at < %s "
         f"AND kind <> '{ExceptionKind.AT_RISK}' ORDER BY customer_id, due_at DESC",
@@ -331,4 +311,4 @@ def churn_candidates(*, cutoff, stages, activity_kinds, after_id, limit):
               FROM {c} c WHERE c.stage IN ({literals(stages)}) AND c.id > %s) x
          WHERE (x.last_paid IS NULL OR x.last_paid < %s) AND (x.last_activity IS NULL OR x.last_activity < %s)
          ORDER BY x.id LIMIT %s"""
-    return [(cid, when(paid), when(active)) for cid, paid, active in _fetch(sql, [after_id, cutoff, cutoff, limit])]
+    return [(cid, when(paid), when(active)) for cid, paid, active in fetch(sql, [after_id, cutoff, cutoff, limit])]

@@ -3,11 +3,12 @@ score current, nightly for everyone with orders and within a minute for those wh
 their score stale (lifecycle/services/health_follower.py).
 
 One path for every recompute, a batch of one included: health_recompute takes the recompute lock
-(recomputes take turns a page at a time, so a band change is seen once), reads every customer's
-facts and stored score in one statement (lifecycle/db/health.py), scores them (health_score.py), writes the scores,
-a snapshot for each whose score or band changed (the trend), and a `health_band_changed` timeline
-event for each band change, then hands the changes to lifecycle/services/automation.py (at_risk,
-loyal). Pages of PAGE customers, one transaction each: the nightly run never holds a lock for long.
+(recomputes take turns a page at a time, so a band change is seen once), then one statement reads
+every customer's facts, scores them by the rules of health_score.py and writes the scores and a
+snapshot for each whose score or band changed (the trend), returning only the changes
+(lifecycle/db/health_score.py); a `health_band_changed` timeline event is written for each band
+change, and the changes go to lifecycle/services/automation.py (at_risk, loyal). Pages of PAGE
+customers, one transaction each: the nightly run never holds a lock for long.
 """
 
 import logging
@@ -20,8 +21,9 @@ from django.utils import timezone
 from lifecycle import statuses
 from lifecycle.actors import Actor
 from lifecycle.db import health as health_rows
+from lifecycle.db import health_score as health_pages
 from lifecycle.db import rows
-from lifecycle.models import Band, EventKind, EventSource, HealthPolicy, HealthSnapshot, System
+from lifecycle.models import Band, EventKind, EventSource, HealthPolicy, System
 from lifecycle.models import TimelineEvent
 from lifecycle.models.health import HealthWatermark
 from lifecycle.services import health_score
@@ -70,7 +72,7 @@ class Recomputed:
     band_changes: int = 0
     moves: int = 0
     seconds: float = 0.0
-    bands: dict = field(default_factory=dict)  # band → customers scored into it by this run
+    bands: dict = field(default_factory=dict)  # band → customers this run moved into it
 
 
 @dataclass(frozen=True)
@@ -112,37 +114,37 @@ def health_recompute(*, customer_ids, actor, automate=True, now=None, policy=Non
 
 def _recompute_page(page, policy, now, actor, automate, keys, result):
     health_rows.recompute_lock()
-    read_at = timezone.now()
-    found = health_rows.read_facts(page, now=now, delivery_days=policy.delivery_days, delivered_keys=keys,
-                                   activity_kinds=health_score.ACTIVITY_KINDS, ignored_kinds=health_score.NOT_COUNTED)
-    scores, snapshots, events, changes = [], [], [], []
-    for *facts, old_score, old_band, old_repeat in found:
-        fact = health_score.Facts(*facts)
-        scored = health_score.score(fact, policy, now)
-        old_band = old_band or ""
-        scores.append((fact.customer_id, scored.score, scored.band, scored.components))
-        result.bands[scored.band] = result.bands.get(scored.band, 0) + 1
-        if scored.score != old_score or scored.band != old_band:
-            snapshots.append(HealthSnapshot(customer_id=fact.customer_id, score=scored.score, band=scored.band,
-                                            components=scored.components, policy_version=policy.version,
-                                            computed_at=now))
-        if scored.band != old_band:
-            events.append(health_band_changed_event(customer_id=fact.customer_id, from_band=old_band, scored=scored,
-                                                    policy=policy, actor=actor, at=now))
-        newly = (_expanding(scored.band, health_score.repeat_orders_of(scored.components))
-                 and not _expanding(old_band, old_repeat or 0))
-        if scored.band != old_band or newly:
-            changes.append(Change(fact.customer_id, scored, old_band, newly))
-    health_rows.write_scores(scores, version=policy.version, computed_at=now, read_at=read_at)
-    rows.insert_many(HealthSnapshot, snapshots)
+    changed = health_pages.score_page(
+        page, rules=_rules(policy), now=now, read_at=timezone.now(), delivered_keys=keys,
+        activity_kinds=health_score.ACTIVITY_KINDS, ignored_kinds=health_score.NOT_COUNTED)
+    events, changes = [], []
+    for row in changed:
+        scored = health_score.Scored(row.score, row.band, row.components)
+        if row.band_changed:
+            events.append(health_band_changed_event(customer_id=row.customer_id, from_band=row.old_band,
+                                                    scored=scored, policy=policy, actor=actor, at=now))
+        newly = (_expanding(row.band, health_score.repeat_orders_of(row.components))
+                 and not _expanding(row.old_band, row.old_repeat or 0))
+        if row.band_changed or newly:
+            changes.append(Change(row.customer_id, scored, row.old_band, newly))
     rows.insert_many(TimelineEvent, events)
-    result.customers += len(scores)
-    result.snapshots += len(snapshots)
+    result.customers += len(page)
+    result.snapshots += sum(1 for row in changed if row.snapshot)
     result.band_changes += len(events)
+    for row in changed:
+        if row.band_changed:
+            result.bands[row.band] = result.bands.get(row.band, 0) + 1
     if automate and changes:
         from lifecycle.services.automation import health_changes_follow  # automation reads this module's policy
 
         result.moves += health_changes_follow(changes, policy=policy, actor=actor)
+
+
+def _rules(policy):
+    return health_pages.Rules(
+        weights=policy.weights, intervene_below=policy.intervene_below, expand_above=policy.expand_above,
+        quiet_days=policy.quiet_days, churn_days=policy.churn_days, delivery_days=policy.delivery_days,
+        version=policy.version, repeat_full=health_score.REPEAT_FULL, exceptions_zero=health_score.EXCEPTIONS_ZERO)
 
 
 def _expanding(band, repeat_orders):

@@ -1,13 +1,15 @@
-"""How a health score is made from one customer's facts: pure, no database.
+"""How a health score is made, in words and constants, and how its weak spots are said.
 
 Six components (DOMAIN.md), each judged from its raw value as a quality between 0 and 1, or missing
 when the data to judge it does not exist. A present component is worth its share of the present
 weights (weight / sum of the present weights × 100 points) times its quality; the score is the sum,
 rounded. A missing component leaves the score and its weight is not counted, so missing data never
-reads as healthy (nor as unhealthy); a customer with no component present has no score.
+reads as healthy (nor as unhealthy); a customer with no component present has no score. The bands
+are the policy's: below `intervene_below` intervene, up to `expand_above` optimize, above expand.
+lifecycle/db/health_score.py computes exactly this, in SQL, for a page of customers at a time.
 
 The components, and where their facts come from (lifecycle/db/health.py reads them set-based):
-- repeat_orders: paid orders (money taken and kept) beyond the first.
+- repeat_orders: paid orders (money taken and kept) beyond the first; REPEAT_FULL of them earn it all.
 - on_time_delivery: of the paid orders whose outcome is known (delivered or completed, as the
   canonical state or any system's source state says, or past the policy's delivery window without),
   the share delivered within the window of payment. Orders cancelled or refunded before delivery are
@@ -17,14 +19,15 @@ The components, and where their facts come from (lifecycle/db/health.py reads th
 - open_exceptions (negative): open problems of the customer's experience (NOT_COUNTED left out).
 - refunds (negative): the share of paid orders refunded in whole or part (a chargeback reaches the
   console as a refund); missing while no order was ever paid.
-- recent_activity (negative): days since the customer's last activity (ACTIVITY_KINDS).
+- recent_activity (negative): days since the customer's last activity (ACTIVITY_KINDS): in full up to
+  the policy's quiet period, fading in a straight line to nothing at the churn window.
 """
 
 from dataclasses import dataclass
 
 from django.utils.translation import ngettext
 
-from lifecycle.models import Band, EventKind, ExceptionKind
+from lifecycle.models import EventKind, ExceptionKind
 
 COMPONENTS = ("repeat_orders", "on_time_delivery", "journey_on_time", "open_exceptions", "refunds",
               "recent_activity")
@@ -57,104 +60,12 @@ ACTIVITY_KINDS = (EventKind.CUSTOMER_CREATED, EventKind.ORDER_CREATED, EventKind
 
 
 @dataclass(frozen=True)
-class Facts:
-    """One customer's raw figures, as lifecycle/db/health.py reads them."""
-
-    customer_id: int
-    stage: str = ""
-    paid_orders: int = 0  # in a paid state now
-    ever_paid: int = 0  # paid at some time (refunded ones included)
-    refunded: int = 0  # of those, refunded in whole or part
-    deliveries_judged: int = 0
-    delivered_on_time: int = 0
-    steps_on_time: int = 0
-    steps_late: int = 0
-    steps_missed: int = 0
-    open_exceptions: int = 0
-    days_since_activity: int | None = None  # None: no activity at all
-
-
-@dataclass(frozen=True)
 class Scored:
+    """A score as the recompute wrote it: score (None: no data), band ("" without a score), components."""
+
     score: int | None
     band: str
     components: dict
-
-
-def _repeat(facts, policy, now):
-    repeat = max(facts.paid_orders - 1, 0)
-    return repeat, min(repeat, REPEAT_FULL) / REPEAT_FULL, {"paid_orders": facts.paid_orders}
-
-
-def _delivery(facts, policy, now):
-    judged = facts.deliveries_judged
-    if not judged:
-        return None
-    return facts.delivered_on_time, facts.delivered_on_time / judged, {"judged": judged,
-                                                                      "within_days": policy.delivery_days}
-
-
-def _journey(facts, policy, now):
-    due = facts.steps_on_time + facts.steps_late + facts.steps_missed
-    if not due:
-        return None
-    return facts.steps_on_time, facts.steps_on_time / due, {"late": facts.steps_late, "missed": facts.steps_missed,
-                                                           "due": due}
-
-
-def _exceptions(facts, policy, now):
-    return facts.open_exceptions, max(0.0, 1 - facts.open_exceptions / EXCEPTIONS_ZERO), {}
-
-
-def _refunds(facts, policy, now):
-    if not facts.ever_paid:
-        return None
-    return facts.refunded, 1 - facts.refunded / facts.ever_paid, {"paid": facts.ever_paid}
-
-
-def _activity(facts, policy, now):
-    if facts.days_since_activity is None:
-        return None
-    days = max(facts.days_since_activity, 0)
-    quiet, churn = policy.quiet_days, policy.churn_days
-    quality = 1.0 if days <= quiet else max(0.0, 1 - (days - quiet) / max(churn - quiet, 1))
-    return days, quality, {"quiet_days": quiet, "churn_days": churn}
-
-
-JUDGES = {"repeat_orders": _repeat, "on_time_delivery": _delivery, "journey_on_time": _journey,
-          "open_exceptions": _exceptions, "refunds": _refunds, "recent_activity": _activity}
-
-
-def band_for(score, policy):
-    """DOMAIN.md's bands: below `intervene_below` intervene, up to `expand_above` optimize, above expand."""
-    if score is None:
-        return ""
-    if score < policy.intervene_below:
-        return Band.INTERVENE
-    return Band.OPTIMIZE if score <= policy.expand_above else Band.EXPAND
-
-
-def score(facts, policy, now):
-    """The customer's Scored: score, band and each component as stored on HealthScore.components:
-    {"value", "quality", "weight", "points" (its share of 100), "contribution" (points earned),
-    "missing", and the figures its sentence needs}; a missing one has value and contribution None."""
-    judged = {name: JUDGES[name](facts, policy, now) for name in COMPONENTS}
-    weights = {name: max(float(policy.weights.get(name, 0) or 0), 0.0) for name in COMPONENTS}
-    present = sum(weights[name] for name, found in judged.items() if found is not None)
-    components, total = {}, 0.0
-    for name, found in judged.items():
-        if found is None or not present:
-            components[name] = {"value": None, "contribution": None, "missing": found is None,
-                                "weight": weights[name]}
-            continue
-        value, quality, detail = found
-        points = 100 * weights[name] / present
-        total += points * quality
-        components[name] = {"value": value, "quality": round(quality, 3), "weight": weights[name],
-                            "points": round(points, 1), "contribution": round(points * quality, 1),
-                            "missing": False, **detail}
-    result = round(total) if present else None
-    return Scored(result, band_for(result, policy), components)
 
 
 def repeat_orders_of(components):
