@@ -73,11 +73,13 @@ def _json_text(column, key):
     return f"json_extract({column}, '$.{key}')"
 
 
-def fetch(sql, params):
+def fetch(sql, params, *, few=False):
     """The rows of one statement, through Django's cursor: parameters bound on the client, since these
     statements read a page of customers, and a plan PostgreSQL prepared once for any page (generic)
-    took minutes where one made for the page's own values takes a fraction of a second."""
-    with connection.cursor() as cursor:
+    took minutes where one made for the page's own values takes a fraction of a second. `few`: a
+    batch of a few customers, run again and again (the follower's): bound on the server, where
+    psycopg prepares it after a few runs and PostgreSQL plans it once (planning was most of its cost)."""
+    with rows.cursor() if few else connection.cursor() as cursor:
         cursor.execute(sql, [_param(p) for p in params])
         return cursor.fetchall()
 

@@ -154,10 +154,11 @@ def score_page(customer_ids, *, rules, now, read_at, delivered_keys, activity_ki
               f"WHERE {acted_on} OR {_changed()} ORDER BY b.customer_id")
     times = [now, read_at]
     if connection.vendor == "postgresql":
-        if len(customer_ids) > facts.JIT_FROM:
+        few = len(customer_ids) <= facts.JIT_FROM
+        if not few:
             facts.no_jit()
         found = facts.fetch(f"{ctes}, written AS ({upsert} RETURNING 1), snapped AS ({snapshot} RETURNING 1) "
-                            f"{wanted}", params + times + [now])
+                            f"{wanted}", params + times + [now], few=few)
     else:
         found = facts.fetch(f"{ctes} {wanted}", params)
         facts.execute(f"{ctes} {snapshot}", params + [now])
