@@ -51,12 +51,12 @@ NOT_COUNTED = (ExceptionKind.AT_RISK, ExceptionKind.MISSED_TOUCHPOINT, Exception
                ExceptionKind.UNASSIGNED_CUSTOMER, ExceptionKind.OWNERSHIP_CONFLICT, ExceptionKind.DUPLICATE_CUSTOMER,
                ExceptionKind.SYNC_FAILURE)
 # What counts as the customer's activity: what the customer did, or a person or a system did with the
-# customer (orders, the CRM's calls and emails, touchpoints, notes, invoices). The console's own
-# bookkeeping (handoffs, stage moves, exceptions, band changes, missed steps) is left out: it follows
-# from the score and the stage, and would keep a silent customer looking active.
-ACTIVITY_KINDS = (EventKind.CUSTOMER_CREATED, EventKind.ORDER_CREATED, EventKind.ORDER_STATE_CHANGED,
-                  EventKind.CRM_ACTIVITY, EventKind.ERP_INVOICE, EventKind.NOTE, EventKind.TOUCHPOINT,
-                  EventKind.JOURNEY_STEP_DONE)
+# customer (orders, dated when they were placed; the CRM's calls and emails, touchpoints, notes,
+# invoices). The console's own bookkeeping (the record's creation, handoffs, stage moves, exceptions,
+# band changes, missed steps) is left out: it follows from imports, scores and stages, and would keep
+# a silent customer looking active (a shop's history imported today is not activity today).
+ACTIVITY_KINDS = (EventKind.ORDER_CREATED, EventKind.ORDER_STATE_CHANGED, EventKind.CRM_ACTIVITY,
+                  EventKind.ERP_INVOICE, EventKind.NOTE, EventKind.TOUCHPOINT, EventKind.JOURNEY_STEP_DONE)
 
 
 @dataclass(frozen=True)
