@@ -52,7 +52,7 @@ def test_a_first_paid_order_starts_the_default_journey_without_any_crm_or_erp_da
         assert s.calendar_due_at == paid_at + days * DAY and s.due_at == s.calendar_due_at
         assert s.state == "pending" and s.customer_id == customer.pk
     started = TimelineEvent.objects.get(customer=customer, kind=EventKind.JOURNEY_STARTED)
-    assert started.summary.startswith(f"Journey “{DEFAULT_NAME}” started: 7 steps")
+    assert started.summary == f"Journey “{DEFAULT_NAME}” started: 7 steps, the last due on day 30"
 
 
 def test_the_lowest_priority_playbook_whose_conditions_match_wins():

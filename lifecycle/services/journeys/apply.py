@@ -22,7 +22,7 @@ from lifecycle.models import ExceptionKind
 from lifecycle.services.exceptions import exceptions_resolve
 from lifecycle.services.journeys import ending, signals
 from lifecycle.services.journeys.ending import subject_of
-from lifecycle.services.journeys.events import moment, step_done_event
+from lifecycle.services.journeys.events import journey_day, step_done_event
 from lifecycle.services.journeys.timing import ON_TIME_GRACE, is_late
 from lifecycle.services.timeline import ACTIVITY_LABELS
 
@@ -110,8 +110,8 @@ def _retime(batch, event, signal, journeys, running):
         if step.state == StepState.MISSED and step.due_at + ON_TIME_GRACE > batch.now:
             step.state, step.missed_at = StepState.PENDING, None
             batch.resolve[subject_of(step.pk)] = (
-                f"Re-timed: the order was {signal.detail} {moment(event.occurred_at)}, so {step.name} is now due "
-                f"{moment(step.due_at)}")
+                f"Re-timed: the order was {signal.detail} on day {journey_day(event.occurred_at, journey.started_at)}, "
+                f"so {step.name} is now due {step.trigger_days} day(s) after it")
         batch.steps[step.pk] = step
 
 
@@ -149,7 +149,7 @@ def _complete(batch, event, signal, journeys, running):
     batch.events.append(step_done_event(step=step, entry=entry, actor=batch.actor))
     if was_missed:
         how = "done late" if step.state == StepState.LATE else "done on time after all (the news came late)"
-        batch.resolve[subject_of(step.pk)] = f"{step.name} {how}: {entry['said']}, {moment(at)}"
+        batch.resolve[subject_of(step.pk)] = f"{step.name} {how}: {entry['said']}"
 
 
 def _entry(event, signal, at):

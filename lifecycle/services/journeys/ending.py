@@ -9,7 +9,7 @@ exceptions are resolved with the reason: nothing is left to catch up in a journe
 from django_fsm import can_proceed
 
 from lifecycle.models import Customer, JourneyStatus, Stage, StepState
-from lifecycle.services.journeys.events import journey_ended_event, moment
+from lifecycle.services.journeys.events import journey_ended_event
 from lifecycle.services.stages import stage_step, stages_follow
 
 DONE = (StepState.DONE, StepState.LATE)
@@ -50,7 +50,7 @@ def complete_finished(batch, journeys, steps_by_customer):
         last = max(steps, key=lambda s: (s.position, s.pk))
         if last.state in DONE:
             _end(batch, journey, steps, status=JourneyStatus.COMPLETED,
-                 reason=f"{last.name} done {moment(last.done_at)} ({last.done_by.get('said', '')})")
+                 reason=f"{last.name} done ({last.done_by.get('said', '')})")
             batch.completed.append((journey, last))
 
 

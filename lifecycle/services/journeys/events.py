@@ -1,26 +1,19 @@
 """One builder per journey timeline kind (journey_started, journey_step_done, journey_step_missed,
 journey_ended, touchpoint), so each has one shape. Unsaved: the journeys' batch paths insert what
-they collect in one statement, inside the transaction of the change they describe."""
+they collect in one statement, inside the transaction of the change they describe.
 
-import functools
+Summaries say when in the journey's days ("due on day 7"), never a date: the console writes every
+moment as a <time> element in the reader's format, and a summary is stored text (the moments are in
+`data`)."""
 
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.translation import get_language
 
 from lifecycle.models import EventKind, EventSource, TimelineEvent
 
 
-def moment(value):
-    """A moment as summaries write it: the console's one format, in the site's time zone, to the minute
-    (what the format shows). Cached by minute: a sweep writes thousands, mostly of few minutes."""
-    local = timezone.localtime(value)
-    return _moment(local.replace(second=0, microsecond=0), get_language())
-
-
-@functools.lru_cache(maxsize=4096)
-def _moment(local, language):
-    return date_format(local, "SHORT_DATETIME_FORMAT")
+def journey_day(moment, started_at):
+    """Which day of its journey a moment falls on: day 0 is the payment."""
+    return max(0, (moment - started_at).days)
 
 
 def _event(*, customer_id, kind, actor, summary, data, order_id=None, occurred_at=None):
@@ -34,7 +27,8 @@ def journey_started_event(*, journey, playbook_name, version_number, steps, acto
     last = max(steps, key=lambda s: s.calendar_due_at)
     return _event(
         customer_id=journey.customer_id, order_id=journey.order_id, kind=EventKind.JOURNEY_STARTED, actor=actor,
-        summary=f"Journey “{playbook_name}” started: {len(steps)} steps, the last due {moment(last.calendar_due_at)}",
+        summary=(f"Journey “{playbook_name}” started: {len(steps)} steps, the last due on day "
+                 f"{journey_day(last.calendar_due_at, journey.started_at)}"),
         data={"journey_id": journey.pk, "playbook_id": journey.playbook_id, "version": version_number,
               "started_at": journey.started_at.isoformat()})
 
@@ -52,11 +46,11 @@ def step_done_event(*, step, entry, actor, duplicated=False):
               "duplicated": duplicated, "event_id": entry["event"]})
 
 
-def step_missed_event(*, step, team_name, actor, missed_at, due=None):
-    """`due`: the step's due time as moment() words it, when the caller has it already."""
+def step_missed_event(*, step, team_name, day, actor, missed_at):
+    """`day`: the journey's day the step was due on."""
     return _event(
         customer_id=step.customer_id, kind=EventKind.JOURNEY_STEP_MISSED, actor=actor, occurred_at=missed_at,
-        summary=f"{step.name} missed: it was due {due or moment(step.due_at)} ({team_name})",
+        summary=f"{step.name} missed: it was due on day {day} ({team_name})",
         data={"journey_id": step.journey_id, "step_id": step.pk, "step": step.key, "team_id": step.team_id,
               "due_at": step.due_at.isoformat()})
 

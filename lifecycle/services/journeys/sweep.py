@@ -11,7 +11,7 @@ from lifecycle.db import rows
 from lifecycle.models import ExceptionKind, Journey, Team, TimelineEvent
 from lifecycle.services.exceptions import Raise, exceptions_raise
 from lifecycle.services.journeys.ending import subject_of
-from lifecycle.services.journeys.events import moment, step_missed_event
+from lifecycle.services.journeys.events import journey_day, step_missed_event
 from lifecycle.services.journeys.timing import missed_if_due_before
 
 # Steps per transaction: a day's worth of a large shop at once, while the locks stay short.
@@ -34,17 +34,17 @@ def journeys_sweep(*, actor, now=None, batch=SWEEP_BATCH):
 
 def _record(missed, actor, now):
     teams = dict(Team.objects.values_list("pk", "name"))
-    journeys = {pk: (order_id, playbook) for pk, order_id, playbook in Journey.objects.filter(
-        pk__in={s.journey_id for s in missed}).values_list("pk", "order_id", "playbook__name")}
+    journeys = {pk: (order_id, playbook, started_at) for pk, order_id, playbook, started_at in Journey.objects.filter(
+        pk__in={s.journey_id for s in missed}).values_list("pk", "order_id", "playbook__name", "started_at")}
     events, raises = [], []
     for step in missed:
-        order_id, playbook = journeys[step.journey_id]
-        due = moment(step.due_at)
-        events.append(step_missed_event(step=step, team_name=teams.get(step.team_id, ""), actor=actor,
-                                        missed_at=now, due=due))
+        order_id, playbook, started_at = journeys[step.journey_id]
+        day = journey_day(step.due_at, started_at)
+        events.append(step_missed_event(step=step, team_name=teams.get(step.team_id, ""), day=day, actor=actor,
+                                        missed_at=now))
         raises.append(Raise(
             subject_key=subject_of(step.pk), customer=step.customer_id, order=order_id,
-            summary=f"{step.name} missed: it was due {due}",
+            summary=f"{step.name} missed: it was due on day {day} of the first 30 days",
             evidence={"journey_id": step.journey_id, "step_id": step.pk, "step": step.key, "playbook": playbook,
                       "team": teams.get(step.team_id, ""), "due_at": step.due_at.isoformat()},
             queue_id=step.team_id, sla_minutes=step.sla_minutes))
