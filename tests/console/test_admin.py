@@ -15,19 +15,19 @@ from django.urls import reverse
 
 from lifecycle.models import Agent, Customer, CustomerIdentity, Handoff, Order, OrderSourceState, Ownership, Stage
 from lifecycle.models import ExceptionPolicy, Holiday, ReconcileWatermark, RoutingRule, StagePolicy, Team
-from lifecycle.models import TimelineEvent, ToleranceRule
+from lifecycle.models import JourneyStep, JourneyWatermark, Playbook, PlaybookStep, TimelineEvent, ToleranceRule
 from lifecycle.actors import Actor
 from lifecycle.services.exceptions import exception_raise
 from tests.factories import make_agent, make_order, make_owned_customer, make_user, team
 
 CUSTOMERS = reverse("admin:lifecycle_customer_changelist")
 # Editable configuration; everything else is written by services only.
-ADDABLE = {Team, Agent, StagePolicy, RoutingRule, ExceptionPolicy, Holiday, ToleranceRule}
+ADDABLE = {Team, Agent, StagePolicy, RoutingRule, ExceptionPolicy, Holiday, ToleranceRule, Playbook}
 # Session, user, permissions, counts, one page of rows with their owners, the filters' choices:
 # 10 today; a little room, but nowhere near one query per row.
 CHANGELIST_MAX_QUERIES = 14
 # Shown inside its parent's admin only.
-INLINE_ONLY = {OrderSourceState}
+INLINE_ONLY = {OrderSourceState, PlaybookStep, JourneyStep}  # edited and read inside their playbook, journey
 # Models with no admin yet, by name, each with its reason. ExceptionCase: its queue screens (claim,
 # resolve through services) and the groups' permissions on it come with the queues issue.
 # ToleranceRule (managers edit it, with history) and ReconcileWatermark (read-only run state): their
@@ -101,6 +101,7 @@ def test_manager_opens_every_changelist_change_and_allowed_add_page(client_for, 
     Holiday.objects.create(date=datetime.date(2026, 12, 25), name="Christmas")
     RoutingRule.objects.create(name="VIP to sales", customer_tag="vip", team=Team.objects.get(slug="sales"))
     ReconcileWatermark.objects.get_or_create(pk=1)
+    JourneyWatermark.objects.get_or_create(pk=1)  # the journey follower's one row (the paid order started one)
     exception_raise(kind="payment_problem", subject_key=f"customer:{customer.pk}", summary="card declined",
                     customer=customer, evidence={"gateway": "stripe"}, actor=Actor.system("tests"))
     client = client_for(manager)
