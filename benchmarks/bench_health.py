@@ -199,7 +199,8 @@ def main(argv=None):
     first = health_recompute_all(actor=actor, now=now)
     print(f"first run: {first.customers:,} customers scored in {first.seconds:.1f} s; bands {first.bands}; "
           f"{first.snapshots:,} snapshots, {first.band_changes:,} band events, {first.moves:,} stage moves "
-          f"(stages before: {stages_before})")
+          f"(stages before: {stages_before}); of which acting on the band changes (events, stage moves with "
+          f"their handoffs, at_risk exceptions) {first.acting_seconds:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE lifecycle_healthscore")
     nightly = health_recompute_all(actor=actor, now=now + timedelta(days=1))
@@ -243,7 +244,9 @@ def main(argv=None):
     }
     print(f"FIGURE health_nightly_seconds: {nightly.seconds:.1f} s (budget <= {BUDGET_NIGHTLY_S:g} s) "
           f"{'PASS' if nightly.seconds <= BUDGET_NIGHTLY_S else 'FAIL'}")
-    print(f"FIGURE health_first_run_seconds: {first.seconds:.1f} s (budget <= {BUDGET_NIGHTLY_S:g} s) "
+    # The first night after health is deployed scores everyone for the first time and acts on every
+    # first band: held to the nightly's budget too, though it happens once.
+    print(f"FIGURE health_first_night_seconds: {first.seconds:.1f} s (budget <= {BUDGET_NIGHTLY_S:g} s) "
           f"{'PASS' if first.seconds <= BUDGET_NIGHTLY_S else 'FAIL'}")
     print(f"FIGURE health_one_customer_p99_ms: {p99:.2f} ms (budget <= {BUDGET_ONE_P99_MS:g} ms) "
           f"{'PASS' if p99 <= BUDGET_ONE_P99_MS else 'FAIL'}")

@@ -72,6 +72,7 @@ class Recomputed:
     band_changes: int = 0
     moves: int = 0
     seconds: float = 0.0
+    acting_seconds: float = 0.0  # of which acting on the changes (events, stage moves, exceptions)
     bands: dict = field(default_factory=dict)  # band → customers this run moved into it
 
 
@@ -117,7 +118,7 @@ def _recompute_page(page, policy, now, actor, automate, keys, result):
     changed = health_pages.score_page(
         page, rules=_rules(policy), now=now, read_at=timezone.now(), delivered_keys=keys,
         activity_kinds=health_score.ACTIVITY_KINDS, ignored_kinds=health_score.NOT_COUNTED)
-    events, changes = [], []
+    acting, events, changes = time.perf_counter(), [], []
     for row in changed:
         scored = health_score.Scored(row.score, row.band, row.components)
         if row.band_changed:
@@ -138,6 +139,7 @@ def _recompute_page(page, policy, now, actor, automate, keys, result):
         from lifecycle.services.automation import health_changes_follow  # automation reads this module's policy
 
         result.moves += health_changes_follow(changes, policy=policy, actor=actor)
+    result.acting_seconds += time.perf_counter() - acting
 
 
 def _rules(policy):
