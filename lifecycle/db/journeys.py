@@ -2,6 +2,7 @@
 UPDATE … RETURNING (PostgreSQL, SQLite ≥ 3.35). On PostgreSQL, steps a follower holds (it is
 completing them) are skipped, not waited for: the next run sees whether they are still due."""
 
+import datetime
 import functools
 from collections import namedtuple
 
@@ -38,6 +39,10 @@ def mark_missed(*, due_before, missed_at, limit):
     with rows.cursor() as cursor:
         cursor.execute(_sql(), [adapt(missed_at), adapt(due_before), limit])
         found = cursor.fetchall()
-    if found and isinstance(found[0][6], str):  # SQLite hands back text
-        return [Missed(*row[:6], parse_datetime(row[6]), row[7]) for row in found]
-    return [Missed(*row) for row in found]
+    return [Missed(*row[:6], _aware(row[6]), row[7]) for row in found]
+
+
+def _aware(value):
+    """SQLite hands a due time back as text or a naive datetime, in UTC without its offset."""
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
