@@ -358,7 +358,7 @@ class Drill:
         failing = settle(timeout=args.settle_minutes * 60, quiet=max(15.0, 2 * sweep), report=say, tick=self._supervise,
                          shop_status=self.shop_status, erp=self.erp, store_id=self.console.store_id,
                          last_failed_delivery=self._last_lost_delivery())
-        self.caught_up_at = time.time()
+        self.caught_up_at, self.failing = time.time(), failing
         for worker in self.workers:
             worker.stopping.set()
         self._progress(self.shop_status())
@@ -422,7 +422,8 @@ class Drill:
         from drill import figures
 
         found = figures.compute(store_id=self.console.store_id, slug=console.SHOP_SLUG,
-                                month_seconds=self.caught_up_at - self.started_at, probe=self.probe)
+                                month_seconds=self.caught_up_at - self.started_at, caught_up=not self.failing,
+                                probe=self.probe)
         for figure in found:
             say(figure.line() + f"  [{figure.note}]")
         return found

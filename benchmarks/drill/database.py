@@ -7,6 +7,7 @@ A name without "drill" in it is refused: the drill drops what it uses.
 """
 
 import os
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://")
@@ -33,9 +34,16 @@ def recreate(url):
     from psycopg import sql
 
     maintenance, name = _maintenance(url)
+    ident = sql.Identifier(name)
     with psycopg.connect(maintenance, autocommit=True) as conn:
-        ident = sql.Identifier(name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        for attempt in range(10):  # a process of the last run may still be connecting while it stops
+            try:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 9:
+                    raise
+                time.sleep(1)
         conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
 
 

@@ -13,6 +13,8 @@ and each undone as a supervisor would (a process restarted at once; beat after i
 import signal
 import time
 
+import requests
+
 from drill import console, database
 from drill.processes import wait_for_port
 
@@ -62,8 +64,9 @@ class Faults:
         started = time.time()
         self.procs.stop("web")
         proc = self.procs.restart("web")
-        up = wait_for_port(self.web_port, proc, 120)
-        self.note("web restarted", f"gunicorn down for {time.time() - started:.1f} s" + ("" if up else " (NOT up)"))
+        up = wait_for_port(self.web_port, proc, 120) and _answers(f"http://127.0.0.1:{self.web_port}/admin/login/", 120)
+        self.note("web restarted", f"gunicorn stopped and answering again after {time.time() - started:.1f} s"
+                  + ("" if up else " (NOT answering)"))
         reactivated = self.operations.reactivate_webhooks("runbook after the web restart")
         self.operations.sync_now("runbook after the web restart")
         self.note("operations", (f"re-activated the shop's webhooks {reactivated} (disabled by failed deliveries), "
@@ -77,6 +80,20 @@ class Faults:
         self.procs.restart("beat")
         compressed = wait_and_compress(self.speedup)
         self.note("beat started", "again" + ("" if compressed else " (its schedule NOT compressed: not written)"))
+
+
+def _answers(url, timeout):
+    """Whether the page answers (a worker booted, not only the master listening) within `timeout` s:
+    operations act once the console is back, not when its port opens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=10).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def wait_and_compress(speedup, timeout=120):

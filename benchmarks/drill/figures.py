@@ -85,7 +85,7 @@ def agent_seconds(store_id, slug):
     return [s for s in seconds if s >= 0], sum(1 for s in seconds if s < 0)
 
 
-def compute(*, store_id, slug, month_seconds, probe):
+def compute(*, store_id, slug, month_seconds, caught_up, probe):
     processed = processing_seconds(store_id)
     owned, before = agent_seconds(store_id, slug)
     screens, lookups = [ms for _, ms in probe.samples["screen"]], [ms for _, ms in probe.samples["api"]]
@@ -97,7 +97,8 @@ def compute(*, store_id, slug, month_seconds, probe):
         Figure("webhook_receipt_to_processed_p99", quantile(processed, 0.99), "s", RECEIPT_TO_PROCESSED_P99,
                f"{len(processed)} accepted deliveries; p50 {_fmt(quantile(processed, 0.5))} s"),
         Figure("month_wall_time", month_seconds / 60, "minutes", MONTH_MINUTES,
-               "from the month's first moment to the console caught up"),
+               "from the month's first moment to the console caught up" if caught_up else
+               "from the month's first moment to the settling deadline: the console had NOT caught up"),
         Figure("customer_screen_p50", quantile(screens, 0.5), "ms", SCREEN_P50_MS,
                f"{len(screens)} screens over HTTP, {probe.failures['screen']} not answered 200; "
                f"p99 {_fmt(quantile(screens, 0.99))} ms"),

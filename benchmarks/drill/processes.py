@@ -99,7 +99,7 @@ def gunicorn_argv(port, workers):
 
 def worker_argv(queue, concurrency):
     return [str(BIN / "celery"), "-A", "console", "worker", "--queues", queue, "--concurrency", str(concurrency),
-            "--loglevel", "WARNING", "-n", f"drill-{queue}@%h", "--without-gossip", "--without-mingle"]
+            "--loglevel", "INFO", "-n", f"drill-{queue}@%h", "--without-gossip", "--without-mingle"]
 
 
 def beat_argv(schedule_dir):
