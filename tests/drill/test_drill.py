@@ -1,7 +1,8 @@
 """The drill's small month in CI (issue 16, item 4): benchmarks/drill.py run as a subprocess, as `make drill`
-runs it, with 300 customers over a minute (its beat 10 times faster, a 20-second CRM outage, a tenth of the
+runs it, with 300 customers over a minute (its beat 4 times faster, a 20-second CRM outage, a tenth of the
 orders paid and completed in one second so the ERP speaks between the two) and every fault; then each
-invariant it prints must be 0.
+invariant it prints must be 0. The beat is sped up less than `make drill`'s: the tests running beside it
+share the machine, and a worker that cannot keep up with the beat never catches up.
 
 It needs PostgreSQL (its own database, created by the configured role, which CI's `aftercare` may) and
 the redis-server binary (its own server on a free port: the shared Redis is never restarted). It takes
@@ -22,7 +23,7 @@ import pytest
 from tests.conftest import need_service
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL_MONTH = ["--scale", "300", "--minutes", "1", "--beat-speedup", "10", "--crm-outage-seconds", "20",
+SMALL_MONTH = ["--scale", "300", "--minutes", "1", "--beat-speedup", "4", "--crm-outage-seconds", "20",
                "--same-second", "0.1", "--settle-minutes", "8", "--database", "aftercare_drill_ci"]
 TIMEOUT = 20 * 60  # seconds: a generous bound on a loaded machine; the drill waits for conditions itself
 INVARIANTS = 10
@@ -39,7 +40,9 @@ CRM_DEAD_DEALS = (
     "bug in integrations/crm (deal delivery): after a CRM outage, a deal whose customer's contact upsert is "
     "waiting for its retry is sent before the contact; HubSpot then has the deal but no contact to link it to, "
     "and the adapter's item error turns the deal message into a dead letter at once (HubSpotAdapter.upsert_deals, "
-    "deal_delivery._send): the newest deal change of those orders is never delivered nor linked later")
+    "deal_delivery._send): the newest deal change of those orders is never delivered nor linked later. Not "
+    "strict: it shows only when no newer owner or stage change of the customer creates the contact first, "
+    "which the small month's timing decides")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
