@@ -17,7 +17,9 @@ from lifecycle.models import Agent, Customer, CustomerIdentity, Handoff, Order, 
 from lifecycle.models import ExceptionPolicy, Holiday, ReconcileWatermark, RoutingRule, StagePolicy, Team
 from lifecycle.models import JourneyStep, JourneyWatermark, Playbook, PlaybookStep, TimelineEvent, ToleranceRule
 from lifecycle.actors import Actor
+from lifecycle.models.health import HealthWatermark
 from lifecycle.services.exceptions import exception_raise
+from lifecycle.services.health import health_recompute
 from tests.factories import make_agent, make_order, make_owned_customer, make_user, team
 
 CUSTOMERS = reverse("admin:lifecycle_customer_changelist")
@@ -102,6 +104,8 @@ def test_manager_opens_every_changelist_change_and_allowed_add_page(client_for, 
     RoutingRule.objects.create(name="VIP to sales", customer_tag="vip", team=Team.objects.get(slug="sales"))
     ReconcileWatermark.objects.get_or_create(pk=1)
     JourneyWatermark.objects.get_or_create(pk=1)  # the journey follower's one row (the paid order started one)
+    HealthWatermark.objects.get_or_create(pk=1)  # the health follower's one row
+    health_recompute(customer_ids=[customer.pk], actor=Actor.system("tests"))  # a score and its snapshot
     exception_raise(kind="payment_problem", subject_key=f"customer:{customer.pk}", summary="card declined",
                     customer=customer, evidence={"gateway": "stripe"}, actor=Actor.system("tests"))
     client = client_for(manager)
