@@ -97,7 +97,7 @@ def band_column(obj):
 @admin.register(HealthScore)
 class HealthScoreAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     list_display = [customer_column, "score", band_column, "policy_version", when_column("computed_at", _("computed")),
-                    "stale"]
+                    when_column("stale_since", _("news waiting since"))]
     list_filter = [("band", ChoicesDropdownFilter), "policy_version"]
     list_select_related = ["customer"]
     search_fields = ["customer__display_name", "customer__email"]
@@ -105,10 +105,6 @@ class HealthScoreAdmin(VisibleToUserMixin, ViewOnlyMixin, AftercareAdmin):
     ordering = ["score", "customer_id"]
     fields = ["customer", "score", "band", "policy_version", "computed_at", "stale_since", "components"]
     readonly_fields = fields
-
-    @display(description=_("waits for a recompute"), boolean=True)
-    def stale(self, obj):
-        return obj.stale_since is not None
 
 
 @admin.register(HealthSnapshot)
