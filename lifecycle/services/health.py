@@ -160,12 +160,11 @@ BAND_WORDS = {Band.INTERVENE: "intervene", Band.OPTIMIZE: "optimize", Band.EXPAN
 def health_band_changed_event(*, customer_id, from_band, scored, policy, actor, at):
     """The one shape of a `health_band_changed` event: from and to band, the score, the policy version."""
     to = BAND_WORDS[scored.band]
-    if not from_band:
-        summary = f"Health first scored {scored.score}: {to}"
-    elif scored.score is None:
+    if scored.score is None:
         summary = f"Health {BAND_WORDS[from_band]} → no score: no data left to judge"
     else:
-        summary = f"Health {BAND_WORDS[from_band]} → {to}: score {scored.score}"
+        summary = (f"Health {BAND_WORDS[from_band]} → {to}: score {scored.score}" if from_band
+                   else f"Health first scored {scored.score}: {to}")
         spots = health_score.weak_spots(scored.components) if scored.band == Band.INTERVENE else []
         summary += f" (below {policy.intervene_below}): {', '.join(spots)}" if spots else ""
     return TimelineEvent(
