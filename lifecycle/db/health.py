@@ -1,6 +1,6 @@
 """Health's statements, PostgreSQL and SQLite alike: each customer's facts for a batch of customers in
-one statement, the scores' rows (created, locked, marked stale), the timeline events the follower
-reads, and the customers the churn window has passed.
+one statement, the recompute lock, the nightly's pages, and the scores marked stale or waiting
+(lifecycle/db/health_events.py holds the follower's and the churn sweep's reads).
 
 A batch is a list of customer ids (the nightly run's pages of 5,000, the stale ones, one): every
 aggregate is restricted to them and read through the indexes led by the customer, so a batch of one
@@ -16,14 +16,13 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from lifecycle.db import rows
-from lifecycle.db.sql import col, literals, marks, table
+from lifecycle.db.sql import col, literals, table
 from lifecycle.models import (
     DEAD_STATES,
     OPEN_STATUSES,
     PAID_STATES,
     Customer,
     ExceptionCase,
-    ExceptionKind,
     HealthScore,
     JourneyStep,
     Order,
@@ -67,7 +66,7 @@ def _earliest(a, b):
     return f"CASE WHEN {a} IS NULL THEN {b} WHEN {b} IS NULL OR {a} <= {b} THEN {a} ELSE {b} END"
 
 
-def _json_text(column, key):
+def json_text(column, key):
     if connection.vendor == "postgresql":
         return f"{column} ->> '{key}'"
     return f"json_extract({column}, '$.{key}')"
@@ -259,58 +258,3 @@ def stale_customers(limit):
     return [row[0] for row in fetch(
         f"SELECT customer_id FROM {h} WHERE stale_since IS NOT NULL ORDER BY stale_since, customer_id LIMIT %s",
         [limit])]
-
-
-def _events(where, params, limit=""):
-    t = table(TimelineEvent)
-    return fetch(f"SELECT t.id, t.customer_id, t.kind, t.order_id, {_json_text('t.data', 'to')} FROM {t} t "
-                  f"WHERE {where} ORDER BY t.id{limit}", params)
-
-
-def events_after(last_id, limit):
-    """The first `limit` timeline events with an id above `last_id`, by id: (id, customer id, kind,
-    order id, the state an order moved to or None)."""
-    return _events("t.id > %s", [last_id, limit], " LIMIT %s")
-
-
-def events_in(ranges):
-    """The timeline events whose ids fall in the [first, last] `ranges` (ids read again), by id."""
-    if not ranges:
-        return []
-    return _events(" OR ".join(["t.id BETWEEN %s AND %s"] * len(ranges)), [v for pair in ranges for v in pair])
-
-
-def last_event_id():
-    rows = fetch(f"SELECT MAX(id) FROM {table(TimelineEvent)}", [])
-    return rows[0][0] or 0
-
-
-def critical_past_due(customer_ids, now, severity):
-    """{customer id: (kind, summary, due at)} of the most overdue open exception of at least
-    `severity` past its due time, for the customers given (`at_risk` itself left out)."""
-    if not customer_ids:
-        return {}
-    e = table(ExceptionCase)
-    rows = fetch(
-        f"SELECT customer_id, kind, summary, due_at FROM {e} WHERE customer_id IN ({marks(len(customer_ids))}) "
-        f"AND status IN ({literals(OPEN_STATUSES)}) AND severity >= %s AND due_at < %s "
-        f"AND kind <> '{ExceptionKind.AT_RISK}' ORDER BY customer_id, due_at DESC",
-        [*customer_ids, severity, now])
-    return {cid: (kind, summary, when(due)) for cid, kind, summary, due in rows}
-
-
-def churn_candidates(*, cutoff, stages, activity_kinds, after_id, limit):
-    """Customers in `stages` (by id after `after_id`, at most `limit`) with no order paid and no
-    activity since `cutoff`: (id, last paid at, last activity at). Reads the customers by stage, each
-    one's newest paid order and newest activity by the indexes led by the customer."""
-    c, o, t = table(Customer), table(Order), table(TimelineEvent)
-    sql = f"""
-        SELECT x.id, x.last_paid, x.last_activity FROM (
-            SELECT c.id,
-                   (SELECT MAX({PAID_MOMENT}) FROM {o} o WHERE o.customer_id = c.id AND {WAS_PAID}) AS last_paid,
-                   (SELECT t.occurred_at FROM {t} t WHERE t.customer_id = c.id AND t.kind IN ({literals(activity_kinds)})
-                     ORDER BY t.occurred_at DESC LIMIT 1) AS last_activity
-              FROM {c} c WHERE c.stage IN ({literals(stages)}) AND c.id > %s) x
-         WHERE (x.last_paid IS NULL OR x.last_paid < %s) AND (x.last_activity IS NULL OR x.last_activity < %s)
-         ORDER BY x.id LIMIT %s"""
-    return [(cid, when(paid), when(active)) for cid, paid, active in fetch(sql, [after_id, cutoff, cutoff, limit])]

@@ -26,7 +26,7 @@ from django.utils.formats import date_format
 from django.utils.timesince import timesince
 from django_fsm import can_proceed
 
-from lifecycle.db import health as health_rows
+from lifecycle.db import health_events
 from lifecycle.db import rows
 from lifecycle.models import Band, Customer, ExceptionKind, Order, OrderState, Severity, Stage
 from lifecycle.models import TimelineEvent
@@ -143,7 +143,7 @@ def refunds_follow(refunds, *, actor):
 def critical_follow(customer_ids, *, now, actor):
     """At risk on a critical exception open past its SLA, for the customers given (those whose
     exceptions the SLA sweep just escalated). Returns how many customers moved."""
-    overdue = health_rows.critical_past_due(sorted(customer_ids), now, Severity.CRITICAL)
+    overdue = health_events.critical_past_due(sorted(customer_ids), now, Severity.CRITICAL)
     moves = [Move(customer_id, "flag_at_risk",
                   f"Critical exception open past its SLA: {ExceptionKind(kind).label}: {summary} "
                   f"(due {timesince(due, now).split(',')[0]} ago)")
@@ -156,7 +156,7 @@ def churn_sweep(*, actor, policy, now=None):
     at a time (one set-based read, then the moves). Returns how many churned."""
     now = now or timezone.now()
     cutoff, after, churned = now - timedelta(days=policy.churn_days), 0, 0
-    while found := health_rows.churn_candidates(cutoff=cutoff, stages=CHURN_FROM, after_id=after, limit=CHURN_PAGE,
+    while found := health_events.churn_candidates(cutoff=cutoff, stages=CHURN_FROM, after_id=after, limit=CHURN_PAGE,
                                                 activity_kinds=health_score.ACTIVITY_KINDS):
         moves = [Move(customer_id, "churn", _churn_reason(policy, now, paid, active))
                  for customer_id, paid, active in found]

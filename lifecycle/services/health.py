@@ -21,6 +21,7 @@ from django.utils import timezone
 from lifecycle import statuses
 from lifecycle.actors import Actor
 from lifecycle.db import health as health_rows
+from lifecycle.db import health_events
 from lifecycle.db import health_score as health_pages
 from lifecycle.db import rows
 from lifecycle.models import Band, EventKind, EventSource, HealthPolicy, System
@@ -209,7 +210,7 @@ def health_seed():
     and the follower starting after the demo's history (it would read it as news otherwise)."""
     result = health_recompute_all(actor=Actor.system("seed_demo"), automate=False)
     watermark()
-    HealthWatermark.objects.filter(pk=1).update(last_event_id=health_rows.last_event_id(), gaps=[])
+    HealthWatermark.objects.filter(pk=1).update(last_event_id=health_events.last_event_id(), gaps=[])
     return result
 
 
@@ -219,6 +220,6 @@ def watermark(*, lock=False):
     rows_ = HealthWatermark.objects.select_for_update() if lock else HealthWatermark.objects
     mark = rows_.filter(pk=1).first()
     if mark is None:
-        HealthWatermark.objects.get_or_create(pk=1, defaults={"last_event_id": health_rows.last_event_id()})
+        HealthWatermark.objects.get_or_create(pk=1, defaults={"last_event_id": health_events.last_event_id()})
         mark = rows_.get(pk=1)
     return mark

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from lifecycle.db import health as health_rows
+from lifecycle.db import health_events
 from lifecycle.models import EventKind
 from lifecycle.services import automation
 from lifecycle.services.health import watermark
@@ -72,8 +73,8 @@ def health_follow(*, actor, now=None, limit=BATCH):
     with transaction.atomic():
         mark = watermark(lock=True)
         gaps = [(lo, hi, seen) for lo, hi, seen in mark.gaps if now - parse_datetime(seen) < GAP_PATIENCE]
-        late = health_rows.events_in([(lo, hi) for lo, hi, _ in gaps])
-        new = health_rows.events_after(mark.last_event_id, limit)
+        late = health_events.events_in([(lo, hi) for lo, hi, _ in gaps])
+        new = health_events.events_after(mark.last_event_id, limit)
         last = new[-1][0] if new else mark.last_event_id
         late_ids = [row[0] for row in late]
         kept = [[lo, hi, seen] for g_lo, g_hi, seen in gaps for lo, hi in holes(g_lo, g_hi, late_ids)]
