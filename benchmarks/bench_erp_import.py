@@ -8,10 +8,13 @@ Budgets (issue 13):
 
 What is measured:
 - the import: `python manage.py import_erp FILE` (no --dry-run) as operations run it, a process of its
-  own: Django's start, the file hashed, read and checked row by row (the first pass), then applied a
-  thousand orders per transaction through the domain's one path (orders_observe: each order's ERP source
-  state, its canonical state re-derived, timeline events, the ERP's records), committed. Its wall time
-  from the parent, its peak RSS from the kernel (getrusage of the finished child).
+  own: Django's start, the file hashed, read and checked row by row (the first pass, which keeps each
+  valid order's facts for the second instead of parsing the file again), then applied a thousand orders
+  per transaction through the domain's one path (orders_observe: each order's ERP source state, its
+  canonical state re-derived, timeline events, the customers following their orders (a tenth of them
+  churn and are handed over), the ERP's records), by two appliers side by side (integrations/erp/
+  applying.py), committed. Its wall time from the parent, its peak RSS from the kernel (getrusage of
+  the finished child).
 - the baseline: the same kind of rows (2,000 other orders of the export's layout), imported in this
   process by django-import-export's `import_data(dry_run=False)` with the ERPNext resource, one row
   at a time (each row checked, observed as a batch of one, its record saved).

@@ -7,9 +7,10 @@
 - Streamed: the file is parsed once, one order at a time (reader.py). The first pass reads and checks
   every row, keeping each row error on the batch (line, column, value, message) and the facts of each
   valid order aside (checked.py: a temporary file, flat memory); the second applies those orders,
-  CHUNK per transaction, through the domain's one path for order facts
-  (lifecycle.services.observations.orders_observe; records.py builds the observations): the stale
-  rule, the state graph, unmapped statuses and mismatches are the domain's, as for the shop.
+  CHUNK per transaction (chunks.py; a large file by two appliers side by side, applying.py), through
+  the domain's one path for order facts (lifecycle.services.observations.orders_observe; records.py
+  builds the observations): the stale rule, the state graph, unmapped statuses and mismatches are the
+  domain's, as for the shop.
 - A dry run is the preview: the first pass also asks the domain what each order would do
   (orders_preview), so the counts are the apply's; only the batch (and its errors) is written.
 - By default a file with invalid rows is rejected whole: nothing applied, the errors kept. With
@@ -32,43 +33,25 @@ import hashlib
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
+from integrations.erp.applying import apply_checked
 from integrations.erp.checked import CheckedOrders
+from integrations.erp.chunks import COUNTS, Run, chunk_preview, errors_flush, row_error
 from integrations.erp.errors import ErpFileError, RowError
-from integrations.erp.models import ErpImport, ErpImportError, ErpRecord, ErpSettings
+from integrations.erp.models import ErpImport, ErpSettings
 from integrations.erp.reader import read_orders
-from integrations.erp.records import RECORD_FIELDS, event_ref, import_actor, observation
+from integrations.erp.records import import_actor
 from integrations.erp.status_mappings import erp_status_map
 from integrations.models import StoreConnection
-from lifecycle.db import rows
 from lifecycle.services.errors import PermissionDenied
-from lifecycle.services.observations import orders_observe, orders_preview
 from lifecycle.services.reconcile import reconcile_soon
-from lifecycle.values import ObservationError, Outcome
 
 CHUNK = 1_000  # orders per transaction: locks held briefly, statements of a size both databases take
 PROGRESS_LINES = 1_000  # a progress callback every this many lines read
 S = ErpImport.State
-
-
-@dataclass
-class _Run:
-    """One import's reading context and what it collects."""
-
-    batch: ErpImport
-    profile: str
-    store: StoreConnection
-    status_map: dict
-    actor: object
-    errors: list = field(default_factory=list)  # row errors not yet written
-    last_error_line: int = 0
-    seen: set = field(default_factory=set)  # erp ids counted new in this file
-    checked: CheckedOrders | None = None  # the valid orders the first pass keeps for the apply
 
 
 def erp_import(fileobj, *, filename, actor, profile=None, dry_run=True, skip_invalid=False, progress=None,
@@ -118,34 +101,35 @@ def _import(batch, fileobj, actor, profile, progress):
     by_profile = {s.profile: s for s in ErpSettings.objects.select_related("store")}
     options = {"column_overrides": {key: s.column_overrides for key, s in by_profile.items() if s.column_overrides},
                "time_zone": timezone.get_default_timezone()}
-    run = None
+    run = checked = None
     try:
         reading = read_orders(fileobj, profile=profile, **options)
         header = reading.header
         batch.profile, batch.profile_detected, batch.profile_reason = (
             header.profile.key, header.detected, header.reason)
         batch.store = _store(by_profile.get(header.profile.key))
-        run = _Run(batch, header.profile.key, batch.store, erp_status_map(header.profile.key),
-                   import_actor(batch.pk, actor.user), checked=None if batch.dry_run else CheckedOrders(CHUNK))
-        _read(run, reading, progress)
+        run = Run(batch, header.profile.key, batch.store, erp_status_map(header.profile.key),
+                  import_actor(batch.pk, actor.user))
+        checked = None if batch.dry_run else CheckedOrders(CHUNK)
+        side_by_side = _read(run, reading, checked, progress)
     except ValueError as error:  # ErpFileError (the file refused whole), or a profile that does not exist
         if not isinstance(error, ErpFileError) and batch.profile:
             raise
         if run is not None:
-            _errors_flush(run)  # the row errors before a file turns out unreadable (a binary tail) stay listed
-            if run.checked is not None:
-                run.checked.close()
+            errors_flush(run)  # the row errors before a file turns out unreadable (a binary tail) stay listed
+            if checked is not None:
+                checked.close()
         batch.state, batch.message = S.REJECTED, getattr(error, "message", str(error))
         return
     if batch.dry_run:
         batch.state, batch.message = S.PREVIEWED, _preview_message(batch)
     elif batch.invalid and not batch.skip_invalid:
-        run.checked.close()
+        checked.close()
         batch.state = S.REJECTED
         batch.message = (f"{_lines(batch.invalid)} invalid, so nothing was imported. Correct them, or import "
                          f"with “skip invalid rows” to apply the {_orders(batch.orders_read, 'valid ')}.")
     else:
-        _apply(run, progress)
+        _apply(run, checked, side_by_side, progress)
         batch.state = S.APPLIED
         if batch.new or batch.updated:
             reconcile_soon()
@@ -157,128 +141,49 @@ def _orders(n, kind=""):
     return f"{n} {kind}order" + ("" if n == 1 else "s")
 
 
-def _read(run, reading, progress):
-    """The first pass: every row read and checked, errors kept, valid orders kept for the apply; in a
-    dry run, the outcomes foreseen instead."""
-    batch, chunk, next_progress = run.batch, [], PROGRESS_LINES
+def _read(run, reading, checked, progress):
+    """The first pass: every row read and checked, errors kept, valid orders kept for the apply
+    (`checked`); in a dry run (None), the outcomes foreseen instead. Returns whether the apply may
+    run side by side: not when an ERP id names two shop orders (applying.py)."""
+    batch, chunk, next_progress, numbers, side_by_side = run.batch, [], PROGRESS_LINES, {}, True
     for item in reading:
         if isinstance(item, RowError):
-            _row_error(run, item)
+            row_error(run, item)
             batch.lines_read = max(batch.lines_read, item.line)
         else:
             batch.orders_read += 1
             batch.lines_read = max(batch.lines_read, item.line + item.rows - 1)
-            if run.checked is not None:
-                run.checked.add(item)
+            if checked is not None:
+                checked.add(item)
+                side_by_side = side_by_side and numbers.setdefault(item.erp_id, item.shop_order_number) == (
+                    item.shop_order_number)
             else:
                 chunk.append(item)
                 if len(chunk) == CHUNK:
-                    _chunk(run, chunk, apply=False)
+                    chunk_preview(run, chunk)
                     chunk = []
         if batch.lines_read >= next_progress:
             next_progress = batch.lines_read + PROGRESS_LINES
             progress(batch, "reading", batch.lines_read)
     if chunk:
-        _chunk(run, chunk, apply=False)
-    _errors_flush(run)
+        chunk_preview(run, chunk)
+    errors_flush(run)
+    return side_by_side
 
 
-def _apply(run, progress):
-    """The second pass: the valid orders the first kept, applied a chunk per transaction, the batch's
-    counts saved with each."""
+def _apply(run, checked, side_by_side, progress):
+    """The second pass: the valid orders the first kept, applied a chunk per transaction (applying.py),
+    each adding its counts to the batch's, saved first as the first pass left them."""
+    run.batch.save(update_fields=["lines_read", *COUNTS])
     next_progress = PROGRESS_LINES
-    for chunk in run.checked.chunks():
-        _chunk(run, chunk, apply=True)
-        line = chunk[-1].line
+
+    def applied_to(line):
+        nonlocal next_progress
         if line >= next_progress:
             next_progress = line + PROGRESS_LINES
             progress(run.batch, "applying", line)
 
-
-def _chunk(run, chunk, *, apply):
-    """What each order of the chunk does (apply: does), counted on the batch."""
-    batch, profile, slug = run.batch, run.profile, run.store.slug
-    # What is kept of each: (order id, store, shop order number, observed at), by ERP id.
-    records = {row[0]: row[1:] for row in ErpRecord.objects.filter(
-        namespace=profile, erp_id__in={p.erp_id for p in chunk}).values_list(
-        "erp_id", "order_id", "store_namespace", "shop_order_number", "observed_at")}
-    outcomes, observations, places = [None] * len(chunk), [], []
-    for i, parsed in enumerate(chunk):
-        observed_at = parsed.observed_at or batch.started_at
-        kept = records.get(parsed.erp_id)
-        if kept is not None and kept[0] is None and kept[1:3] == (slug, parsed.shop_order_number) and (
-                observed_at <= kept[3]):
-            outcomes[i] = Outcome.ORPHAN  # still an orphan, and nothing newer to say about it
-            continue
-        try:
-            observations.append(observation(parsed, profile=profile, store_slug=slug, status_map=run.status_map,
-                                            actor=run.actor, ref=event_ref(batch.pk, parsed.line),
-                                            observed_at=observed_at))
-            places.append(i)
-        except ObservationError as error:
-            _row_error(run, RowError(parsed.line, None, "", f"{error.field}: {error.message}"))
-            batch.orders_read -= 1
-    if not apply:
-        for i, outcome in zip(places, orders_preview(observations=observations)):
-            outcomes[i] = outcome
-        _count(run, chunk, outcomes, records)
-        return
-    with transaction.atomic():
-        found, order_ids = [None] * len(observations), [None] * len(chunk)
-        applied = orders_observe(observations=observations, order_ids=found)
-        for i, outcome, order_id in zip(places, applied, found):
-            outcomes[i], order_ids[i] = outcome, order_id
-        _records_write(run, chunk, outcomes, order_ids)
-        _count(run, chunk, outcomes, records)
-        _errors_flush(run)
-        batch.save(update_fields=["lines_read", "orders_read", "new", "updated", "unchanged", "invalid", "orphans"])
-
-
-def _count(run, chunk, outcomes, records):
-    batch = run.batch
-    for parsed, outcome in zip(chunk, outcomes):
-        if outcome == Outcome.APPLIED:
-            first = parsed.erp_id not in records and parsed.erp_id not in run.seen
-            batch.new, batch.updated = batch.new + first, batch.updated + (not first)
-            run.seen.add(parsed.erp_id)
-        elif outcome == Outcome.STALE:
-            batch.unchanged += 1
-        elif outcome in (Outcome.ORPHAN, Outcome.IGNORED):
-            batch.orphans += 1  # an ignored one is a quotation or a draft the shop has not reported
-
-
-def _records_write(run, chunk, outcomes, order_ids):
-    """Upsert the ERP's record of each order the chunk applied (attached to the order: `order_ids`)
-    or kept aside (the newest row per ERP id)."""
-    records, now, batch = {}, timezone.now(), run.batch
-    for parsed, outcome, order_id in zip(chunk, outcomes, order_ids):
-        if outcome not in (Outcome.APPLIED, Outcome.ORPHAN, Outcome.IGNORED):
-            continue
-        if outcome != Outcome.APPLIED and parsed.erp_id in records and records[parsed.erp_id][-2]:
-            continue  # a later orphan row of an ERP id does not detach what an earlier row attached
-        records[parsed.erp_id] = (
-            run.profile, parsed.erp_id, run.store.slug, parsed.shop_order_number, parsed.raw_status, parsed.total,
-            parsed.currency, parsed.observed_at or batch.started_at, parsed.placed_at, parsed.customer_email or "",
-            batch.pk, parsed.line, order_id, now)
-    rows.upsert_values(ErpRecord, ("namespace", "erp_id", *RECORD_FIELDS), list(records.values()),
-                       unique=("namespace", "erp_id"), update=RECORD_FIELDS)
-
-
-def _row_error(run, error):
-    batch = run.batch
-    if error.line != run.last_error_line:
-        batch.invalid += 1  # errors come in line order (reader.py): a new line is one more invalid line
-        run.last_error_line = error.line
-    run.errors.append(ErpImportError(erp_import=batch, line=error.line, column=(error.column or "")[:255],
-                                     value=error.value, message=error.message))
-    if len(run.errors) >= CHUNK:
-        _errors_flush(run)
-
-
-def _errors_flush(run):
-    if run.errors:
-        ErpImportError.objects.bulk_create(run.errors)
-        run.errors = []
+    apply_checked(run, checked, CHUNK, applied_to, side_by_side)
 
 
 def _store(settings):
@@ -319,15 +224,16 @@ def _lines(count):
 
 def _progress_save(batch, phase, fileobj, line):
     """Save how far the import is, for its page (polled while it runs in the background): the phase,
-    a percent (of the bytes while reading, of the lines read while applying) and the counts so far."""
+    a percent (of the bytes while reading, of the lines read while applying) and, while reading, the
+    counts so far (while applying, each chunk adds its own as it commits)."""
     if fileobj is not None:
         done = fileobj.tell() / batch.size if batch.size else 0
     else:
         done = line / batch.lines_read if batch.lines_read else 0
     batch.phase, batch.percent = phase, min(99, int(done * 100))  # 100 only when it has finished
-    ErpImport.objects.filter(pk=batch.pk).update(
-        phase=batch.phase, percent=batch.percent, lines_read=batch.lines_read, orders_read=batch.orders_read,
-        invalid=batch.invalid, profile=batch.profile, profile_reason=batch.profile_reason)
+    counts = {"lines_read": batch.lines_read, "orders_read": batch.orders_read, "invalid": batch.invalid,
+              "profile": batch.profile, "profile_reason": batch.profile_reason} if phase == "reading" else {}
+    ErpImport.objects.filter(pk=batch.pk).update(phase=batch.phase, percent=batch.percent, **counts)
 
 
 def _finish(batch, started):

@@ -40,12 +40,13 @@ def meaning_of(raw_status, status_map):
     return result.state if result.outcome == CANONICAL else (IGNORED if result.outcome == IGNORED else UNMAPPED)
 
 
-def observation(row, *, profile, store_slug, status_map, actor, ref, observed_at):
-    """The observation of one row or record. Raises ObservationError for a value the console cannot hold."""
+def observation(row, *, profile, store_slug, status_map, actor, ref, observed_at, meaning=None):
+    """The observation of one row or record (`meaning`: its raw status's, when the caller knows it).
+    Raises ObservationError for a value the console cannot hold."""
     return OrderObservation(
         system=SYSTEM, namespace=profile, external_id=row.erp_id, number=row.shop_order_number,
         customer=CustomerRef(email=row.customer_email or ""), raw_status=row.raw_status,
-        meaning=meaning_of(row.raw_status, status_map), currency=row.currency, total=row.total,
+        meaning=meaning or meaning_of(row.raw_status, status_map), currency=row.currency, total=row.total,
         refunded_total=Decimal(0), placed_at=row.placed_at or observed_at, paid_at=None,
         modified_at=observed_at, actor=actor, source_name=PROFILES[profile].title, event_ref=ref,
         # An import's rows are new to the console: an older one is counted unchanged on the batch, not

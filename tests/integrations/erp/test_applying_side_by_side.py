@@ -1,0 +1,86 @@
+"""A large export is applied by two appliers side by side (PostgreSQL, each its own connection): the
+orders, records and counts end as one applier leaves them, each order's rows still apply in file
+order, and one applier failing fails the import without leaving the other waiting."""
+
+import threading
+
+import pytest
+
+from integrations.erp import applying, importing
+from integrations.erp.models import ErpImport, ErpRecord
+from lifecycle.actors import Actor
+from lifecycle.models import ExceptionCase, Order
+from tests.integrations.erp.test_importing import counts, generic, import_file, shop_reports
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+NUMBERS = range(3000, 3024)
+ORPHANS = range(9000, 9003)
+
+
+@pytest.fixture
+def side_by_side(monkeypatch):
+    """Chunks of 3 orders, and appliers side by side from the first: the threads that applied them."""
+    monkeypatch.setattr(importing, "CHUNK", 3)
+    monkeypatch.setattr(applying, "SIDE_BY_SIDE_FROM", 1)
+    threads = set()
+    chunk_apply = applying.chunk_apply
+
+    def spied(run, orders):
+        threads.add(threading.current_thread().name)
+        return chunk_apply(run, orders)
+
+    monkeypatch.setattr(applying, "chunk_apply", spied)
+    return threads
+
+
+def export():
+    rows = [f"{n},shipped,29.35,USD,2025-12-05 12:00:00" for n in NUMBERS]
+    rows += [f"{n},shipped,29.35,USD,2025-12-05 12:00:00" for n in ORPHANS]
+    # the ERP's later word on the first order, further down the file: it must apply after the first
+    rows.append(f"{NUMBERS[0]},delivered,29.35,USD,2025-12-05 13:00:00")
+    return generic(*rows)
+
+
+def test_side_by_side_appliers_end_as_one_applier_would(store, operations, side_by_side):
+    # given: the shop's paid orders
+    for number in NUMBERS:
+        shop_reports(store, number)
+
+    # when: operations apply an export of them, three orders the shop never reported, and a later row
+    batch = import_file(export(), Actor.for_user(operations), dry_run=False)
+
+    # then: two appliers did it, and every order took the ERP's last word
+    assert len(side_by_side) == applying.WORKERS, side_by_side
+    assert batch.state == ErpImport.State.APPLIED, batch.message
+    assert counts(batch) == {"new": len(NUMBERS), "updated": 1, "unchanged": 0, "invalid": 0,
+                             "orphans": len(ORPHANS)}
+    assert Order.objects.get(number=str(NUMBERS[0])).state == "delivered"
+    assert set(Order.objects.exclude(number=str(NUMBERS[0])).values_list("state", flat=True)) == {"shipped"}
+    # each order's record is attached to it and names the line that carried its last word
+    first = ErpRecord.objects.get(shop_order_number=str(NUMBERS[0]))
+    assert (first.raw_status, first.line) == ("delivered", len(NUMBERS) + len(ORPHANS) + 2)
+    assert ErpRecord.objects.filter(order__isnull=False).count() == len(NUMBERS)
+    assert ExceptionCase.objects.filter(kind="state_mismatch", subject_key__contains="erp-only").count() == len(ORPHANS)
+    # the counts each applier added as it committed are the batch's
+    saved = ErpImport.objects.get(pk=batch.pk)
+    assert counts(saved) == counts(batch) and saved.orders_read == batch.orders_read == len(NUMBERS) + len(ORPHANS) + 1
+
+
+def test_an_applier_failing_fails_the_import_and_the_other_stops(store, operations, side_by_side, monkeypatch):
+    for number in NUMBERS:
+        shop_reports(store, number)
+    spied = applying.chunk_apply
+
+    def broken(run, orders):
+        if any(order.shop_order_number == str(NUMBERS[5]) for order in orders):
+            raise RuntimeError("the database went away")
+        return spied(run, orders)
+
+    monkeypatch.setattr(applying, "chunk_apply", broken)
+
+    with pytest.raises(RuntimeError):
+        import_file(export(), Actor.for_user(operations), dry_run=False)
+
+    batch = ErpImport.objects.get()
+    assert batch.state == ErpImport.State.FAILED and "Importing the file again applies the rest" in batch.message
+    assert Order.objects.get(number=str(NUMBERS[5])).state == "paid"
