@@ -20,7 +20,7 @@ import functools
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
-from lifecycle.db.sql import quote, table
+from lifecycle.db.sql import in_list, quote, table
 
 # Allocating ids before inserting lets one statement carry rows that refer to each other.
 ALLOCATES_IDS = "postgresql"
@@ -32,9 +32,10 @@ def _db():
     return connections[DEFAULT_DB_ALIAS]
 
 
-# Values a field stores unchanged on PostgreSQL, by the Python type they arrive as, with what such a
-# value must also be (a datetime aware, a Decimal finite: what the field's own preparation refuses
-# goes through it and is refused there) (see _preparer).
+# Values a field stores unchanged on PostgreSQL, by the Python type they arrive as (text also as a
+# subclass: the choices enums, which Django stores as they are and psycopg writes as their text),
+# with what such a value must also be (a datetime aware, a Decimal finite: what the field's own
+# preparation refuses goes through it and is refused there) (see _preparer).
 _PLAIN = [
     (models.BooleanField, bool, True, None), (models.IntegerField, int, 1, None), (models.CharField, str, "x", None),
     (models.TextField, str, "x", None),
@@ -43,15 +44,17 @@ _PLAIN = [
 ]
 
 
-def _preparer(field, db):
+def _preparer(field, db, given=False):
     """(attname, plain type, wrap, check) when the field's value of that type that passes `check` (None:
     any) needs no preparation but an optional wrap (PostgreSQL's integer types: psycopg then binds
     int8 for a small id too, so a prepared statement keeps one signature); None when the value must
-    go through the field.
+    go through the field. `given`: values are given as they are to be stored, not read from an
+    instance through pre_save, so a time set on save (auto_now) is plain too.
 
     Field preparation is most of an insert's CPU: thirty calls for a row whose values, but for its
     JSON, PostgreSQL takes as they are."""
-    if db.vendor != "postgresql" or getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+    if db.vendor != "postgresql" or not given and (
+            getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)):
         return None
     target = field.target_field if field.is_relation else field
     if not all(_django_own(f) for f in {field, target}):
@@ -89,20 +92,30 @@ def _params(instance, plan, db):
             if value is None:
                 params.append(None)
                 continue
-            if type(value) is kind and (check is None or check(value)):
+            if (type(value) is kind or kind is str and isinstance(value, str)) and (check is None or check(value)):
                 params.append(value if wrap is None else wrap(value))
                 continue
         params.append(field.get_db_prep_save(field.pre_save(instance, add=True), db))
     return params
 
 
+@functools.cache
+def _values_plan(model, names):
+    """How _value_params prepares values of the model's fields `names` (attnames): (field, plain type
+    or None, wrap, check) each, as _preparer says for given values."""
+    by_name, db = {f.attname: f for f in model._meta.concrete_fields}, _db()
+    return tuple((by_name[name], *(_preparer(by_name[name], db, given=True) or (None, None, None, None))[1:])
+                 for name in names)
+
+
 def _value_params(row, plan, db):
-    """_params for values given in plan order instead of read from an instance (no pre_save: an
-    auto_now field takes the value given)."""
+    """_params for values given in plan order (_values_plan) instead of read from an instance (no
+    pre_save: an auto_now field takes the value given)."""
     params = []
-    for (field, plain), value in zip(plan, row, strict=True):
-        if plain is not None and (value is None or type(value) is plain[1] and (plain[3] is None or plain[3](value))):
-            params.append(value if value is None or plain[2] is None else plain[2](value))
+    for (field, kind, wrap, check), value in zip(plan, row, strict=True):
+        if kind is not None and (value is None or (type(value) is kind or kind is str and isinstance(value, str))
+                                 and (check is None or check(value))):
+            params.append(value if value is None or wrap is None else wrap(value))
         else:
             params.append(field.get_db_prep_save(value, db))
     return params
@@ -222,15 +235,14 @@ def upsert_values(model, fields, values, *, unique, update):
     if not values:
         return
     by_name = {f.attname: f for f in model._meta.concrete_fields}
-    columns = [by_name[name] for name in fields]
     db = _db()
     if db.vendor != ALLOCATES_IDS:
         model.objects.bulk_create([model(**dict(zip(fields, row))) for row in values], update_conflicts=True,
                                   unique_fields=[by_name[n].name for n in unique],
                                   update_fields=[by_name[n].name for n in update])
         return
-    plan = [(f, _preparer(f, db)) for f in columns]
-    per_statement = MAX_PARAMS // len(columns)
+    plan = _values_plan(model, tuple(fields))
+    per_statement = MAX_PARAMS // len(fields)
     for start in range(0, len(values), per_statement):
         chunk, params = values[start:start + per_statement], []
         for row in chunk:
@@ -282,6 +294,42 @@ def convert(model, name, value):
 def _field_converters(model, name):
     col = model._meta.get_field(name).get_col(model._meta.db_table)
     return col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+
+
+def values_among(model, fields, key, values, **equal):
+    """`model.objects.filter(**equal, <key>__in=values).values_list(*fields)` as tuples, in one
+    hand-written statement with the values as one array on PostgreSQL: Django compiling and binding
+    an IN list of a thousand values cost more than the database spent on it. `equal` names fields
+    and values (constants of the caller's); values come back as the fields hold them."""
+    if not values:
+        return []
+    sql = _values_among_sql(model, tuple(fields), key, tuple(equal), None if binds_arrays() else len(values))
+    with cursor() as cur:
+        cur.execute(sql, [*list_params(values), *equal.values()])
+        found = cur.fetchall()
+    convert = [(i, col, functions) for i, (col, functions) in enumerate(_field_converters(model, name)
+                                                                         for name in fields) if functions]
+    if not convert:
+        return found
+    db, converted = _db(), []
+    for row in found:
+        row = list(row)
+        for i, col, functions in convert:
+            for function in functions:
+                row[i] = function(row[i], col, db)
+        converted.append(tuple(row))
+    return converted
+
+
+@functools.lru_cache(maxsize=64)
+def _values_among_sql(model, fields, key, equal, count):
+    column = functools.partial(_column, model)
+    where = " AND ".join([in_list(column(key), count), *(f"{column(name)} = %s" for name in equal)])
+    return f"SELECT {', '.join(map(column, fields))} FROM {table(model)} WHERE {where}"
+
+
+def _column(model, name):
+    return quote(model._meta.get_field(name).column)
 
 
 @functools.cache
@@ -450,11 +498,12 @@ def update_many(model, instances, fields):
         return
     pk, columns = model._meta.pk, tuple(model._meta.get_field(name) for name in fields)
     db, per_statement = _db(), MAX_PARAMS // (1 + len(columns))
-    plan = [(f, _preparer(f, db)) for f in (pk, *columns)]
+    plan = _values_plan(model, (pk.attname, *(f.attname for f in columns)))
+    names = [f.attname for f in columns]
     for start in range(0, len(instances), per_statement):
         chunk, params = instances[start:start + per_statement], []
         for instance in chunk:
-            params.extend(_value_params([instance.pk, *(getattr(instance, f.attname) for f in columns)], plan, db))
+            params.extend(_value_params([instance.pk, *map(instance.__getattribute__, names)], plan, db))
         with cursor(native=True) as cur:
             cur.execute(_update_many_sql(model, pk, columns, len(chunk)), params)
 

@@ -135,15 +135,18 @@ record_order_created = _recorded(order_created_event)
 
 
 def order_state_changed_event(*, order, from_state, to_state, actor, source=EventSource.SHOP, raw_status=""):
-    return _event(
+    """By the order's id (it is saved before it moves): a batch of a thousand moves, each an event,
+    does not set a thousand relations."""
+    event = _event(
         customer=order.customer_id,
-        order=order,
         kind=EventKind.ORDER_STATE_CHANGED,
         source=source,
         actor=actor,
         summary=f"Order #{order.number} {from_state} → {to_state}" + (f" (raw: {raw_status})" if raw_status else ""),
         data={"order_id": order.pk, "from": from_state, "to": to_state, "raw_status": raw_status},
     )
+    event.order_id = order.pk
+    return event
 
 
 record_order_state_changed = _recorded(order_state_changed_event)
