@@ -3,7 +3,8 @@ hostile input and faults, then every invariant counted and the figures printed.
 
     make drill                     # 20,000 customers, the month in 12 minutes
     make drill SCALE=2000          # a smaller month
-    .venv/bin/python benchmarks/drill.py --scale 300 --minutes 1 --beat-speedup 12   # CI's (tests/e2e/test_drill.py)
+    .venv/bin/python benchmarks/drill.py --scale 300 --minutes 1 --beat-speedup 4 --crm-outage-seconds 20 \
+        --same-second 0.1   # CI's small month (tests/drill/test_drill.py)
 
 What runs, each its own process (benchmarks/drill/processes.py): gunicorn (the console), a Celery worker
 for the queue "celery" and one for "crm" (CELERY_TASK_ROUTES), beat, the sandbox HubSpot, the drill's
