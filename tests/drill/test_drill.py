@@ -40,9 +40,7 @@ CRM_DEAD_DEALS = (
     "bug in integrations/crm (deal delivery): after a CRM outage, a deal whose customer's contact upsert is "
     "waiting for its retry is sent before the contact; HubSpot then has the deal but no contact to link it to, "
     "and the adapter's item error turns the deal message into a dead letter at once (HubSpotAdapter.upsert_deals, "
-    "deal_delivery._send): the newest deal change of those orders is never delivered nor linked later. Not "
-    "strict: it shows only when no newer owner or stage change of the customer creates the contact first, "
-    "which the small month's timing decides")
+    "deal_delivery._send): the newest deal change of those orders is never delivered nor linked later")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
