@@ -63,6 +63,7 @@ from lifecycle.services import orders, timeline
 from lifecycle.services.customers import customers_resolve
 from lifecycle.services.errors import OrderTransitionRefused
 from lifecycle.services.exceptions import exception_raise, exception_resolve, exceptions_resolve
+from lifecycle.services.reconcile import status_meanings_of
 from lifecycle.values import BY_NUMBER, OrderObservation, OrderRef, Outcome  # noqa: F401 (the values it takes)
 
 
@@ -97,6 +98,7 @@ class _Round:
     events: list = field(default_factory=list)  # timeline events, inserted together at the end
     followers: orders.Followers = field(default_factory=orders.Followers)
     created: list = field(default_factory=list)  # the orders created, for the hooks
+    meanings: dict = field(default_factory=dict)  # (system, namespace) -> {raw status: meaning}, read when needed
 
 
 def _observe_round(batch, outcomes, order_ids):
@@ -221,10 +223,11 @@ def _newer(order, obs, observed_at, work):
     # The same second as the stored version.
     if obs.raw_status == order.source_raw_status and _same_amounts(order, obs):
         return False  # the same version again (a duplicate or a replay)
-    decided = _same_second_order(order, obs)
+    said = _said_state(order, obs, work) or order.state  # unmapped: the order's state is all there is
+    decided = _same_second_order(order, obs, said)
     if obs.note_stale:
         work.events.append(timeline.same_second_event(order=order, actor=obs.actor, system=obs.system,
-                                                     raw_status=obs.raw_status, decided_by=decided))
+                                                     raw_status=obs.raw_status, decided_by=decided, after=said))
     return decided is not None
 
 
@@ -234,18 +237,27 @@ def _same_amounts(order, obs):
     return (obs.total, obs.refunded_total) == (order.total, order.refunded_total)
 
 
-def _same_second_order(order, obs):
+def _same_second_order(order, obs, said):
     """Why a same-second version is the later one ("states" or "refunds"), or None when it is not,
-    or cannot be told (then what is stored stays)."""
-    if obs.state and obs.state != order.state:
-        try:
-            if orders.transition_for(order, obs.state) is not None:
-                return "states"
-        except OrderTransitionRefused:
-            return None  # the graph says it came before what is stored
+    or cannot be told (then what is stored stays). The version is compared with the state its own
+    system `said` last, not with the order's: another system may have moved the order in between
+    (the ERP delivering between the shop's "processing" and "completed" of one second)."""
+    if obs.state and obs.state != said:
+        if said == OrderState.DELETED or (str(said), str(obs.state)) in orders.MOVES:
+            return "states"
+        return None  # the graph says it came before what is stored, or cannot tell
     if obs.refunded_total > order.refunded_total:
         return "refunds"
     return None
+
+
+def _said_state(order, obs, work):
+    """The canonical state the system's stored raw status means (its namespace's mapping over the
+    defaults); None when unmapped or ignored. Mappings are read once per round and system."""
+    if (obs.system, obs.namespace) not in work.meanings:
+        meanings = status_meanings_of(obs.system)
+        work.meanings[obs.system, obs.namespace] = {**meanings.get("", {}), **meanings.get(obs.namespace, {})}
+    return statuses.map_status(order.source_raw_status, work.meanings[obs.system, obs.namespace], obs.system).state
 
 
 def _create(created, outcomes, work):

@@ -245,12 +245,13 @@ def unmapped_status_event(*, order, raw_status, actor, system):
     )
 
 
-def same_second_event(*, order, actor, system, raw_status, decided_by):
-    """Two versions of an order dated in the same second: which one was kept, and how that was known."""
+def same_second_event(*, order, actor, system, raw_status, decided_by, after=None):
+    """Two versions of an order dated in the same second: which one was kept, and how that was known
+    (`after`: the state the system's stored version meant, which the new one was compared with)."""
     who = SYSTEM_NAMES.get(system, system)
     if decided_by == "states":
         summary = (f"Order #{order.number}: {who} sent two updates in the same second; “{raw_status}” comes "
-                   f"after {order.state} in the order's life, so it was applied")
+                   f"after {after or order.state} in the order's life, so it was applied")
     elif decided_by == "refunds":
         summary = (f"Order #{order.number}: {who} sent two updates in the same second; the one with more "
                    f"refunded was applied (refunds only grow)")

@@ -188,3 +188,35 @@ def test_the_preview_answers_what_the_observation_would_and_writes_nothing():
     assert preview == [Outcome.APPLIED, Outcome.STALE, Outcome.ORPHAN, Outcome.APPLIED, Outcome.STALE]
     assert (OrderSourceState.objects.count(), ExceptionCase.objects.count(), TimelineEvent.objects.count()) == before
     assert orders_observe(observations=batch) == preview
+
+
+def test_a_shop_version_of_the_same_second_is_judged_by_what_the_shop_said_not_by_what_the_erp_moved():
+    # given: the shop's "processing", then the ERP's export saying delivered (the order moved on)
+    orders_observe(observations=[shop_says(1, "processing")])
+    orders_observe(observations=[erp_says(1001, "To Bill", 10)])
+    assert order(1).state == "delivered"
+
+    # when: the shop's "completed" of the same second as its "processing" arrives
+    [outcome] = orders_observe(observations=[shop_says(1, "completed")])
+
+    # then: it comes after what the shop said (paid), so it is applied: the shop's word is "completed"
+    assert outcome == Outcome.APPLIED
+    shop = OrderSourceState.objects.get(order=order(1), system="woocommerce")
+    assert shop.raw_status == "completed" and order(1).state == "completed"
+    note = TimelineEvent.objects.get(kind="same_second")
+    assert note.data["decided_by"] == "states" and "comes after paid" in note.summary
+    assert not open_cases().exists()
+
+
+def test_the_shops_earlier_version_of_one_second_stays_out_after_another_system_moved_the_order():
+    # given: the shop's "completed", then the ERP's delivered (behind the shop: nothing opened)
+    orders_observe(observations=[shop_says(1, "completed")])
+    orders_observe(observations=[erp_says(1001, "To Bill", 10)])
+
+    # when: the shop's "processing" of the same second arrives late
+    [outcome] = orders_observe(observations=[shop_says(1, "processing")])
+
+    # then: completed → paid is no move of the graph: it came first and changes nothing
+    assert outcome == Outcome.STALE
+    assert OrderSourceState.objects.get(order=order(1), system="woocommerce").raw_status == "completed"
+    assert order(1).state == "completed"
