@@ -12,6 +12,7 @@ knows are skipped: the console's customers come from orders, not from the CRM's 
 contact the console never matched waits for the pull, which reads its email.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,19 @@ from lifecycle.normalise import normalize_email
 OWNER = contact_changes.OWNER_PROPERTY
 STAGE = contact_changes.STAGE_PROPERTY
 PROPERTIES = ("email", OWNER, STAGE)  # what a pull reads of each contact
+ID_LENGTH = CrmContactState._meta.get_field("contact_id").max_length
+LENGTHS = {"owner": CrmContactState._meta.get_field("owner_id").max_length,
+           "stage": CrmContactState._meta.get_field("stage").max_length}
+EMAIL_LENGTH = 254
+
+log = logging.getLogger(__name__)
+
+
+def fits(value, limit):
+    """Whether a value the CRM sent is one the console can hold: text of at most `limit` characters
+    without a NUL (PostgreSQL keeps none). What does not fit is left unsaid where it enters, never a
+    delivery or a page failed for a person to retry."""
+    return isinstance(value, str) and len(value) <= limit and "\x00" not in value
 STATE_FIELDS = ["customer", "contact_id", "owner_id", "owner_set_at", "owner_seen_at", "stage", "stage_set_at",
                 "stage_seen_at", "synced_at"]
 
@@ -38,6 +52,16 @@ class ContactFact:
     email: str = ""
     owner: tuple[str, datetime] | None = None
     stage: tuple[str, datetime] | None = None
+
+    def __post_init__(self):
+        if not fits(self.email, EMAIL_LENGTH):
+            object.__setattr__(self, "email", "")
+        for name, limit in LENGTHS.items():
+            said = getattr(self, name)
+            if said is not None and not fits(said[0], limit):
+                log.warning("HubSpot contact %s: its %s (%s characters) is no value the console can hold; "
+                            "left unsaid", self.contact_id[:ID_LENGTH], name, len(str(said[0])))
+                object.__setattr__(self, name, None)
 
 
 def fact_from_changed(changed):

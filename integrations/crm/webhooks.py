@@ -32,7 +32,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from integrations.crm import deals, inbound
-from integrations.crm.models import CrmConnection, CrmWebhookSecret
+from integrations.crm.models import CrmConnection, CrmDeal, CrmWebhookSecret
 from integrations.models import InboundEvent
 from integrations.woocommerce.webhooks import _read_body as read_body  # the one size-limited reader
 from lifecycle.actors import Actor
@@ -50,6 +50,8 @@ MAX_AGE = timedelta(minutes=5)  # HubSpot's own advice for v3: older requests ar
 MAX_AHEAD = timedelta(minutes=5)
 MAX_ATTEMPTS = 5  # processing a delivery: then a person looks (the pulls still bring its changes)
 RESOURCE = "crm_connection"  # InboundEvent.resource: resource_id names the connection
+DEAL_ID_LENGTH = CrmDeal._meta.get_field("deal_id").max_length
+DEAL_STAGE_LENGTH = CrmDeal._meta.get_field("dealstage").max_length
 S = InboundEvent.Status
 # HubSpot decodes these in the URI before signing (its v3 docs); nothing else.
 _DECODED = ("%3A", "%2F", "%3F", "%40", "%21", "%24", "%27", "%28", "%29", "%2A", "%2C", "%3B")
@@ -173,11 +175,14 @@ def facts_from_events(events):
         except (KeyError, TypeError, ValueError, OverflowError, OSError):
             continue
         kind, name, value = e.get("subscriptionType"), e.get("propertyName"), str(e.get("propertyValue") or "")
+        if not object_id.isdigit() or len(object_id) > min(inbound.ID_LENGTH, DEAL_ID_LENGTH):
+            continue  # no HubSpot id is negative or that long: the pulls read what is real
         if kind == "contact.propertyChange" and name == inbound.OWNER:
             contacts.append(inbound.ContactFact(object_id, owner=(value, at)))
         elif kind == "contact.propertyChange" and name == inbound.STAGE:
             contacts.append(inbound.ContactFact(object_id, stage=(value, at)))
-        elif kind == "deal.propertyChange" and name == deals.STAGE_PROPERTY and value:
+        elif kind == "deal.propertyChange" and name == deals.STAGE_PROPERTY and value and inbound.fits(
+                value, DEAL_STAGE_LENGTH):
             if object_id not in deal_facts or at >= deal_facts[object_id].modified_at:
                 deal_facts[object_id] = deals.DealFact(object_id, at, value)
     return contacts, list(deal_facts.values())
