@@ -299,6 +299,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's consumer, surviving a broker restart with a task in flight (console/consumer.py).
+CELERY_WORKER_CONSUMER = "console.consumer:Consumer"
 # autodiscover_tasks() only finds <app>.tasks; the integrations' tasks live one package deeper.
 CELERY_IMPORTS = ("integrations.woocommerce.tasks", "integrations.erp.tasks", "integrations.crm.tasks")
 # The CRM's deliveries wait on HubSpot's pacing (up to seconds per batch): on their own queue they
@@ -361,6 +363,9 @@ AFTERCARE_WEBHOOK_REFUSALS_PER_MINUTE = int(os.environ.get("AFTERCARE_WEBHOOK_RE
 # A folder the ERP exports into: beat imports each finished file once and moves it to done/ or
 # failed/ (integrations/erp/drop.py). Unset: no drop folder.
 ERP_DROP_DIR = os.environ.get("ERP_DROP_DIR") or None
+# Set: a dropped file's valid rows apply and its invalid ones stay on the batch with a sync_failure;
+# unset (the default): invalid rows reject the whole file, as an upload does unless the operator chooses.
+ERP_DROP_SKIP_INVALID = env_bool("ERP_DROP_SKIP_INVALID", False)
 # Agents carry this many open items unless a manager sets their own capacity.
 AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_CAPACITY", "40"))
 

@@ -166,3 +166,71 @@ def test_no_folder_set_is_a_no_op_and_beat_runs_the_task_every_minute(store, tmp
     entry = settings.CELERY_BEAT_SCHEDULE["import-erp-drop-folder"]
     assert entry["task"] == "integrations.erp.tasks.import_erp_drop_folder" and entry["schedule"] == 60.0
     assert "integrations.erp.tasks" in settings.CELERY_IMPORTS
+
+
+def test_with_skip_invalid_set_the_valid_rows_apply_and_the_invalid_ones_open_sync_failure(store, tmp_path, settings):
+    settings.ERP_DROP_SKIP_INVALID = True
+    shop_reports(store, 1042)
+    write(tmp_path, "orders.csv", "1042,completed,29.35,USD,2025-12-05 12:00:00",
+          "1043,completed,not a number,USD,2025-12-05 12:00:00")
+
+    [(name, outcome, _)] = drop_folder_import(tmp_path, sleep=no_sleep)
+
+    # then: the file is done, its good row applied, its bad one kept on the batch and owned by someone
+    assert (name, outcome) == ("orders.csv", "done") and listing(tmp_path, "done") == ["orders.csv"]
+    batch = ErpImport.objects.get()
+    assert (batch.state, batch.invalid) == (S.APPLIED, 1)
+    assert Order.objects.get(number="1042").state == "completed"
+    case = sync_failures().get()
+    assert case.status == "open" and "applied without its 1 invalid rows" in case.summary
+    assert case.evidence["moved_to"] == "done/orders.csv"
+
+
+def claimed_by_a_run_that_died(folder, name, *rows, again=False):
+    """A file a beat run renamed into processing/ and never finished (its worker killed mid-file)."""
+    path = write(folder, name, *rows)
+    (folder / "processing").mkdir(exist_ok=True)
+    claimed = folder / "processing" / f"{'again-' if again else ''}0123456789ab-{name}"
+    os.rename(path, claimed)
+    ErpImport.objects.create(filename=name, actor_ref="erp_drop_folder", sha256="-", state=S.RUNNING,
+                             phase="applying")
+    return claimed
+
+
+def test_a_file_a_dead_run_left_in_processing_is_imported_again_and_its_batch_marked_interrupted(store, tmp_path):
+    shop_reports(store, 1042)
+    claimed_by_a_run_that_died(tmp_path, "orders.csv", "1042,completed,29.35,USD,2025-12-05 12:00:00")
+
+    # a run right after the claim leaves it: the claiming run may not hold its lock yet
+    assert drop_folder_import(tmp_path, sleep=no_sleep) == []
+
+    [(name, outcome, _)] = drop_folder_import(tmp_path, now=time.time() + 120, sleep=no_sleep)
+
+    assert (name, outcome) == ("orders.csv", "done") and listing(tmp_path, "done") == ["orders.csv"]
+    assert listing(tmp_path, "processing") == []
+    interrupted, applied = ErpImport.objects.order_by("pk")
+    assert interrupted.state == S.FAILED and "Interrupted" in interrupted.message
+    assert applied.state == S.APPLIED and Order.objects.get(number="1042").state == "completed"
+
+
+def test_a_file_a_live_run_holds_in_processing_is_left_alone(store, tmp_path):
+    claimed = claimed_by_a_run_that_died(tmp_path, "orders.csv", "1042,completed,29.35,USD,2025-12-05 12:00:00")
+    held = drop._hold(claimed)  # the run importing it, alive
+    try:
+        assert drop_folder_import(tmp_path, now=time.time() + 120, sleep=no_sleep) == []
+        assert listing(tmp_path, "processing") == [claimed.name]
+        assert ErpImport.objects.get().state == S.RUNNING
+    finally:
+        held.close()
+
+
+def test_a_file_left_twice_by_dead_runs_moves_to_failed_and_opens_sync_failure(store, tmp_path):
+    claimed_by_a_run_that_died(tmp_path, "orders.csv", "1042,completed,29.35,USD,2025-12-05 12:00:00", again=True)
+
+    [(name, outcome, message)] = drop_folder_import(tmp_path, now=time.time() + 120, sleep=no_sleep)
+
+    assert (name, outcome) == ("orders.csv", "failed") and "interrupted twice" in message
+
+    assert listing(tmp_path, "processing") == [] and listing(tmp_path, "failed") == ["orders.csv"]
+    case = sync_failures().get()
+    assert "interrupted twice" in case.summary and case.evidence["moved_to"] == "failed/orders.csv"
