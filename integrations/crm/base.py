@@ -159,6 +159,9 @@ class CrmAdapter(Protocol):
     def lifecycle_stages(self) -> list[StageOption]:
         """The account's lifecycle stages in their order (accounts customise them)."""
 
+    def deal_key_ensure(self) -> bool:
+        """Make sure deals carry the console's order key property (unique; created when missing: True)."""
+
     def deal_pipelines(self) -> list[DealPipeline]:
         """Deal pipelines with their stages in order."""
 

@@ -127,13 +127,14 @@ def crm_connection_check(*, connection, actor, adapter=None):
         scopes = sorted(adapter.check() or [])
         linked, unlinked, owners = owners_link(connection=connection, adapter=adapter)
         stages = list(adapter.lifecycle_stages())
+        created_key = adapter.deal_key_ensure()
     except CrmError as error:
-        # Refused: the token is wrong (False). Not reached: nothing is known of it (None).
-        verdict = False if error.kind in ACCESS else None
+        # Refused: the token or the account is wrong (False). Not reached: nothing is known of it (None).
+        verdict = False if error.kind in (*ACCESS, "bad_request") else None
         CrmConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_ok=verdict,
                                                               check_message=error.message)
         connection.checked_at, connection.check_ok, connection.check_message = now, verdict, error.message
-        if error.kind in ACCESS:
+        if verdict is False:
             failures.access_failure_raise(connection=connection, error=error, actor=actor)
         return Check(ok=False, message=error.message)
     options = [{"value": s.value, "label": s.label, "order": s.order} for s in stages]
@@ -141,7 +142,8 @@ def crm_connection_check(*, connection, actor, adapter=None):
     unknown = [(m.get_stage_display(), m.hubspot_stage) for m in connection.stage_mappings.all()
                if m.hubspot_stage and m.hubspot_stage not in values]
     message = (f"HubSpot accepts the token: {owners} owners ({len(linked)} of {len(linked) + len(unlinked)} agents "
-               f"linked by email), {len(stages)} lifecycle stages.")
+               f"linked by email), {len(stages)} lifecycle stages"
+               f"{'; the deal property aftercare_order_key was created' if created_key else ''}.")
     with transaction.atomic():
         CrmConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_ok=True, check_message=message,
                                                               scopes=scopes, stage_options=options)

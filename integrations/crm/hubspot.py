@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import hubspot
 from hubspot.crm import objects as o
 from hubspot.crm.associations import v4
+from hubspot.crm.properties import PropertyCreate
 from urllib3.util.retry import Retry
 
 from . import hubspot_errors
@@ -37,11 +38,14 @@ TIMEOUT = (5.0, 30.0)  # connect, read (seconds): a batch of 100 upserts can tak
 MAX_RETRIES = 4  # 5xx/timeouts: 0.5 + 1 + 2 + 4 s of backoff before giving up to the caller
 MAX_RATE_LIMIT_WAITS = 5  # 429s waited out in one call; more means someone else spends our budget
 NO_RETRY = Retry(total=False)  # urllib3 raises at once; _call decides
-# What the sync calls need: contacts and deals both ways, owners, the lifecycle property, email bodies.
+# What the sync calls need: contacts and deals both ways, owners, the lifecycle and deal properties, email
+# bodies. Creating the deal property aftercare_order_key once needs crm.schemas.deals.write too (deal_key_ensure).
 REQUIRED_SCOPES = frozenset({"crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.deals.read",
                              "crm.objects.deals.write", "crm.objects.owners.read", "crm.schemas.contacts.read",
-                             "sales-email-read"})
+                             "crm.schemas.deals.read", "sales-email-read"})
 TOKEN_INFO = "/oauth/v2/private-apps/get/access-token-info"
+KEY_BY_HAND = ("in HubSpot (Settings › Properties › Deal properties: internal name aftercare_order_key, "
+               "single-line text, \"Require unique values\" on), then check the connection again.")
 
 
 class HubSpotAdapter(PullsMixin):
@@ -124,6 +128,36 @@ class HubSpotAdapter(PullsMixin):
         options = [opt for opt in prop.options or [] if not opt.hidden]
         return sorted((StageOption(value=opt.value, label=opt.label, order=opt.display_order or 0) for opt in options),
                       key=lambda s: s.order)
+
+    def deal_key_ensure(self):
+        """Make sure deals carry the console's order key (a unique text property): True when it was
+        created now, False when it was there; CrmError "scope" when it is missing and the token may
+        not create it, "bad_request" when it exists without unique values (upserts by it would fail)."""
+        try:
+            prop = self._call_json(self._properties.get_by_name, "deals", self.deal_key)
+        except CrmError as error:
+            if error.status != 404:
+                raise
+            prop = None
+        if prop is not None:
+            if not prop.get("hasUniqueValue"):
+                raise CrmError("bad_request", f"HubSpot's deal property {self.deal_key} does not require unique "
+                                              f"values, so deals cannot be upserted by it. Set it up {KEY_BY_HAND}")
+            return False
+        create = PropertyCreate(name=self.deal_key, label="Aftercare order key", type="string", field_type="text",
+                                group_name="dealinformation", has_unique_value=True,
+                                description="The order this deal stands for, as the Aftercare console names it.")
+        try:
+            self._call(self._properties.create, "deals", property_create=create, idempotent=False)
+        except CrmError as error:
+            if error.status == 409:
+                return False  # created meanwhile (another check)
+            if error.kind == "scope":
+                raise CrmError("scope", f"{error.message} The console needs it once, to create the deal property "
+                                        f"{self.deal_key}; or create it by hand {KEY_BY_HAND}",
+                               missing_scopes=error.missing_scopes, status=error.status) from None
+            raise
+        return True
 
     def deal_pipelines(self):
         answer = self._call(self._pipelines.get_all, "deals")

@@ -37,6 +37,25 @@ def owners(crm, params, base_url):
     return 200, body
 
 
+PROPERTY_TYPES = {"string", "number", "date", "datetime", "enumeration", "bool"}
+
+
+def property_create(crm, kind, body):
+    """POST /crm/v3/properties/{objectType}: a custom property (HubSpot wants name, label, type,
+    fieldType and groupName); 409 when one of that name exists."""
+    missing = [f for f in ("name", "label", "type", "fieldType", "groupName") if not body.get(f)]
+    if missing:
+        raise ApiError(400, f"Property create is missing {', '.join(missing)}.")
+    name = str(body["name"])
+    if body["type"] not in PROPERTY_TYPES:
+        raise ApiError(400, f"{body['type']!r} is not a valid property type.")
+    with crm.store.lock:
+        if name in crm.store.properties[kind]:
+            raise ApiError(409, f"Property named '{name}' already exists.", "OBJECT_ALREADY_EXISTS")
+    crm.store.define_property(kind, name, body["type"], unique=bool(body.get("hasUniqueValue")))
+    return 201, property_definition(crm, kind, name)[1]
+
+
 def property_definition(crm, kind, name):
     with crm.store.lock:
         type_ = crm.store.properties[kind].get(name)
@@ -51,7 +70,7 @@ def property_definition(crm, kind, name):
                  "type": type_, "fieldType": "radio" if options else "text",
                  "description": _DESCRIPTIONS.get(name, ""), "groupName": f"{kind[:-1]}information",
                  "options": options, "displayOrder": -1, "calculated": False, "externalOptions": False,
-                 "hasUniqueValue": name in schema.UNIQUE.get(kind, ()), "hidden": False,
+                 "hasUniqueValue": name in crm.store.unique[kind], "hidden": False,
                  "hubspotDefined": not name.startswith("aftercare_"), "formField": True,
                  "createdAt": stamp, "updatedAt": stamp,
                  "modificationMetadata": {"archivable": True, "readOnlyDefinition": True,

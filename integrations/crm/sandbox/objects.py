@@ -64,7 +64,7 @@ def batch_upsert(crm, kind, body):
     parsed = []
     for item in _inputs(body):
         id_property = item.get("idProperty") or "hs_object_id"
-        if id_property != "hs_object_id" and id_property not in schema.UNIQUE.get(kind, ()):
+        if id_property != "hs_object_id" and id_property not in crm.store.unique[kind]:
             raise ApiError(400, f"Unable to perform update/upsert by non-unique {_TYPE_IDS[kind]} property")
         key = str(item.get("id") or "")
         parsed.append((key.lower() if id_property == "email" else key, id_property, item.get("properties") or {}))
@@ -98,7 +98,7 @@ def batch_update(crm, kind, body):
 
 def batch_read(crm, kind, body):
     id_property = body.get("idProperty")
-    if id_property and id_property != "hs_object_id" and id_property not in schema.UNIQUE.get(kind, ()):
+    if id_property and id_property != "hs_object_id" and id_property not in crm.store.unique[kind]:
         raise ApiError(400, f"{id_property} is not a unique property of {kind}.")
     names = body.get("properties") or schema.DEFAULT_PROPERTIES[kind]
     found, missing = [], []

@@ -77,9 +77,10 @@ CONTACTS_READ, CONTACTS_WRITE = "crm.objects.contacts.read", "crm.objects.contac
 DEALS_READ, DEALS_WRITE = "crm.objects.deals.read", "crm.objects.deals.write"
 OWNERS_READ = "crm.objects.owners.read"
 SCHEMAS_CONTACTS_READ, SCHEMAS_DEALS_READ = "crm.schemas.contacts.read", "crm.schemas.deals.read"
+SCHEMAS_CONTACTS_WRITE, SCHEMAS_DEALS_WRITE = "crm.schemas.contacts.write", "crm.schemas.deals.write"
 SALES_EMAIL_READ = "sales-email-read"
 ALL_SCOPES = frozenset({"oauth", CONTACTS_READ, CONTACTS_WRITE, DEALS_READ, DEALS_WRITE, OWNERS_READ,
-                        SCHEMAS_CONTACTS_READ, SCHEMAS_DEALS_READ, SALES_EMAIL_READ})
+                        SCHEMAS_CONTACTS_READ, SCHEMAS_DEALS_READ, SCHEMAS_DEALS_WRITE, SALES_EMAIL_READ})
 _READ = {"contacts": CONTACTS_READ, "deals": DEALS_READ, "emails": SALES_EMAIL_READ} | {
     t: CONTACTS_READ for t in ("notes", "calls", "meetings", "tasks")}
 _WRITE = {"contacts": CONTACTS_WRITE, "deals": DEALS_WRITE} | {

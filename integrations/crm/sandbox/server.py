@@ -43,6 +43,11 @@ def _property(crm, m, params, body):
     return account.property_definition(crm, kind, m[2])
 
 
+def _property_create(crm, m, params, body):
+    (kind,) = _kinds(m[1])
+    return account.property_create(crm, kind, body)
+
+
 def _pipelines(crm, m, params, body):
     (kind,) = _kinds(m[1])
     if kind != "deals":
@@ -90,6 +95,9 @@ ROUTES = [
      lambda m: {schema.OWNERS_READ}, False),
     ("GET", re.compile(rf"^/crm/v3/properties/{_TYPE}/([A-Za-z0-9_]+)/?$"), _property,
      lambda m: {schema.SCHEMAS_DEALS_READ if schema.object_type(m[1]) == "deals" else schema.SCHEMAS_CONTACTS_READ},
+     False),
+    ("POST", re.compile(rf"^/crm/v3/properties/{_TYPE}/?$"), _property_create,
+     lambda m: {schema.SCHEMAS_DEALS_WRITE if schema.object_type(m[1]) == "deals" else schema.SCHEMAS_CONTACTS_WRITE},
      False),
     ("GET", re.compile(rf"^/crm/v3/pipelines/{_TYPE}/?$"), _pipelines, lambda m: {schema.DEALS_READ}, False),
     ("POST", re.compile(rf"^/crm/v3/objects/{_TYPE}/batch/(upsert|update|read|create)/?$"), _object_batch,

@@ -63,9 +63,17 @@ class CrmStore:
             self.lifecycle.sort(key=lambda o: o["displayOrder"])
             return {"label": label, "value": str(value), "displayOrder": order}
 
-    def define_property(self, kind, name, type_="string"):
+    def define_property(self, kind, name, type_="string", unique=False):
         with self.lock:
             self.properties[kind][name] = type_
+            if unique:
+                self.unique[kind].setdefault(name, {})
+
+    def remove_property(self, kind, name):
+        """An account without one of the properties the sandbox starts with (a custom one not created yet)."""
+        with self.lock:
+            self.properties[kind].pop(name, None)
+            self.unique[kind].pop(name, None)
 
     def add_owner(self, email, first_name="", last_name="", archived=False, owner_id=None, user_id=None):
         with self.lock:

@@ -48,6 +48,9 @@ class FakeCrm:
     def lifecycle_stages(self):
         return list(self.stages)
 
+    def deal_key_ensure(self):
+        return False
+
     def _order(self, value):
         return {s.value: s.order for s in self.stages}.get(value, -1)
 

@@ -6,7 +6,7 @@ adapter's sentence, and an outage loses nothing: everything arrives, newest last
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
@@ -195,3 +195,33 @@ def test_deliveries_stop_before_the_daily_cap_and_go_on_the_next_day(hubspot):
     assert report.delivered == 100 and not OutboundMessage.objects.filter(state=M.PENDING).exists()
     failure.refresh_from_db()
     assert failure.status == "resolved" and len(hubspot.store.objects["contacts"]) == 250
+
+
+def test_connecting_an_account_without_the_order_key_property_creates_it_and_deals_upsert_by_it(hubspot, grace):
+    # given: a HubSpot account where nobody created the console's deal property yet
+    hubspot.store.remove_property("deals", "aftercare_order_key")
+
+    connection, out = connect(hubspot)
+
+    # then: the check created it (unique) and says so; the first order lands as a deal keyed by it
+    assert "the deal property aftercare_order_key was created" in out
+    [created] = [r for r in hubspot.requests_to("/crm/v3/properties/deals") if r["method"] == "POST"]
+    assert created["status"] == 201
+    make_owned_customer(name="Ada Lovelace", email="ada@example.com")
+    assert deliver_crm_outbox(connection.pk) == {connection.pk: 4}
+    assert not OutboundMessage.objects.exclude(state=M.DELIVERED).exclude(state=M.SUPERSEDED).exists()
+
+
+def test_without_the_property_nor_the_scope_to_create_it_the_check_fails_saying_both_ways_out(hubspot, grace):
+    from integrations.crm.hubspot import REQUIRED_SCOPES
+    hubspot.store.remove_property("deals", "aftercare_order_key")
+    hubspot.add_token("pat-no-schemas-write", REQUIRED_SCOPES)
+
+    with pytest.raises(CommandError, match="crm.schemas.deals.write"):
+        connect(hubspot, token="pat-no-schemas-write")
+
+    connection = CrmConnection.objects.get()
+    assert connection.check_ok is False
+    assert "crm.schemas.deals.write" in connection.check_message and "by hand" in connection.check_message
+    failure = ExceptionCase.objects.get(kind=ExceptionKind.SYNC_FAILURE)
+    assert "aftercare_order_key" in failure.summary

@@ -167,3 +167,22 @@ def test_deals_are_upserted_by_order_key_and_linked_to_their_contact(crm, adapte
     second = adapter.upsert_deals(changes)  # sending again is harmless and links the late one
     assert {d.key: d.id for d in second.ok}["order-1"] == done.id and second.errors == []
     assert len(crm.store.objects["deals"]) == 2 and crm.deal("order-2")["contacts"]
+
+
+# -- the console's deal property ------------------------------------------------------------------
+def test_the_order_key_property_is_created_once_when_missing_and_left_alone_when_there(crm, adapter):
+    assert adapter.deal_key_ensure() is False  # the sandbox account starts with it
+    crm.store.remove_property("deals", "aftercare_order_key")
+    assert adapter.deal_key_ensure() is True
+    assert adapter.deal_key_ensure() is False
+    [definition] = [r for r in crm.requests_to("/crm/v3/properties/deals", method="POST")]
+    assert definition["status"] == 201
+    assert adapter._call_json(adapter._properties.get_by_name, "deals", "aftercare_order_key")["hasUniqueValue"]
+
+
+def test_an_order_key_property_without_unique_values_is_refused_with_what_to_do(crm, adapter):
+    crm.store.remove_property("deals", "aftercare_order_key")
+    crm.store.define_property("deals", "aftercare_order_key", "string", unique=False)
+    with pytest.raises(CrmError) as caught:
+        adapter.deal_key_ensure()
+    assert caught.value.kind == "bad_request" and "Require unique values" in caught.value.message
