@@ -370,43 +370,46 @@ ERP_DROP_SKIP_INVALID = env_bool("ERP_DROP_SKIP_INVALID", False)
 AFTERCARE_DEFAULT_AGENT_CAPACITY = int(os.environ.get("AFTERCARE_DEFAULT_AGENT_CAPACITY", "40"))
 
 # Beat entries are synced into django-celery-beat's tables at start, where managers can edit them.
+# A late run is dropped by "expire_seconds", the field beat's DatabaseScheduler stores and sends as the
+# message's expiry (it ignores Celery's "expires" option).
 from celery.schedules import crontab  # noqa: E402  (the nightly entries run at a time of day)
 
 CELERY_BEAT_SCHEDULE = {
     "assign-unowned-customers": {"task": "lifecycle.tasks.assign_unowned_customers", "schedule": 300.0},
-    # SLA breaches escalate within a minute; a run that waited past the next one is dropped (expires),
+    # SLA breaches escalate within a minute; a run that waited past the next one is dropped (its expiry),
     # since the next run does the same work.
-    "sweep-sla": {"task": "lifecycle.tasks.sweep_sla", "schedule": 60.0, "options": {"expires": 55}},
+    "sweep-sla": {"task": "lifecycle.tasks.sweep_sla", "schedule": 60.0, "options": {"expire_seconds": 55}},
     # Customers waiting for an agent reach one when room appears (a task queued by the change that
     # made it); this sweep catches what a lost message left, within a minute.
     "route-waiting-customers": {"task": "lifecycle.tasks.route_waiting_customers", "schedule": 60.0,
-                                "options": {"expires": 55}},
+                                "options": {"expire_seconds": 55}},
     # Stores whose deliveries wait past a minute: a lost wake-up (see integrations/woocommerce/wakeups.py).
     "drain-waiting-deliveries": {"task": "integrations.woocommerce.tasks.drain_waiting_stores", "schedule": 60.0,
-                                 "options": {"expires": 55}},
+                                 "options": {"expire_seconds": 55}},
     # Repairs what webhooks missed (a disabled webhook, downtime); cheap when nothing changed.
     "sync-woocommerce-stores": {"task": "integrations.woocommerce.tasks.sync_woocommerce_stores", "schedule": 900.0},
     # ERP exports dropped into ERP_DROP_DIR (unset: the run does nothing); see integrations/erp/drop.py.
     "import-erp-drop-folder": {"task": "integrations.erp.tasks.import_erp_drop_folder", "schedule": 60.0,
-                               "options": {"expires": 55}},
+                               "options": {"expire_seconds": 55}},
     # Systems that disagree about an order past a tolerance window (lifecycle/services/reconcile.py):
     # each run compares only what changed or came due since the last; a late run is dropped.
-    "reconcile-orders": {"task": "lifecycle.tasks.reconcile_orders", "schedule": 300.0, "options": {"expires": 290}},
+    "reconcile-orders": {"task": "lifecycle.tasks.reconcile_orders", "schedule": 300.0,
+                         "options": {"expire_seconds": 290}},
     # The CRM's outbox: retries that came due and changes whose wake-up was lost (integrations/crm/outbox.py).
     "deliver-crm-outbox": {"task": "integrations.crm.tasks.deliver_crm_outbox", "schedule": 60.0,
-                           "options": {"expires": 55}},
+                           "options": {"expire_seconds": 55}},
     # What changed in the CRM (owners, stages, deals, activities) since the saved cursors, and webhook
     # deliveries whose processing waited (integrations/crm/pulls.py); a late run is dropped.
     "pull-crm-changes": {"task": "integrations.crm.tasks.pull_crm_changes", "schedule": 60.0,
-                         "options": {"expires": 55}},
+                         "options": {"expire_seconds": 55}},
     # The first 30 days (lifecycle/services/journeys/): new timeline events complete or re-time journey steps,
     # then overdue steps are missed and their teams get a missed_touchpoint; a late run is dropped.
     "sweep-journeys": {"task": "lifecycle.tasks_journeys.sweep_journeys", "schedule": 60.0,
-                       "options": {"expires": 55}},
+                       "options": {"expire_seconds": 55}},
     # Health (lifecycle/services/health*.py): new timeline events make scores stale and are recomputed
     # within a minute; every score is recomputed nightly (activity fades, delivery windows close); the
     # churn window is swept daily after it.
-    "follow-health": {"task": "lifecycle.tasks.follow_health", "schedule": 60.0, "options": {"expires": 55}},
+    "follow-health": {"task": "lifecycle.tasks.follow_health", "schedule": 60.0, "options": {"expire_seconds": 55}},
     "recompute-health": {"task": "lifecycle.tasks.recompute_health", "schedule": crontab(hour=3, minute=15)},
     "sweep-churn": {"task": "lifecycle.tasks.sweep_churn", "schedule": crontab(hour=4, minute=15)},
 }
