@@ -13,6 +13,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
@@ -22,8 +23,14 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminURLInputWidget
 
 from console.admin.base import AftercareAdmin, ViewOnlyMixin, when_column
 from console.admin.integrations import SecretInput, hx_redirect
+from integrations.crm import daily_cap
 from integrations.crm.connections import crm_connect, crm_connection_check
-from integrations.crm.models import CrmConnection, CrmOwnerLink, CrmStageMapping, OutboundMessage
+from integrations.crm.models import (
+    CrmConnection,
+    CrmOwnerLink,
+    CrmStageMapping,
+    OutboundMessage,
+)
 from integrations.crm.outbox import OPERATE
 from integrations.crypto import Secret, mask
 from lifecycle.actors import Actor
@@ -31,7 +38,7 @@ from lifecycle.models import Agent
 
 M = OutboundMessage.State
 SETTINGS = ["name", "base_url", "requests_per_10s", "daily_cap", "conflict_policy", "is_active"]
-CHECK = ["checked", "check_message", "scopes_text", "stages_text"]
+CHECK = ["checked", "check_message", "scopes_text", "stages_text", "requests_text"]
 MAX_UNCHECKED = 20  # agents named in the owner links' notice; a longer list says "…"
 
 
@@ -165,6 +172,14 @@ class CrmConnectionAdmin(SimpleHistoryAdmin, AftercareAdmin):
     @display(description=_("scopes"))
     def scopes_text(self, obj):
         return ", ".join(obj.scopes) or "—"
+
+    @display(description=_("requests today"))
+    def requests_text(self, obj):
+        """The daily cap's count, in HubSpot's day (the account's time zone)."""
+        now = timezone.now().astimezone(daily_cap.zone_of(obj))
+        used = obj.requests_today if obj.requests_day == now.date() else 0
+        return _("%(used)s of %(cap)s (HubSpot's day, %(zone)s; deliveries stop at 95%%)") % {
+            "used": f"{used:,}", "cap": f"{obj.daily_cap:,}", "zone": daily_cap.zone_name(obj)}
 
     @display(description=_("lifecycle stages"))
     def stages_text(self, obj):

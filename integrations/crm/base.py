@@ -153,6 +153,9 @@ class CrmAdapter(Protocol):
     def check(self) -> set[str]:
         """The scopes granted to the token; CrmError "auth" for a bad token, "scope" naming the missing ones."""
 
+    def account_time_zone(self) -> str:
+        """The account's time zone name ("US/Eastern"), whose midnight ends the daily cap's day; "" if unknown."""
+
     def owners(self) -> list[Owner]:
         """Every owner, active and archived (all pages)."""
 

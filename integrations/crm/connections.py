@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from integrations.crm import deals, failures
+from integrations.crm import daily_cap, deals, failures
 from integrations.crm.base import CrmError
 from integrations.crm.models import DEFAULT_STAGE_MAP, HUBSPOT_API, CrmConnection, CrmOwnerLink, CrmStageMapping
 from integrations.crm.outbox import OPERATE, outbox_first_push, outbox_retime
@@ -62,6 +62,7 @@ def adapter_for(connection):
             del _adapters[old]  # the token or limit changed: that adapter is done with
         _adapters[key] = HubSpotAdapter(str(connection.token), base_url=connection.base_url,
                                         pacer=Pacer(connection.requests_per_10s))
+    _adapters[key].zone = daily_cap.zone_of(connection)
     return _adapters[key]
 
 
@@ -128,6 +129,7 @@ def crm_connection_check(*, connection, actor, adapter=None):
         linked, unlinked, owners = owners_link(connection=connection, adapter=adapter)
         stages = list(adapter.lifecycle_stages())
         created_key = adapter.deal_key_ensure()
+        zone = daily_cap.zone_named(adapter.account_time_zone())
     except CrmError as error:
         # Refused: the token or the account is wrong (False). Not reached: nothing is known of it (None).
         verdict = False if error.kind in (*ACCESS, "bad_request") else None
@@ -146,9 +148,10 @@ def crm_connection_check(*, connection, actor, adapter=None):
                f"{'; the deal property aftercare_order_key was created' if created_key else ''}.")
     with transaction.atomic():
         CrmConnection.objects.filter(pk=connection.pk).update(checked_at=now, check_ok=True, check_message=message,
-                                                              scopes=scopes, stage_options=options)
+                                                              scopes=scopes, stage_options=options, time_zone=zone)
         connection.checked_at, connection.check_ok, connection.check_message = now, True, message
-        connection.scopes, connection.stage_options = scopes, options
+        connection.scopes, connection.stage_options, connection.time_zone = scopes, options, zone
+        adapter.zone = daily_cap.zone_of(connection)
         failures.access_failure_resolve(connection=connection, actor=actor, reason="The connection's check passed.")
         outbox_retime(connection=connection, causes=[*ACCESS, "no_owner"])
     return Check(ok=True, message=message, scopes=scopes, owners=owners, linked=linked, unlinked=unlinked,

@@ -1,17 +1,18 @@
 """HubSpot's daily request cap, kept instead of met: every request a delivery or a pull sends is added
-to the connection's count of the day (CrmConnection.requests_today, per UTC day, every process
-adding to one row), and a run stops before the cap (CrmConnection.daily_cap, the account's).
+to the connection's count of the day (CrmConnection.requests_today, every process adding to one row),
+and a run stops before the cap (CrmConnection.daily_cap, the account's). The day is HubSpot's: it
+ends at midnight in the account's time zone (CrmConnection.time_zone, read at each check; UTC until
+then, or when HubSpot does not say).
 
 Deliveries stop at DELIVERY_SHARE of it, so the pulls keep the rest and the console still hears the
 CRM; the pulls stop at the cap itself. A delivery that stops for the cap holds the due changes until
 the next day (their error says why, the dashboard counts them as held) and opens one `sync_failure`
 for the connection (failures.py), resolved by the next delivery that goes through.
-
-HubSpot counts the day in the account's time zone; the console counts UTC days. Set the connection's
-daily cap with that in mind (the default is the smallest tier's, 250,000).
+The default cap is the smallest tier's, 250,000.
 """
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection as db
 
@@ -35,12 +36,34 @@ COUNT = """UPDATE {connection} SET {count} = CASE WHEN {day} = %(today)s THEN {c
  WHERE {id} = %(id)s RETURNING {count}"""
 
 
+def zone_named(name):
+    """`name` when it is a time zone Python knows (and fits its column), else "" (UTC): what HubSpot
+    says of the account is checked where it enters."""
+    if not isinstance(name, str) or not name or len(name) > CrmConnection._meta.get_field("time_zone").max_length:
+        return ""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    return name
+
+
+def zone_of(connection):
+    """The account's time zone; UTC when unknown."""
+    name = zone_named(connection.time_zone)
+    return ZoneInfo(name) if name else UTC
+
+
+def zone_name(connection):
+    return zone_named(connection.time_zone) or "UTC"
+
+
 def _count(connection, sent, now):
-    """Add `sent` requests to the connection's count of `now`'s day (UTC); returns the day's count."""
+    """Add `sent` requests to the connection's count of `now`'s day (HubSpot's); returns the day's count."""
     sql = COUNT.format(connection=table(CrmConnection), count=col(CrmConnection, "requests_today"),
                        day=col(CrmConnection, "requests_day"), id=col(CrmConnection, "id"))
     with db.cursor() as cursor:
-        cursor.execute(sql, {"today": now.astimezone(UTC).date(), "sent": sent, "id": connection.pk})
+        cursor.execute(sql, {"today": now.astimezone(zone_of(connection)).date(), "sent": sent, "id": connection.pk})
         row = cursor.fetchone()
     return row[0] if row else 0
 
@@ -67,17 +90,20 @@ class Usage:
         self.capped = True
         return (f"{used:,} of the {self.connection.daily_cap:,} requests HubSpot allows a day are used: what is "
                 f"left of the day is kept for {'reading what changed in HubSpot' if self.share < 1 else 'nothing'}; "
-                "the rest waits until the count starts again at midnight (UTC).")
+                f"the rest waits until the count starts again at midnight ({zone_name(self.connection)}).")
 
 
-def next_day(now):
-    return datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+def next_day(now, connection):
+    """When HubSpot's next day starts for the connection's account."""
+    zone = zone_of(connection)
+    return datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone)
 
 
 def changes_hold(*, connection, why, actor, now):
     """A delivery stopped for the cap: its due changes wait for the next day, saying why, and one
     sync_failure tells operations (raised again, it counts another occurrence)."""
     OutboundMessage.objects.filter(connection=connection, state=OutboundMessage.State.PENDING,
-                                   next_attempt_at__lte=now).update(next_attempt_at=next_day(now), error_kind=CAUSE,
+                                   next_attempt_at__lte=now).update(next_attempt_at=next_day(now, connection),
+                                                                    error_kind=CAUSE,
                                                                     last_error=why)
     failures.daily_cap_raise(connection=connection, why=why, actor=actor)

@@ -44,6 +44,7 @@ REQUIRED_SCOPES = frozenset({"crm.objects.contacts.read", "crm.objects.contacts.
                              "crm.objects.deals.write", "crm.objects.owners.read", "crm.schemas.contacts.read",
                              "crm.schemas.deals.read", "sales-email-read"})
 TOKEN_INFO = "/oauth/v2/private-apps/get/access-token-info"
+ACCOUNT_DETAILS = "/account-info/v3/details"
 KEY_BY_HAND = ("in HubSpot (Settings › Properties › Deal properties: internal name aftercare_order_key, "
                "single-line text, \"Require unique values\" on), then check the connection again.")
 
@@ -57,6 +58,7 @@ class HubSpotAdapter(PullsMixin):
         self.sleep, self.now, self.timeout, self.max_retries = sleep, now, timeout, max_retries
         self.page_size, self.index_lag = page_size, timedelta(seconds=index_lag_seconds)
         self.deal_key = deal_key_property
+        self.zone = UTC  # the account's time zone, for the day a DAILY 429 waits out (adapter_for sets it)
         client = hubspot.HubSpot(access_token=token, host=self.base_url, retry=NO_RETRY)
         # Each discovery property builds a new ApiClient (and connection pool): build them once.
         self._batch, self._search = client.crm.objects.batch_api, client.crm.objects.search_api
@@ -76,7 +78,7 @@ class HubSpotAdapter(PullsMixin):
             try:
                 return method(*args, _request_timeout=self.timeout, **kwargs)
             except Exception as exc:
-                error = hubspot_errors.translate(exc, self.now(), self.timeout)
+                error = hubspot_errors.translate(exc, self.now(), self.timeout, zone=self.zone)
                 if error is None:
                     raise
             if error.kind == "rate_limit" and error.policy != "DAILY" and waits < MAX_RATE_LIMIT_WAITS:
@@ -109,6 +111,17 @@ class HubSpotAdapter(PullsMixin):
         if missing:
             raise CrmError("scope", hubspot_errors.scopes_message(missing), missing_scopes=missing, status=403)
         return granted
+
+    def account_time_zone(self):
+        """The account's time zone as HubSpot names it ("US/Eastern"); "" when HubSpot does not say."""
+        try:
+            details = self._call_json(self._batch.api_client.call_api, ACCOUNT_DETAILS, "GET",
+                                      header_params={"Accept": "application/json"}, auth_settings=["oauth2"])
+        except CrmError as error:
+            if error.kind in ("auth", "scope", "bad_request"):
+                return ""  # an account or token without it: the day counts in UTC
+            raise
+        return str(details.get("timeZone") or "")
 
     def owners(self):
         found = []

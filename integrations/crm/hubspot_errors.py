@@ -11,7 +11,7 @@ daily count at midnight of the account's time zone, which the adapter does not k
 """
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 
 import urllib3.exceptions as u3
@@ -25,9 +25,11 @@ POLICY_WINDOWS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
 AUTH = "HubSpot refused the token: check it in the CRM connection (a rotated or deleted private app token stops working at once)."
 
 
-def seconds_to_midnight(now: datetime) -> float:
-    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1.0, (tomorrow - now).total_seconds())
+def seconds_to_midnight(now: datetime, zone=UTC) -> float:
+    """Until the next midnight in `zone` (the account's: HubSpot's daily limit resets then)."""
+    local = now.astimezone(zone)
+    tomorrow = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
+    return max(1.0, (tomorrow - local).total_seconds())
 
 
 def _body(exc):
@@ -61,7 +63,7 @@ def scopes_message(missing):
             "app in HubSpot and save its token in the CRM connection again.")
 
 
-def from_response(exc, now=None) -> CrmError:
+def from_response(exc, now=None, zone=UTC) -> CrmError:
     now = now or datetime.now(UTC)
     status, body, headers = exc.status, _body(exc), getattr(exc, "headers", None) or {}
     detail = body.get("message") or getattr(exc, "reason", None)
@@ -79,7 +81,7 @@ def from_response(exc, now=None) -> CrmError:
         policy = body.get("policyName") or "TEN_SECONDLY_ROLLING"
         wait = _retry_after(headers, now)
         if wait is None:
-            wait = seconds_to_midnight(now) if policy == "DAILY" else POLICY_WINDOWS.get(policy, 10.0)
+            wait = seconds_to_midnight(now, zone) if policy == "DAILY" else POLICY_WINDOWS.get(policy, 10.0)
         what = "daily limit" if policy == "DAILY" else "rate limit"
         return CrmError("rate_limit", f"HubSpot's {what} was reached ({policy}); sending resumes in {wait:.0f} s.",
                         status=429, detail=detail, retry_after=wait, policy=policy)
@@ -102,12 +104,12 @@ def _readable(detail):
     return detail
 
 
-def translate(exc, now=None, timeout=None):
+def translate(exc, now=None, timeout=None, zone=UTC):
     """The CrmError for `exc`, or None when it is not a CRM or transport failure."""
     if isinstance(exc, CrmError):
         return exc
     if isinstance(exc, API_EXCEPTIONS):
-        return from_response(exc, now)
+        return from_response(exc, now, zone)
     if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     if isinstance(exc, u3.NewConnectionError):  # before timeouts: it subclasses ConnectTimeoutError

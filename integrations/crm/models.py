@@ -75,12 +75,15 @@ class CrmConnection(models.Model):
     # One deliverer per connection: the run holding this lease (integrations/crm/delivery.py).
     delivering_until = models.DateTimeField(null=True, blank=True)
     delivering_by = models.CharField(max_length=64, blank=True)
-    # The requests sent to HubSpot on one UTC day, every process together (integrations/crm/daily_cap.py).
+    # The requests sent to HubSpot on one of its days, every process together (integrations/crm/daily_cap.py).
     requests_day = models.DateField(null=True, blank=True)
     requests_today = models.PositiveIntegerField("requests sent that day", default=0)
+    time_zone = models.CharField(
+        "HubSpot account's time zone", max_length=64, blank=True,
+        help_text="Read from HubSpot at each check: its daily request cap counts days in this zone. Empty: UTC.")
     history = HistoricalRecords(excluded_fields=["token", "checked_at", "check_ok", "check_message", "scopes",
                                                  "stage_options", "delivering_until", "delivering_by",
-                                                 "requests_day", "requests_today"])
+                                                 "requests_day", "requests_today", "time_zone"])
 
     class Meta:
         ordering = ["name"]

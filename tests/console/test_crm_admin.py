@@ -135,3 +135,13 @@ def test_every_crm_page_opens_for_operations(ops, connection):
                  url(CrmOwnerLink, "changelist"), url(OutboundMessage, "changelist"),
                  url(OutboundMessage, "change", message.pk)]:
         assert ops.get(path).status_code == 200, path
+
+
+def test_the_connection_shows_todays_requests_in_hubspots_day(ops, connection):
+    from django.utils import timezone
+    from zoneinfo import ZoneInfo
+    today = timezone.now().astimezone(ZoneInfo("Asia/Tokyo")).date()
+    CrmConnection.objects.filter(pk=connection.pk).update(time_zone="Asia/Tokyo", requests_day=today,
+                                                          requests_today=1234, daily_cap=250000)
+    page = ops.get(url(CrmConnection, "change", connection.pk)).content.decode()
+    assert "1,234 of 250,000 (HubSpot&#x27;s day, Asia/Tokyo; deliveries stop at 95%)" in page

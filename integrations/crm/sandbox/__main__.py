@@ -36,6 +36,7 @@ def build_parser():
                    help="'window' sends Retry-After on 429s, a number sends that; default: none, like HubSpot")
     p.add_argument("--search-cap", type=int, default=10_000, help="results reachable per search query")
     p.add_argument("--no-limits", action="store_true", help="answer no 429 at all")
+    p.add_argument("--time-zone", default="UTC", help="the account's time zone (its daily limit's days), e.g. US/Eastern")
     p.add_argument("--webhook-url")
     p.add_argument("--webhook-secret", default="sandbox-app-secret")
     p.add_argument("--verbose", action="store_true", help="log every request")
@@ -51,7 +52,8 @@ def main(argv=None):
     owner_emails = [e for e in args.owner_emails.split(",") if e.strip()]
     crm = SandboxCrm(token=args.token, scopes=scopes, tier=args.tier, contacts=args.contacts, owners=args.owners,
                      owner_emails=owner_emails, seed=args.seed, window_seconds=args.window_seconds, retry_after=retry_after,
-                     search_cap=args.search_cap, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret)
+                     search_cap=args.search_cap, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
+                     time_zone=args.time_zone)
     if args.no_limits:
         crm.limits.enabled = False
     crm.start(args.host, args.port, verbose=args.verbose)

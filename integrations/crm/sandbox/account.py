@@ -5,6 +5,9 @@ missing a required field): owners paged by an opaque `after`, the lifecyclestage
 options, one "default" deal pipeline, v4 default associations and their batch read.
 """
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from . import schema
 from .common import APP_ID, APP_USER_ID, PORTAL_ID, ApiError, correlation_id, iso_ms
 
@@ -19,6 +22,17 @@ def token_info(crm, body):
     if scopes is None:
         raise ApiError(401, "The access token provided is invalid or has been rotated.", "INVALID_AUTHENTICATION")
     return 200, {"userId": APP_USER_ID, "hubId": PORTAL_ID, "appId": APP_ID, "scopes": sorted(scopes)}
+
+
+def account_details(crm):
+    """GET /account-info/v3/details: the account's id, currency and time zone (any valid token)."""
+    offset = datetime.now(ZoneInfo(crm.time_zone)).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    return 200, {"portalId": PORTAL_ID, "accountType": "STANDARD", "timeZone": crm.time_zone,
+                 "companyCurrency": "USD", "additionalCurrencies": [],
+                 "utcOffset": f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",
+                 "utcOffsetMilliseconds": minutes * 60_000, "uiDomain": "app.hubspot.com",
+                 "dataHostingLocation": "na1"}
 
 
 def owners(crm, params, base_url):

@@ -12,6 +12,8 @@ import random
 import threading
 from collections import Counter, deque
 from contextlib import contextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from . import schema
 from .common import WallClock, parse_time
@@ -36,14 +38,16 @@ def owner_entry(entry):
 class SandboxCrm:
     def __init__(self, *, token="pat-sandbox", scopes=None, tier="professional", contacts=0, owners=3, seed=1,
                  owner_emails=(), now=None, monotonic=None, window_seconds=10.0, per_window=None, search_per_second=4, daily=None,
-                 retry_after=None, search_cap=10_000, webhook_url=None, webhook_secret=None):
+                 retry_after=None, search_cap=10_000, webhook_url=None, webhook_secret=None, time_zone="UTC"):
         self.clock = WallClock(now)
+        self.time_zone = time_zone  # the account's (GET /account-info/v3/details): its days end at its midnight
         self.started_ms = self.clock.now_ms()
         self.webhooks = Webhooks(self.clock, webhook_url, webhook_secret)
         self.store = CrmStore(self.clock, on_change=self.webhooks.on_change)
         self.tokens = {}
         self.add_token(token, scopes)
         limit_options = {"monotonic": monotonic} if monotonic else {}
+        limit_options["today"] = lambda: datetime.now(ZoneInfo(self.time_zone)).strftime("%Y-%m-%d")
         self.limits = RateLimits(tier, per_window=per_window, window_seconds=window_seconds,
                                  search_per_second=search_per_second, daily=daily, retry_after=retry_after,
                                  **limit_options)

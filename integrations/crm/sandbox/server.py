@@ -91,6 +91,8 @@ def _batch_scope(m):
 
 # (method, path pattern, handler, scopes needed(match), is a search request)
 ROUTES = [
+    ("GET", re.compile(r"^/account-info/v3/details/?$"), lambda crm, m, p, b: account.account_details(crm),
+     lambda m: set(), False),
     ("GET", re.compile(r"^/crm/v3/owners/?$"), lambda crm, m, p, b: account.owners(crm, p, crm.url),
      lambda m: {schema.OWNERS_READ}, False),
     ("GET", re.compile(rf"^/crm/v3/properties/{_TYPE}/([A-Za-z0-9_]+)/?$"), _property,

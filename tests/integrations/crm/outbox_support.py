@@ -51,6 +51,9 @@ class FakeCrm:
     def deal_key_ensure(self):
         return False
 
+    def account_time_zone(self):
+        return ""
+
     def _order(self, value):
         return {s.value: s.order for s in self.stages}.get(value, -1)
 

@@ -3,14 +3,16 @@ on 127.0.0.1: connect_crm checks the token and links owners, the task delivers n
 owner and stage, a backward stage is cleared then set, a refused token opens sync_failure with the
 adapter's sentence, and an outage loses nothing: everything arrives, newest last, after it."""
 
+from datetime import UTC, datetime
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
-from integrations.crm import outbox
+from integrations.crm import daily_cap, outbox
 from integrations.crm.delivery import outbox_deliver
 from integrations.crm.hubspot import HubSpotAdapter
 from integrations.crm.models import CrmConnection, OutboundMessage
@@ -225,3 +227,23 @@ def test_without_the_property_nor_the_scope_to_create_it_the_check_fails_saying_
     assert "crm.schemas.deals.write" in connection.check_message and "by hand" in connection.check_message
     failure = ExceptionCase.objects.get(kind=ExceptionKind.SYNC_FAILURE)
     assert "aftercare_order_key" in failure.summary
+
+
+def test_the_daily_cap_counts_the_accounts_days_which_the_check_reads_from_hubspot():
+    with SandboxCrm.running(token=TOKEN, owners=0, time_zone="Asia/Tokyo") as tokyo:
+        connection, out = connect(tokyo)
+    # the check read the account's zone; a bad name from HubSpot would be kept out (UTC)
+    assert connection.time_zone == "Asia/Tokyo"
+    assert daily_cap.zone_named("Mars/Olympus_Mons") == "" and daily_cap.zone_named("x" * 65) == ""
+
+    # held changes wait for Tokyo's midnight, which is 15:00 UTC
+    now = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)  # already March 3rd, 01:00 in Tokyo
+    assert daily_cap.next_day(now, connection) == datetime(2026, 3, 4, 0, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert daily_cap.next_day(now, connection) == datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+    usage = daily_cap.Usage(connection, HubSpotAdapter(TOKEN, base_url="http://127.0.0.1:9"), share=1.0)
+    CrmConnection.objects.filter(pk=connection.pk).update(daily_cap=1)
+    connection.refresh_from_db()
+    usage.adapter.requests = 1
+    assert "midnight (Asia/Tokyo)" in usage.spend(now, final=True)
+    connection.refresh_from_db()
+    assert connection.requests_day.isoformat() == "2026-03-03"

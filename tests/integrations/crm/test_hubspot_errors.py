@@ -129,3 +129,10 @@ def test_threads_sharing_a_pacer_get_distinct_slots():
 
 def test_backoff_doubles_up_to_a_cap():
     assert [backoff(n) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+
+
+def test_a_daily_429_waits_until_midnight_in_the_accounts_time_zone():
+    from zoneinfo import ZoneInfo
+    # NOW is 22:00 UTC: 18:00 in New York (summer), six hours before its midnight
+    daily = translate(api_error(429, {"policyName": "DAILY"}), NOW, zone=ZoneInfo("America/New_York"))
+    assert daily.retry_after == 6 * 3600
