@@ -303,9 +303,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CONSUMER = "console.consumer:Consumer"
 # autodiscover_tasks() only finds <app>.tasks; the integrations' tasks live one package deeper.
 CELERY_IMPORTS = ("integrations.woocommerce.tasks", "integrations.erp.tasks", "integrations.crm.tasks")
-# The CRM's deliveries wait on HubSpot's pacing (up to seconds per batch): on their own queue they
-# never hold the shops' deliveries or the sweeps behind them. The worker consumes both (Procfile).
-CELERY_TASK_ROUTES = {"integrations.crm.tasks.*": {"queue": "crm"}}
+# Each queue has workers of its own in production (the Procfile's one worker consumes all four): the
+# shops' deliveries (drains) never wait behind a sweep, the sweeps and imports (heavy, and dropped when
+# late: CELERY_BEAT_SCHEDULE) never behind a flood of deliveries, the CRM's deliveries (paced by
+# HubSpot, up to seconds per batch) behind neither; "celery" keeps the short follow-ups (routing
+# customers to agents with room).
+CELERY_TASK_ROUTES = {
+    "integrations.crm.tasks.*": {"queue": "crm"},
+    "integrations.woocommerce.tasks.drain_store": {"queue": "drains"},
+    "integrations.woocommerce.tasks.drain_waiting_stores": {"queue": "drains"},
+    "integrations.woocommerce.tasks.process_inbound_event": {"queue": "drains"},
+    "integrations.woocommerce.tasks.sync_woocommerce_stores": {"queue": "sweeps"},
+    "integrations.woocommerce.tasks.backfill_store": {"queue": "sweeps"},
+    "integrations.erp.tasks.*": {"queue": "sweeps"},
+    "lifecycle.tasks.assign_unowned_customers": {"queue": "sweeps"},
+    "lifecycle.tasks.sweep_sla": {"queue": "sweeps"},
+    "lifecycle.tasks.reconcile_orders": {"queue": "sweeps"},
+    "lifecycle.tasks.recompute_health": {"queue": "sweeps"},
+    "lifecycle.tasks.follow_health": {"queue": "sweeps"},
+    "lifecycle.tasks.sweep_churn": {"queue": "sweeps"},
+    "lifecycle.tasks_journeys.*": {"queue": "sweeps"},
+}
 
 # --- Admin (Unfold) -------------------------------------------------------------------------
 from console.unfold_config import UNFOLD  # noqa: E402, F401  (kept in its own module: it is long)
@@ -350,9 +368,6 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Domain defaults ------------------------------------------------------------------------
-# A web process wakes a store's drain at most once at once and once more at the end of this many
-# seconds, however many deliveries it stores meanwhile (integrations/woocommerce/wakeups.py).
-AFTERCARE_DRAIN_WAKE_SECONDS = float(os.environ.get("AFTERCARE_DRAIN_WAKE_SECONDS", "1"))
 # The largest webhook body accepted, in bytes; larger ones get 413 unread. WooCommerce orders are a
 # few KB (tens with hundreds of lines); Django's own request limit (2.5 MB) was the limit until now.
 AFTERCARE_WEBHOOK_MAX_BYTES = int(os.environ.get("AFTERCARE_WEBHOOK_MAX_BYTES", str(2_621_440)))
