@@ -7,7 +7,8 @@ hostile input and faults, then every invariant counted and the figures printed.
         --same-second 0.1   # CI's small month (tests/drill/test_drill.py)
 
 What runs, each its own process (benchmarks/drill/processes.py): gunicorn (the console), a Celery worker
-for the queue "celery" and one for "crm" (CELERY_TASK_ROUTES), beat, the sandbox HubSpot, the drill's
+for the queues "drains" and "celery", one for "sweeps" and one for "crm" (CELERY_TASK_ROUTES), beat
+(django-celery-beat's DatabaseScheduler), the sandbox HubSpot, the drill's
 shop (the WooCommerce sandbox living through the month, benchmarks/drill/shop.py) and a redis-server of
 the drill's own on a free port. The database is the drill's own (benchmarks/drill/database.py):
 dropped, created, migrated, the demo staff seeded (seed_demo without customers), agents' capacities set
@@ -61,7 +62,8 @@ sys.path.insert(0, str(ROOT))
 
 from drill import console, database  # noqa: E402
 from drill.processes import (  # noqa: E402
-    BIN, Processes, beat_argv, crm_argv, free_port, gunicorn_argv, redis_argv, shop_argv, wait_for_port, worker_argv)
+    BIN, WORKERS, Processes, beat_argv, crm_argv, free_port, gunicorn_argv, redis_argv, shop_argv, wait_for_port,
+    worker_argv)
 
 WORK = ROOT / "var" / "drill"
 # When each fault strikes (simulated days; the CRM's outage begins on day 8, _world). Redis restarts before
@@ -162,8 +164,8 @@ class Drill:
         args, p = self.args, self.procs
         p.start("crm", crm_argv(self.ports["crm"], self.crm_token, console.owner_emails()))
         p.start("web", gunicorn_argv(self.ports["web"], args.web_workers))
-        p.start("worker-celery", worker_argv("celery", 2))
-        p.start("worker-crm", worker_argv("crm", 1))
+        for name in WORKERS:
+            p.start(name, worker_argv(name))
         p.start("beat", beat_argv(self.run_dir / "var"))
         for name in ("web", "crm"):
             if not wait_for_port(self.ports[name], p.procs[name], 120):
@@ -178,7 +180,7 @@ class Drill:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             replies = app.control.ping(timeout=1.0) or []
-            if len(replies) >= 2:
+            if len(replies) >= len(WORKERS):
                 return
             time.sleep(0.5)
         raise SystemExit("ERROR: the Celery workers did not answer (logs: run/logs/worker-*.log)")
@@ -325,7 +327,7 @@ class Drill:
         if not self.procs_lock.acquire(blocking=False):
             return
         try:
-            for name in ("redis", "web", "worker-celery", "worker-crm", "beat", "crm"):
+            for name in ("redis", "web", *WORKERS, "beat", "crm"):
                 if not self.procs.alive(name):
                     code = self.procs.procs[name].poll()
                     self.procs.restart(name)

@@ -82,7 +82,8 @@ def owner_emails():
 
 
 def compress_beat(speedup):
-    """Every interval entry of the beat's schedule runs `speedup` times as often; returns {name: seconds}."""
+    """Every interval entry of the beat's schedule runs `speedup` times as often, and a late run of it
+    expires as much sooner; returns {name: seconds}."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     compressed = {}
@@ -91,7 +92,9 @@ def compress_beat(speedup):
         every = max(2, round(seconds / speedup)) if seconds >= 60 else seconds
         if every != seconds:
             task.interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
-            task.save(update_fields=["interval"])
+            if task.expire_seconds:
+                task.expire_seconds = max(1, round(task.expire_seconds * every / seconds))
+            task.save(update_fields=["interval", "expire_seconds"])
         compressed[task.name] = every
     return compressed
 

@@ -33,10 +33,10 @@ class Faults:
 
     def kill_worker(self):
         waiting = self._wait_for_backlog()
-        self.procs.kill("worker-celery")
-        self.note("worker killed", f"SIGKILL to the celery worker and its pool with {waiting} deliveries waiting")
+        self.procs.kill("worker-drains")
+        self.note("worker killed", f"SIGKILL to the deliveries' worker and its pool with {waiting} deliveries waiting")
         time.sleep(SUPERVISOR_DELAY)
-        self.procs.restart("worker-celery")
+        self.procs.restart("worker-drains")
 
     def _wait_for_backlog(self, timeout=15):
         """Deliveries waiting for the worker, so the kill lands while it works (up to `timeout` s)."""

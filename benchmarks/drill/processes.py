@@ -1,6 +1,6 @@
 """The drill's processes, each in a session of its own (so a signal reaches a process and its children,
 and nothing else on the machine), logging to var/drill/logs/<name>.log: its own redis-server on a free
-port, gunicorn, the two Celery workers (queues celery and crm, as CELERY_TASK_ROUTES splits them),
+port, gunicorn, the three Celery workers (WORKERS: queues as CELERY_TASK_ROUTES splits them),
 beat, the sandbox CRM and the drill's shop. A restart starts the same command again, as a supervisor
 would; the logs are appended to across restarts.
 """
@@ -97,9 +97,16 @@ def gunicorn_argv(port, workers):
             "--backlog", "2048", "--timeout", "120", "--graceful-timeout", "10"]
 
 
-def worker_argv(queue, concurrency):
-    return [str(BIN / "celery"), "-A", "console", "worker", "--queues", queue, "--concurrency", str(concurrency),
-            "--loglevel", "INFO", "-n", f"drill-{queue}@%h", "--without-gossip", "--without-mingle"]
+# The Celery workers: name → (queues, processes), each its own process as CELERY_TASK_ROUTES splits the
+# work: the shops' deliveries (and the short follow-ups), the sweeps and imports, the CRM.
+WORKERS = {"worker-drains": ("drains,celery", 2), "worker-sweeps": ("sweeps", 2), "worker-crm": ("crm", 1)}
+
+
+def worker_argv(name):
+    queues, concurrency = WORKERS[name]
+    return [str(BIN / "celery"), "-A", "console", "worker", "--queues", queues, "--concurrency", str(concurrency),
+            "--loglevel", "INFO", "-n", f"drill-{name.removeprefix('worker-')}@%h", "--without-gossip",
+            "--without-mingle"]
 
 
 def beat_argv(schedule_dir):

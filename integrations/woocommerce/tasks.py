@@ -10,6 +10,7 @@ from integrations.models import StoreConnection
 from integrations.woocommerce.backfill import SyncBusy, store_backfill
 from integrations.woocommerce.draining import describe, store_drain, waiting_stores
 from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
+from integrations.woocommerce.wakeups import BUSY_AGAIN_SECONDS, wakeups
 from lifecycle.actors import Actor
 from lifecycle.values import ObservationError
 
@@ -46,12 +47,14 @@ class RetryLater(Exception):
 
 @shared_task(acks_late=True)
 def drain_store(store_id):
-    """Process the store's waiting deliveries (woken by the receiver; see draining.py); a store
-    with more than one drain's share waiting gets a new drain, behind the other stores' work."""
-    taken, more = store_drain(store_id=store_id, retry_later=_retry_later)
-    if more:
-        drain_store.delay(store_id)
-    return taken
+    """Process the store's waiting deliveries (woken by the receiver: wakeups.py; see draining.py);
+    a store with more than one drain's share waiting gets a new drain, behind the other stores' work,
+    and one whose drain lock another drain held is woken again a moment later."""
+    wakeups.started(store_id)
+    drained = store_drain(store_id=store_id, retry_later=_retry_later)
+    if drained.more:
+        wakeups.wake(store_id, delay=BUSY_AGAIN_SECONDS if drained.busy else None)
+    return drained.taken
 
 
 def _retry_later(event_id):
@@ -61,7 +64,8 @@ def _retry_later(event_id):
 @shared_task
 def drain_waiting_stores():
     """Beat: wake the drain of every store whose deliveries have waited past a minute (a wake-up
-    lost with a broker or a worker); a store drained meanwhile costs one empty look."""
+    lost with a broker or a worker), whether or not one is marked pending; a store drained
+    meanwhile costs one empty look."""
     store_ids = waiting_stores(timezone.now() - WAITING_TOO_LONG)
     for store_id in store_ids:
         drain_store.delay(store_id)

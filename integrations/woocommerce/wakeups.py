@@ -1,52 +1,96 @@
-"""Waking a store's drain once its delivery is stored, without a message per delivery.
+"""Waking a store's drain once its delivery is committed, with at most one drain queued per store.
 
-A busy shop posts hundreds of deliveries a second; one drain (draining.store_drain) processes all
-that wait, so a message per delivery would mostly wake drains with nothing left to do, and
-publishing it was the most expensive part of accepting a delivery. Each web process therefore
-sends at most two wake-ups per store per interval: one at once (leading edge) and, for deliveries
-stored during the interval, one scheduled for its end (trailing edge). Every delivery is followed
-by a drain that starts after it was committed, and the beat's sweep (drain_waiting_stores) wakes
-any store whose deliveries still wait, should a wake-up be lost with a broker or a worker.
+A busy shop posts hundreds of deliveries a second and one drain (draining.store_drain) processes
+all that wait, so a message per delivery would fill the queue with drains that find nothing, ahead
+of the other tasks. The store's drain is therefore marked pending (a key in the broker's Redis,
+shared by every web process and worker) and a drain is queued only by the wake-up that set the mark.
+The drain clears the mark as it starts, before it reads what waits: a delivery committed before
+that is read by it, and one committed after finds the mark cleared and queues the next drain. So a
+store has at most one drain queued, besides the one running, however many processes receive its
+deliveries. The mark expires after PENDING_SECONDS, should its message be lost (a restarted Redis
+loses both); the beat's sweep (drain_waiting_stores) wakes any store whose deliveries still wait.
+
+Without Redis (make run's embedded broker) or with tasks run inline, every wake-up queues a drain.
+The per-process throttle that woke drains before (Wakeups) stays for the CRM's outbox.
 """
 
 import threading
 import time
+from functools import cache
 
 from django.conf import settings
+from django.db import connection
 
-from integrations.woocommerce.tasks import drain_store
+# Longer than a drain waits in its queue when the workers keep up; past it, another may be queued.
+PENDING_SECONDS = 60
+# A drain that found the store's drain lock held looks again after this (draining.py says why).
+BUSY_AGAIN_SECONDS = 1.0
+
+
+@cache
+def _redis(url):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _marks():
+    """The broker's Redis, or None when the marks cannot be shared."""
+    from console.celery import app
+
+    url = settings.CELERY_BROKER_URL
+    if app.conf.task_always_eager or not url.startswith(("redis://", "rediss://")):
+        return None
+    return _redis(url)
+
+
+def _key(store_id):
+    # The database's name too: test databases (and their store ids) share one Redis.
+    return f"aftercare:drain-pending:{connection.settings_dict['NAME']}:{store_id}"
 
 
 class Wakeups:
-    """Leading- and trailing-edge throttle per store; `send(store_id, delay_seconds)` wakes one."""
+    """Leading- and trailing-edge throttle per key, per process; `send(key, delay_seconds)` wakes one.
+    The CRM's outbox wakes its deliverer with it (integrations/crm/outbox.py)."""
 
-    def __init__(self, send, *, interval=None, clock=time.monotonic):
+    def __init__(self, send, *, interval, clock=time.monotonic):
         self._send, self._interval, self._clock = send, interval, clock
-        self._next = {}  # store id -> when the next wake-up may go at once
-        self._trailing = {}  # store id -> the interval end a wake-up is already scheduled for
+        self._next = {}  # key -> when the next wake-up may go at once
+        self._trailing = {}  # key -> the interval end a wake-up is already scheduled for
         self._lock = threading.Lock()
 
-    @property
-    def interval(self):
-        return settings.AFTERCARE_DRAIN_WAKE_SECONDS if self._interval is None else self._interval
-
-    def wake(self, store_id):
-        """Wake the store's drain now, at the end of the interval, or not at all (one is due
-        then); returns the delay sent, or None."""
+    def wake(self, key):
+        """Wake now, at the end of the interval, or not at all (one is due then); returns the delay
+        sent, or None."""
         with self._lock:
-            now, allowed = self._clock(), self._next.get(store_id, float("-inf"))
+            now, allowed = self._clock(), self._next.get(key, float("-inf"))
             if now >= allowed:
-                self._next[store_id], delay = now + self.interval, 0.0
-            elif self._trailing.get(store_id) != allowed:
-                self._trailing[store_id], delay = allowed, allowed - now
+                self._next[key], delay = now + self._interval, 0.0
+            elif self._trailing.get(key) != allowed:
+                self._trailing[key], delay = allowed, allowed - now
             else:
                 return None
-        self._send(store_id, delay)
+        self._send(key, delay)
         return delay
 
 
-def _send(store_id, delay):
-    drain_store.apply_async(args=[store_id], countdown=delay or None)
+class PendingDrains:
+    def wake(self, store_id, *, delay=None):
+        """Queue the store's drain (after `delay` seconds) unless one is queued and not started yet;
+        returns whether one was queued."""
+        marks = _marks()
+        if marks is not None and not marks.set(_key(store_id), 1, nx=True, ex=PENDING_SECONDS):
+            return False
+        from integrations.woocommerce.tasks import drain_store  # the tasks import this module
+
+        drain_store.apply_async(args=[store_id], countdown=delay)
+        return True
+
+    def started(self, store_id):
+        """The store's drain starts: a delivery committed from now on queues the next one."""
+        marks = _marks()
+        if marks is not None:
+            marks.delete(_key(store_id))
 
 
-wakeups = Wakeups(_send)
+wakeups = PendingDrains()

@@ -59,7 +59,6 @@ def deliver(django_capture_on_commit_callbacks, settings):
             headers["HTTP_X_WC_WEBHOOK_SIGNATURE"] = signature or compute_signature(raw, WEBHOOK_SECRET)
         # queued: the store's drain is never woken (a worker down), the delivery stays "received"
         left_queued = mock.patch.object(wakeups, "wake") if queued else nullcontext()
-        settings.AFTERCARE_DRAIN_WAKE_SECONDS = 0  # inline, every delivery wakes the drain (see wakeups.py)
         celery_app.conf.task_always_eager = True
         try:
             with left_queued, django_capture_on_commit_callbacks(execute=True):

@@ -5,7 +5,6 @@ from console.celery import app as celery_app
 from integrations.models import InboundEvent
 from integrations.stores import store_connect
 from integrations.woocommerce.signatures import compute_signature, php_json_encode
-from integrations.woocommerce.wakeups import wakeups
 from lifecycle.actors import Actor
 from tests.integrations.wc_fixtures import load
 
@@ -20,17 +19,9 @@ def store(db):
 
 
 @pytest.fixture
-def eager_tasks(settings):
-    """Run tasks inline when their transaction commits (the receiver wakes the store's drain then).
-
-    Inline, a wake-up scheduled for the end of the throttle's interval would run at once, before
-    the deliveries it is meant for: every delivery wakes the drain instead (wakeups.py has its own test).
-    """
-    settings.AFTERCARE_DRAIN_WAKE_SECONDS = 0
-    # The throttle is per process: a wake-up an earlier test sent under the default interval must
-    # not hold this test's deliveries back until that interval ends.
-    wakeups._next.clear()
-    wakeups._trailing.clear()
+def eager_tasks():
+    """Run tasks inline when their transaction commits (the receiver wakes the store's drain then:
+    inline, every delivery does; wakeups.py has its own test)."""
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = False

@@ -11,8 +11,9 @@ from integrations.models import InboundEvent
 from integrations.woocommerce import draining
 from integrations.woocommerce.signatures import compute_signature, php_json_encode
 from integrations.woocommerce.tasks import drain_store, drain_waiting_stores, process_inbound_event
-from integrations.woocommerce.wakeups import Wakeups
+from integrations.woocommerce.wakeups import BUSY_AGAIN_SECONDS, Wakeups, wakeups
 from lifecycle.models import ExceptionCase, ExceptionKind, Order, OrderSourceState, Ownership, TimelineEvent
+from tests.conftest import need_service
 from tests.integrations.conftest import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -108,19 +109,51 @@ def test_the_receiver_wakes_the_drain_after_the_commit(client, store, wc_order, 
             callback()
     send.assert_called_once()
     assert send.call_args.kwargs["args"] == [store.pk]
+    wakeups.started(store.pk)  # as the drain would: the next test's deliveries queue their own
 
 
-def test_wake_ups_are_throttled_per_store_without_leaving_a_delivery_behind():
+def test_the_throttle_wakes_once_at_once_and_once_at_the_interval_end_per_key():
     sent, now = [], [100.0]
-    wakeups = Wakeups(lambda store, delay: sent.append((store, delay)), interval=1.0, clock=lambda: now[0])
-    # a burst of deliveries for store 1: one wake-up at once, one at the end of the second, no more
-    assert [wakeups.wake(1) for _ in range(3)] == [0.0, 1.0, None]
+    throttle = Wakeups(lambda key, delay: sent.append((key, delay)), interval=1.0, clock=lambda: now[0])
+    # a burst for key 1: one wake-up at once, one at the end of the second, no more
+    assert [throttle.wake(1) for _ in range(3)] == [0.0, 1.0, None]
     now[0] = 100.4
-    assert wakeups.wake(1) is None and wakeups.wake(2) == 0.0  # another store has its own
-    # after the interval, the next delivery wakes the drain at once again
+    assert throttle.wake(1) is None and throttle.wake(2) == 0.0  # another key has its own
+    # after the interval, the next one wakes at once again
     now[0] = 101.0
-    assert wakeups.wake(1) == 0.0
+    assert throttle.wake(1) == 0.0
     assert sent == [(1, 0.0), (1, 1.0), (2, 0.0), (1, 0.0)]
+
+
+@pytest.mark.broker
+def test_a_burst_of_deliveries_queues_one_drain_per_store_until_that_drain_starts(store, settings):
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        need_service("the drains' pending marks live in the broker's Redis (set CELERY_BROKER_URL=redis://...)")
+    other = store.pk + 1
+    wakeups.started(store.pk)  # no mark left by an earlier test
+    try:
+        with mock.patch.object(drain_store, "apply_async") as send:
+            # a burst of deliveries for the store, whichever process received them: one drain queued
+            assert [wakeups.wake(store.pk) for _ in range(3)] == [True, False, False]
+            assert wakeups.wake(other) is True  # another store has its own
+            # once that drain starts, the next delivery queues the next one
+            wakeups.started(store.pk)
+            assert wakeups.wake(store.pk) is True
+        assert [c.kwargs["args"] for c in send.call_args_list] == [[store.pk], [other], [store.pk]]
+    finally:
+        wakeups.started(store.pk)
+        wakeups.started(other)
+
+
+def test_a_drain_that_finds_the_store_busy_stops_and_is_woken_again_shortly(receive, store, wc_order):
+    # given a delivery waiting while another drain of the store holds its drain lock
+    event = receive(version(wc_order, 30, "processing"))
+    with mock.patch.object(draining, "_drain_lock", return_value=False), \
+            mock.patch.object(wakeups, "wake") as wake:
+        # when a drain runs, then it takes nothing and wakes the store's drain again a moment later
+        assert drain_store.apply(args=[store.pk]).get() == 0
+    wake.assert_called_once_with(store.pk, delay=BUSY_AGAIN_SECONDS)
+    assert InboundEvent.objects.get(pk=event.pk).status == S.RECEIVED
 
 
 def test_the_sweep_wakes_stores_whose_deliveries_wait_too_long(receive, store, wc_order):
