@@ -94,3 +94,9 @@ def test_a_manager_reads_hubspots_other_owner_and_the_change_on_its_way(page, lo
     expect(crm.locator('[data-crm-note="pending"]')).to_contain_text("lifecycle stage → At risk")
     page.screenshot(path=str(artifacts / "crm-customer-operations.png"), full_page=True)
     crm.screenshot(path=str(artifacts / "crm-section-operations.png"))
+
+    # and the connection's page: the last check and today's requests, counted in HubSpot's day
+    page.goto(f"/admin/crm/crmconnection/{account.connection.pk}/change/")
+    expect(page.locator("body")).to_contain_text("HubSpot's day, UTC; deliveries stop at 95%")
+    page.screenshot(path=str(artifacts / "crm-connection-operations.png"), full_page=True)
+    assert not page.js_errors
