@@ -78,13 +78,16 @@ def source_states_read(order_ids, system):
 
 
 # Each customer locked, with what a stage move reads of its other orders (those the batch does not
-# touch): how many are paid and how many are not dead, found by the orders' customer index.
+# touch): how many are paid and how many are not dead, each counted per customer by the orders'
+# customer index. Not by joining the orders to the locked customers: for that the planner read the
+# orders table whole (a hash join costs less than a thousand index probes in its model), every
+# batch of an import of 100,000 rows.
 FOLLOWERS = """
     WITH locked AS ({lock})
     SELECT l.id, l.stage, l.first_order_at,
-           count(CASE WHEN o.state IN ({paid}) THEN 1 END), count(CASE WHEN o.state NOT IN ({dead}) THEN 1 END)
-      FROM locked l LEFT JOIN {order} o ON o.customer_id = l.id AND {untouched}
-     GROUP BY l.id, l.stage, l.first_order_at
+           (SELECT count(*) FROM {order} o WHERE o.customer_id = l.id AND o.state IN ({paid}) AND {untouched}),
+           (SELECT count(*) FROM {order} o WHERE o.customer_id = l.id AND o.state NOT IN ({dead}) AND {untouched})
+      FROM locked l
      ORDER BY l.id"""
 
 
@@ -105,5 +108,5 @@ def followers_lock(customer_ids, touched_order_ids):
     ids, touched = sorted(customer_ids), sorted(touched_order_ids)
     sql = _followers_sql(*(None if rows.binds_arrays() else len(v) for v in (ids, touched)))
     with rows.cursor() as cursor:
-        cursor.execute(sql, rows.list_params(ids) + rows.list_params(touched))
+        cursor.execute(sql, rows.list_params(ids) + rows.list_params(touched) * 2)
         return {pk: [stage, first_order_at, paid, live] for pk, stage, first_order_at, paid, live in cursor.fetchall()}
