@@ -98,8 +98,9 @@ def gunicorn_argv(port, workers):
 
 
 # The Celery workers: name → (queues, processes), each its own process as CELERY_TASK_ROUTES splits the
-# work: the shops' deliveries (and the short follow-ups), the sweeps and imports, the CRM.
-WORKERS = {"worker-drains": ("drains,celery", 2), "worker-sweeps": ("sweeps", 2), "worker-crm": ("crm", 1)}
+# work: the shops' deliveries (and the short follow-ups: one process stays free for them while a store's
+# drain runs and its next one waits for the store), the sweeps and imports, the CRM.
+WORKERS = {"worker-drains": ("drains,celery", 3), "worker-sweeps": ("sweeps", 2), "worker-crm": ("crm", 1)}
 
 
 def worker_argv(name):

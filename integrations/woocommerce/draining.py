@@ -8,21 +8,20 @@ give it: processed, stale, ignored, or duplicate (its twin was processed first);
 cannot be read fails on its own (sync_failure) without holding back the others. Other topics
 (order.deleted, customer.*) are processed alone, in their place in the order of arrival.
 
-One drain of a store runs at a time: each batch first takes the store's drain lock, so two drains
-never race to create the same order or customer. A drain that finds the lock held does not wait for
-it (it would hold a worker while the other works): it stops, saying the store was busy, and its task
-wakes the store's drain again a moment later (wakeups.py), since the drain holding the lock may have
-read before the newest deliveries committed. Deliveries are taken with FOR UPDATE SKIP LOCKED
-besides, and a batch's changes and its deliveries' statuses commit together. When a batch fails as
+One drain of a store runs at a time: each batch first takes the store's drain lock (a second drain
+woken meanwhile waits for it, then finds what is left), so two drains never race to create the
+same order or customer. Under the lock, before reading, a batch clears the store's pending mark
+(`started`, wakeups.py): a delivery committed after that queues the next drain. Deliveries are
+taken with FOR UPDATE SKIP LOCKED besides, and a batch's changes and its deliveries' statuses
+commit together. When a batch fails as
 a whole (a deadlock, a bug one payload triggers), nothing of it is kept and each of its deliveries
 is then processed alone, so one bad delivery costs one rollback, never its neighbours; a delivery
 that fails alone is left to its own retries (the task's) and the drain goes on with the next.
 """
 
 import logging
-from collections import namedtuple
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from integrations.models import InboundEvent, StoreConnection
@@ -43,36 +42,30 @@ log = logging.getLogger(__name__)
 S = InboundEvent.Status
 BATCH = 200
 MAX_BATCHES = 50
-# What a drain did: deliveries taken, whether some still wait (it stopped after its batches), and
-# whether it stopped because another drain of the store held the drain lock.
-Drained = namedtuple("Drained", "taken more busy")
-BUSY = -1
 
 
-def store_drain(*, store_id, max_batches=MAX_BATCHES, retry_later=None):
-    """Process the store's waiting deliveries; returns Drained. After `max_batches` the rest is left
-    to a new drain (so one busy store does not hold a worker from the others), and so is all of it
-    when another drain holds the store's lock. `retry_later(event_id)` schedules a delivery that
-    failed alone."""
+def store_drain(*, store_id, max_batches=MAX_BATCHES, retry_later=None, started=None):
+    """Process the store's waiting deliveries; returns (how many were taken, whether some still
+    wait). After `max_batches` the rest is left to a new drain (so one busy store does not hold a
+    worker from the others). `retry_later(event_id)` schedules a delivery that failed alone;
+    `started()` runs under the drain lock before each batch reads what waits."""
     taken = 0
     for _ in range(max_batches):
-        count = drain_once(store_id, retry_later=retry_later)
-        if count == BUSY:
-            return Drained(taken, True, True)
+        count = drain_once(store_id, retry_later=retry_later, started=started)
         if not count:
-            return Drained(taken, False, False)
+            return taken, False
         taken += count
-    return Drained(taken, True, False)
+    return taken, True
 
 
-def drain_once(store_id, retry_later=None):
-    """One batch of the store's waiting deliveries, or its oldest one alone; how many it took, or
-    BUSY when another drain holds the store's drain lock."""
+def drain_once(store_id, retry_later=None, started=None):
+    """One batch of the store's waiting deliveries, or its oldest one alone; how many it took."""
     run, waiting = [], []
     try:
         with transaction.atomic():
-            if not _drain_lock(store_id):
-                return BUSY
+            locks.lock_keys([("drain", store_id)])
+            if started:
+                started()
             waiting = _take_waiting(store_id)
             run = _leading_upserts(waiting)
             failed = _apply(run) if run else []
@@ -91,16 +84,6 @@ def drain_once(store_id, retry_later=None):
         _process_alone(waiting[0].pk, retry_later)
         return 1
     return 0
-
-
-def _drain_lock(store_id):
-    """The store's drain lock for this transaction, if no other drain holds it (SQLite serialises
-    writers by itself)."""
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [locks.key_id(("drain", store_id))])
-        return cursor.fetchone()[0]
 
 
 def describe(error):

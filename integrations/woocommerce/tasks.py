@@ -10,7 +10,7 @@ from integrations.models import StoreConnection
 from integrations.woocommerce.backfill import SyncBusy, store_backfill
 from integrations.woocommerce.draining import describe, store_drain, waiting_stores
 from integrations.woocommerce.processing import inbound_event_fail, inbound_event_process
-from integrations.woocommerce.wakeups import BUSY_AGAIN_SECONDS, wakeups
+from integrations.woocommerce.wakeups import wakeups
 from lifecycle.actors import Actor
 from lifecycle.values import ObservationError
 
@@ -48,13 +48,11 @@ class RetryLater(Exception):
 @shared_task(acks_late=True)
 def drain_store(store_id):
     """Process the store's waiting deliveries (woken by the receiver: wakeups.py; see draining.py);
-    a store with more than one drain's share waiting gets a new drain, behind the other stores' work,
-    and one whose drain lock another drain held is woken again a moment later."""
-    wakeups.started(store_id)
-    drained = store_drain(store_id=store_id, retry_later=_retry_later)
-    if drained.more:
-        wakeups.wake(store_id, delay=BUSY_AGAIN_SECONDS if drained.busy else None)
-    return drained.taken
+    a store with more than one drain's share waiting gets a new drain, behind the other stores' work."""
+    taken, more = store_drain(store_id=store_id, retry_later=_retry_later, started=lambda: wakeups.started(store_id))
+    if more:
+        wakeups.wake(store_id)
+    return taken
 
 
 def _retry_later(event_id):

@@ -4,27 +4,32 @@ A busy shop posts hundreds of deliveries a second and one drain (draining.store_
 all that wait, so a message per delivery would fill the queue with drains that find nothing, ahead
 of the other tasks. The store's drain is therefore marked pending (a key in the broker's Redis,
 shared by every web process and worker) and a drain is queued only by the wake-up that set the mark.
-The drain clears the mark as it starts, before it reads what waits: a delivery committed before
-that is read by it, and one committed after finds the mark cleared and queues the next drain. So a
-store has at most one drain queued, besides the one running, however many processes receive its
-deliveries. The mark expires after PENDING_SECONDS, should its message be lost (a restarted Redis
-loses both); the beat's sweep (drain_waiting_stores) wakes any store whose deliveries still wait.
+The drain clears the mark once it holds the store's drain lock, before it reads what waits: a
+delivery committed before that is read by it, and one committed after finds the mark cleared and
+queues the next drain, which waits for the lock meanwhile. So a store has at most one drain queued or
+waiting, besides the one running, however many processes receive its deliveries. The mark expires
+after PENDING_SECONDS, should its message be lost (a restarted Redis loses both; a killed worker's
+reserved messages come back only after the broker's visibility timeout); the beat's sweep
+(drain_waiting_stores) wakes any store whose deliveries still wait.
 
 Without Redis (make run's embedded broker) or with tasks run inline, every wake-up queues a drain.
 The per-process throttle that woke drains before (Wakeups) stays for the CRM's outbox.
 """
 
+import logging
 import threading
 import time
 from functools import cache
 
 from django.conf import settings
 from django.db import connection
+from redis.exceptions import RedisError
 
-# Longer than a drain waits in its queue when the workers keep up; past it, another may be queued.
-PENDING_SECONDS = 60
-# A drain that found the store's drain lock held looks again after this (draining.py says why).
-BUSY_AGAIN_SECONDS = 1.0
+log = logging.getLogger(__name__)
+
+# Longer than a drain waits in its queue when the workers keep up (past it, another may be queued);
+# short, since it is also how long a lost drain holds the store's deliveries back.
+PENDING_SECONDS = 5
 
 
 @cache
@@ -79,18 +84,25 @@ class PendingDrains:
         """Queue the store's drain (after `delay` seconds) unless one is queued and not started yet;
         returns whether one was queued."""
         marks = _marks()
-        if marks is not None and not marks.set(_key(store_id), 1, nx=True, ex=PENDING_SECONDS):
-            return False
+        try:
+            if marks is not None and not marks.set(_key(store_id), 1, nx=True, ex=PENDING_SECONDS):
+                return False
+        except RedisError:
+            pass  # no mark to share: the drain is queued (or its publishing fails as the broker's)
         from integrations.woocommerce.tasks import drain_store  # the tasks import this module
 
         drain_store.apply_async(args=[store_id], countdown=delay)
         return True
 
     def started(self, store_id):
-        """The store's drain starts: a delivery committed from now on queues the next one."""
+        """The store's drain holds its lock and reads next: a delivery committed from now on queues
+        the next one."""
         marks = _marks()
-        if marks is not None:
-            marks.delete(_key(store_id))
+        try:
+            if marks is not None:
+                marks.delete(_key(store_id))
+        except RedisError:
+            log.warning("store %s's drain mark was not cleared (Redis unreachable): it expires by itself", store_id)
 
 
 wakeups = PendingDrains()

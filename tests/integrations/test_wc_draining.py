@@ -11,7 +11,7 @@ from integrations.models import InboundEvent
 from integrations.woocommerce import draining
 from integrations.woocommerce.signatures import compute_signature, php_json_encode
 from integrations.woocommerce.tasks import drain_store, drain_waiting_stores, process_inbound_event
-from integrations.woocommerce.wakeups import BUSY_AGAIN_SECONDS, Wakeups, wakeups
+from integrations.woocommerce.wakeups import Wakeups, wakeups
 from lifecycle.models import ExceptionCase, ExceptionKind, Order, OrderSourceState, Ownership, TimelineEvent
 from tests.conftest import need_service
 from tests.integrations.conftest import WEBHOOK_SECRET
@@ -143,17 +143,6 @@ def test_a_burst_of_deliveries_queues_one_drain_per_store_until_that_drain_start
     finally:
         wakeups.started(store.pk)
         wakeups.started(other)
-
-
-def test_a_drain_that_finds_the_store_busy_stops_and_is_woken_again_shortly(receive, store, wc_order):
-    # given a delivery waiting while another drain of the store holds its drain lock
-    event = receive(version(wc_order, 30, "processing"))
-    with mock.patch.object(draining, "_drain_lock", return_value=False), \
-            mock.patch.object(wakeups, "wake") as wake:
-        # when a drain runs, then it takes nothing and wakes the store's drain again a moment later
-        assert drain_store.apply(args=[store.pk]).get() == 0
-    wake.assert_called_once_with(store.pk, delay=BUSY_AGAIN_SECONDS)
-    assert InboundEvent.objects.get(pk=event.pk).status == S.RECEIVED
 
 
 def test_the_sweep_wakes_stores_whose_deliveries_wait_too_long(receive, store, wc_order):

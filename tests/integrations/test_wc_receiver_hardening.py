@@ -271,7 +271,7 @@ def test_the_drain_ends_an_unreadable_waiting_delivery_as_malformed_and_applies_
                     delivery="b")
 
     with caplog.at_level(logging.ERROR, logger=draining.__name__):
-        taken, more, _ = draining.store_drain(store_id=store.pk)
+        taken, more = draining.store_drain(store_id=store.pk)
 
     assert (taken, more) == (3, False)
     assert not [r for r in caplog.records if "failed" in r.getMessage()]  # no batch rolled back
