@@ -237,7 +237,8 @@ def mark_stale(customer_ids, now):
     """Mark the scores of these customers stale as of `now` (those with an order: the others have no
     score), creating the rows of customers scored for the first time. The latest mark wins: a recompute
     that read its facts before it clears only the marks older than its read (write_scores). Returns
-    how many were marked."""
+    how many were marked. In customer order, as a recompute writes its page: the two never wait for
+    each other's rows in a cycle."""
     if not customer_ids:
         return 0
     h, o = table(HealthScore), table(Order)
@@ -246,7 +247,7 @@ def mark_stale(customer_ids, now):
         cursor.execute(
             f"INSERT INTO {h} (customer_id, score, band, components, policy_version, computed_at, stale_since) "
             f"SELECT c.id, NULL, '', '{{}}', 0, NULL, %s FROM {table(Customer)} c "
-            f"WHERE {among} AND EXISTS (SELECT 1 FROM {o} o WHERE o.customer_id = c.id) "
+            f"WHERE {among} AND EXISTS (SELECT 1 FROM {o} o WHERE o.customer_id = c.id) ORDER BY c.id "
             f"ON CONFLICT (customer_id) DO UPDATE SET stale_since = excluded.stale_since",
             [_param(now), *params])
         return cursor.rowcount

@@ -141,7 +141,8 @@ def score_page(customer_ids, *, rules, now, read_at, delivered_keys, activity_ki
     h, snapshots = table(HealthScore), table(HealthSnapshot)
     upsert = (f"INSERT INTO {h} (customer_id, score, band, components, policy_version, computed_at, stale_since) "
               f"SELECT b.customer_id, b.score, b.band, b.components, {int(rules.version)}, %s, NULL FROM banded b "
-              f"WHERE 1 = 1 ON CONFLICT (customer_id) DO UPDATE SET score = excluded.score, band = excluded.band, "
+              f"WHERE 1 = 1 ORDER BY b.customer_id "  # rows locked in customer order, as mark_stale does
+              f"ON CONFLICT (customer_id) DO UPDATE SET score = excluded.score, band = excluded.band, "
               f"components = excluded.components, policy_version = excluded.policy_version, "
               f"computed_at = excluded.computed_at, "
               f"stale_since = CASE WHEN {h}.stale_since > %s THEN {h}.stale_since END")

@@ -59,7 +59,9 @@ def at_risk_subject(customer_id):
 def stages_move(moves, *, actor):
     """Make the moves (the first per customer) in one transaction: lock the customers in id order, skip
     those whose stage no longer allows the move, step the rest and hand them to their new stages'
-    teams once (stages_follow). Returns {customer id: stage} of the customers moved."""
+    teams once (stages_follow). Returns {customer id: stage} of the customers moved. The lock (NO KEY
+    UPDATE) keeps other writers of these customers out, not the rows others write that refer to them:
+    a drain's or a sweep's commit checking its events' customers never waits for the health follower."""
     wanted = {}
     for move in moves:
         if not is_backward(move.transition):
@@ -68,7 +70,7 @@ def stages_move(moves, *, actor):
         return {}
     with transaction.atomic():
         events, changes = [], []
-        for customer in Customer.objects.select_for_update().filter(pk__in=list(wanted)).order_by("pk"):
+        for customer in Customer.objects.select_for_update(no_key=True).filter(pk__in=list(wanted)).order_by("pk"):
             move = wanted[customer.pk]
             if not can_proceed(getattr(customer, move.transition)):
                 continue

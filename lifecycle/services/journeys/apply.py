@@ -16,8 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db import connection
+
 from lifecycle.db import rows
-from lifecycle.models import Customer, Journey, JourneyStatus, JourneyStep, OrderState, StepState, TimelineEvent
+from lifecycle.db.sql import table
+from lifecycle.models import Customer, Journey, JourneyStatus, JourneyStep, Order, OrderState, StepState, TimelineEvent
 from lifecycle.models import ExceptionKind
 from lifecycle.services.exceptions import exceptions_resolve
 from lifecycle.services.journeys import ending, signals
@@ -47,7 +50,10 @@ class Batch:
 
 def follow_events(events, *, actor, now):
     """Apply `events` (TimelineEvent rows, in id order) to their customers' journeys; the caller holds
-    a transaction. Locks the customers (id order), then their journeys' steps."""
+    a transaction. Locks as the shops' and the ERP's batches do, orders before customers: the orders
+    of the customers' journeys (shared: what this batch writes refers to them), then the customers
+    (id order, against other writers of them, not against rows being written that refer to them),
+    then their journeys' steps."""
     by_customer = defaultdict(list)
     for event in events:
         signal = signals.signal_of(event.kind, event.data)
@@ -56,8 +62,7 @@ def follow_events(events, *, actor, now):
     if not by_customer:
         return Batch(actor, now)
     ids = sorted(by_customer)
-    # Locked, not loaded: only those whose journey completes are read whole (ending.activate).
-    list(Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    follow_lock(ids)
     journeys = {j.pk: j for j in Journey.objects.filter(customer_id__in=ids).select_related("playbook", "version", "order")
                 .only(*JOURNEY_FIELDS)}
     steps = defaultdict(list)
@@ -73,6 +78,21 @@ def follow_events(events, *, actor, now):
     ending.complete_finished(batch, journeys, steps)
     _write(batch)
     return batch
+
+
+def follow_lock(customer_ids):
+    """The locks of a batch (see follow_events). A row an insert refers to is checked at commit (a
+    KEY SHARE lock): taken here first, the orders' cannot wait behind a batch holding an order while
+    it waits for one of these customers, and the customers' lock (NO KEY UPDATE) makes nobody's check
+    wait for this batch. Locked, not loaded: only the customers whose journey completes are read
+    whole (ending.activate)."""
+    if connection.vendor == "postgresql":  # SQLite serialises writers by itself
+        orders = sorted(set(Journey.objects.filter(customer_id__in=customer_ids, order__isnull=False)
+                            .values_list("order_id", flat=True)))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {table(Order)} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [orders])
+    list(Customer.objects.select_for_update(no_key=True).filter(pk__in=customer_ids).order_by("pk")
+         .values_list("pk", flat=True))
 
 
 JOURNEY_FIELDS = ("id", "customer_id", "playbook_id", "version_id", "order_id", "status", "started_at", "ended_at",

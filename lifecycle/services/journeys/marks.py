@@ -6,11 +6,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from lifecycle.db import rows
-from lifecycle.models import Customer, JourneyStatus, JourneyStep, StepState, TimelineEvent
+from lifecycle.models import JourneyStatus, JourneyStep, StepState, TimelineEvent
 from lifecycle.selectors.visibility import agent_of
 from lifecycle.services.errors import PermissionDenied, ServiceError
 from lifecycle.services.journeys import signals
-from lifecycle.services.journeys.apply import follow_events
+from lifecycle.services.journeys.apply import follow_events, follow_lock
 from lifecycle.services.journeys.events import touchpoint_event
 
 # Managers hold it (migration 0022): they may mark any team's step; agents, their own teams' steps.
@@ -62,7 +62,7 @@ def step_mark_done(*, step, actor, comment):
     if not comment:
         raise StepMarkRefused("Say what was done: marking a step done needs a comment.")
     with transaction.atomic():
-        Customer.objects.select_for_update().filter(pk=step.customer_id).first()  # customer first, as followers lock
+        follow_lock([step.customer_id])  # the customer (and its journeys' orders) first, as followers lock
         locked = JourneyStep.objects.select_related("journey", "team__manager").get(pk=step.pk)
         team_ids = agent_team_ids(actor.user)
         refusal = mark_refusal(actor.user, locked, team_ids)
