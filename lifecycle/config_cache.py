@@ -54,6 +54,11 @@ class ConfigCache:
             return value
         return entries[key]
 
+    def forget(self, table, key):
+        """Drop one entry (read afresh next time), leaving the others."""
+        with self._lock:
+            self.tables[table].pop(key, None)
+
     def changed(self):
         """Call on every save or delete of a cached row (a signal receiver does)."""
         self.clear()

@@ -12,6 +12,7 @@ Refusals are recorded up to a rate per store, signed deliveries always (refusals
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -137,12 +138,25 @@ def _load_store(slug):
     return store and _Store(store.pk, store.slug, store.webhook_secret)
 
 
+# A signature failing against the kept secret reads the store afresh at most this often: a flood of
+# forged deliveries costs the database a query a second, not one each.
+FRESH_SECONDS = 1.0
+_read_afresh_at = {}  # slug -> when it was last read afresh for a failed signature
+
+
 def _active_store(slug, fresh=False):
+    """The active store of that slug (kept STORE_SECONDS), or None. Only that slug's entry is ever
+    dropped here: a flood of unknown slugs or forged signatures never makes the other stores' valid
+    deliveries read and decrypt their secrets again."""
     if fresh:
-        _stores.clear()
+        now = time.monotonic()
+        if now - _read_afresh_at.get(slug, float("-inf")) < FRESH_SECONDS:
+            return _stores.get("receiver_store", slug, _load_store)
+        _read_afresh_at[slug] = now
+        _stores.forget("receiver_store", slug)
     store = _stores.get("receiver_store", slug, _load_store)
     if store is None:
-        _stores.clear()  # unknown stores are not remembered: one connected meanwhile works at once
+        _stores.forget("receiver_store", slug)  # unknown stores are not remembered: one connected meanwhile works at once
     return store
 
 

@@ -127,3 +127,29 @@ def test_a_new_minute_records_refusals_again(store, settings):
     assert refusals.may_record(store.pk, clock) is False
     now[0] += 1  # the next one
     assert refusals.may_record(store.pk, clock) is True
+
+
+# --- floods never make the known stores' deliveries read their secrets again -------------------------
+def test_unknown_slugs_and_forged_signatures_leave_the_other_stores_kept_secrets_alone(deliver, store, wc_order,
+                                                                                        monkeypatch):
+    from django.db import connection
+
+    from integrations.woocommerce import webhooks
+    # The store was saved in the test's transaction, which a real process would have committed: the
+    # cache reads past what its own transaction edited (lifecycle/config_cache.py), so forget that.
+    connection._aftercare_config_edited_in = None
+    webhooks._stores.clear(), webhooks._read_afresh_at.clear()
+    assert deliver(wc_order, topic="order.created", delivery_id="warm").status_code == 200  # the store is kept now
+    reads = []
+    monkeypatch.setattr(webhooks, "_load_store", lambda slug, load=webhooks._load_store: reads.append(slug) or load(slug))
+
+    # when: a flood of deliveries to slugs nobody connected, and of forged signatures for the store
+    for n in range(20):
+        assert deliver(wc_order, slug=f"nobody-{n}").status_code == 404
+        assert deliver(wc_order, signature="forged", delivery_id=f"forged-{n}").status_code == 401
+
+    # then: the forged ones read the store afresh once (its secret may have been rotated), not each time,
+    # and the store's next signed delivery finds its secret kept
+    assert reads.count("main") == 1 and len(reads) == 21
+    assert deliver(version(wc_order, "completed", "2017-03-24T09:00:00"), delivery_id="real").status_code == 200
+    assert reads.count("main") == 1
