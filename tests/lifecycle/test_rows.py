@@ -92,10 +92,33 @@ def test_insert_many_refuses_a_relation_to_an_unsaved_object():
 def test_update_many_writes_each_row_its_own_values(monkeypatch):
     customers = rows.insert_many(Customer, [Customer(display_name=f"K{n}", email=f"u{n}@example.com")
                                             for n in range(7)])
-    monkeypatch.setattr(rows, "MAX_PARAMS", 9)  # three rows of (id, name, updated_at) a statement
+    monkeypatch.setattr(rows, "MAX_PARAMS", 9)  # two rows of (id, name, updated_at) and the ids a statement
     when = timezone.now()
     for n, customer in enumerate(customers):
         customer.display_name, customer.updated_at = f"Renamed {n}", when
     rows.update_many(Customer, customers[:5], ["display_name", "updated_at"])
     stored = dict(Customer.objects.filter(pk__in=[c.pk for c in customers]).values_list("pk", "display_name"))
     assert stored == {c.pk: (f"Renamed {n}" if n < 5 else f"K{n}") for n, c in enumerate(customers)}
+
+
+def test_from_row_loads_what_the_orm_loads():
+    """Built without Model.__init__, an order (an FSM state, django-fsm's record of it) and an exception
+    are the instances a queryset loads: the same values, the same state, saved as loaded."""
+    from tests.factories import make_order
+
+    customer = make_customer()
+    order = make_order(customer, state="paid")
+    exception = rows.insert_returning_pk(ExceptionCase(
+        kind="at_risk", subject_key=f"customer:{customer.pk}", customer=customer, severity=3, summary="s",
+        evidence={"a": [1]}, due_at=timezone.now(), opened_at=timezone.now()))
+    for model, pk in ((Order, order.pk), (ExceptionCase, exception.pk)):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {rows.columns(model)} FROM {model._meta.db_table} WHERE id = %s", [pk])
+            built = rows.from_row(model, cursor.fetchone())
+        loaded = model.objects.get(pk=pk)
+        assert {k: v for k, v in vars(built).items() if k != "_state"} == {
+            k: v for k, v in vars(loaded).items() if k != "_state"}
+        assert (built._state.adding, built._state.db) == (False, loaded._state.db)
+    built.summary = "saved"  # the exception as loaded: saved by its concurrency-checked save
+    built.save(update_fields=["summary"])
+    assert ExceptionCase.objects.get(pk=pk).summary == "saved"
