@@ -19,11 +19,16 @@ def col(model, name, alias=None):
 
 
 def for_update(sql, of=""):
-    """`sql` locking the rows it reads: FOR UPDATE (OF `of` where supported); unchanged on
-    databases without row locks (SQLite serialises writers instead)."""
+    """`sql` locking the rows it reads against other writers of them (OF `of` where supported);
+    unchanged on databases without row locks (SQLite serialises writers instead). FOR NO KEY UPDATE
+    where the database has it (PostgreSQL): nobody deletes these rows or changes their keys, and FOR
+    UPDATE also held back every transaction inserting a row that refers to them, whose foreign-key
+    check at commit then waited in a cycle with this one (two routings each holding a team the other's
+    handoff names; a drain holding an order the journey follower's events name)."""
     if not connection.features.has_select_for_update:
         return sql
-    return sql + (f" FOR UPDATE OF {of}" if of and connection.features.has_select_for_update_of else " FOR UPDATE")
+    lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else " FOR UPDATE"
+    return sql + (f"{lock} OF {of}" if of and connection.features.has_select_for_update_of else lock)
 
 
 def literals(values):
