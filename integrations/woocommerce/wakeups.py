@@ -80,9 +80,11 @@ class Wakeups:
 
 
 class PendingDrains:
-    def wake(self, store_id, *, delay=None):
-        """Queue the store's drain (after `delay` seconds) unless one is queued and not started yet;
-        returns whether one was queued."""
+    """The stores' pending marks (see the module): `wake` after a delivery commits, `started` by the drain."""
+
+    def wake(self, store_id):
+        """Queue the store's drain unless one is queued and has not started reading yet; returns
+        whether one was queued."""
         marks = _marks()
         try:
             if marks is not None and not marks.set(_key(store_id), 1, nx=True, ex=PENDING_SECONDS):
@@ -91,7 +93,7 @@ class PendingDrains:
             pass  # no mark to share: the drain is queued (or its publishing fails as the broker's)
         from integrations.woocommerce.tasks import drain_store  # the tasks import this module
 
-        drain_store.apply_async(args=[store_id], countdown=delay)
+        drain_store.apply_async(args=[store_id])
         return True
 
     def started(self, store_id):
