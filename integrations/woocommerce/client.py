@@ -92,6 +92,17 @@ class StoreClient:
         return OrderPage(number=page, total_pages=total_pages, total=_int_header(response, "X-WP-Total") or 0,
                          orders=orders)
 
+    def order_status(self, order_id):
+        """The shop's status for one order ("trash" for an order in the trash), or None when the shop
+        no longer has it (deleted for good: 404)."""
+        try:
+            _, order = self._get(f"orders/{int(order_id)}", {}, expect=dict)
+        except StoreRequestError as error:
+            if error.status == 404:
+                return None
+            raise
+        return str(order.get("status") or "")
+
     def iter_order_pages(self, modified_after=None, start_page=1):
         """(page_number, total_pages, orders) for every page of one query, from `start_page`.
 
@@ -120,8 +131,9 @@ class StoreClient:
             page += 1
 
     # -- transport -------------------------------------------------------------------------------
-    def _get(self, endpoint, params):
-        """(response, JSON list); retries what can pass, raises a StoreError for what cannot."""
+    def _get(self, endpoint, params, expect=list):
+        """(response, JSON list, or object with expect=dict); retries what can pass, raises a
+        StoreError for what cannot."""
         for attempt in range(1, self.max_tries + 1):
             started = time.perf_counter()
             retry_after = None
@@ -133,7 +145,7 @@ class StoreClient:
             else:
                 status = response.status_code
                 if status < 300:
-                    return response, self._body(response, endpoint)
+                    return response, self._body(response, endpoint, expect)
                 if status == 401:
                     raise StoreAuthError(self._auth_message(response))
                 if status != 429 and status < 500:
@@ -155,14 +167,15 @@ class StoreClient:
             self.http_seconds += time.perf_counter() - started
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _body(self, response, endpoint):
+    def _body(self, response, endpoint, expect=list):
         try:
             body = response.json()
         except ValueError:
             body = None
-        if not isinstance(body, list):
+        if not isinstance(body, expect):
             # A security plugin's HTML page, or PHP notices printed before the JSON.
-            raise StoreRequestError(f"{self.store.name}: GET {endpoint} did not answer with a JSON list "
+            raise StoreRequestError(f"{self.store.name}: GET {endpoint} did not answer with a JSON "
+                                    f"{'list' if expect is list else 'object'} "
                                     f"(starts {response.text[:120]!r}).", status=response.status_code)
         return body
 

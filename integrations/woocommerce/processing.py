@@ -5,10 +5,11 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from integrations.models import InboundEvent
-from integrations.woocommerce import intake
+from integrations.woocommerce import intake, mappers, statuses
+from integrations.woocommerce.client import StoreClient
 from integrations.woocommerce.signatures import load_body
 from lifecycle.actors import Actor
-from lifecycle.models import ExceptionKind
+from lifecycle.models import ExceptionKind, Order, OrderState
 from lifecycle.services.exceptions import exception_raise
 
 S = InboundEvent.Status
@@ -65,6 +66,25 @@ def _apply(event, actor, replay):
     return intake.Outcome.IGNORED
 
 
+def _trashed_again(event):
+    """Whether a deletion like one applied before is a second one: WooCommerce's order.deleted body is
+    only {"id": N} and its signature covers only the body, so a replay of the first and a trash after a
+    restore look alike. The shop decides, asked only when the console's order is not deleted now: it
+    is applied when the shop has the order in the trash, or no longer at all. An unreachable shop
+    fails the delivery, retried like any other."""
+    if event.topic != "order.deleted":
+        return False
+    try:
+        external_id = mappers.map_deleted(payload_of(event))
+    except (MalformedBody, mappers.PayloadError):
+        return False
+    order = Order.objects.filter(system=statuses.SYSTEM, namespace=event.store.slug, external_id=external_id).first()
+    if order is None or order.state == OrderState.DELETED:
+        return False
+    # Two tries: a drain waits on this; the delivery's own retries come later, behind the others.
+    return StoreClient(event.store, max_tries=2).order_status(external_id) in (None, intake.TRASH)
+
+
 def inbound_event_process(*, event_id, replay=False):
     """Apply a stored delivery; returns its final status.
 
@@ -84,7 +104,7 @@ def inbound_event_process(*, event_id, replay=False):
             return event.status
         actor = delivery_actor(event, event.store.slug)
         reason = ""
-        if not replay and event.dedupe_key and event.duplicate:
+        if not replay and event.dedupe_key and event.duplicate and not _trashed_again(event):
             outcome_status = S.DUPLICATE
         else:
             try:

@@ -34,7 +34,7 @@ def what_the_console_knows():
 
 
 # --- a signed delivery replayed long after ------------------------------------------------------------
-def test_every_signed_delivery_resent_long_after_changes_nothing(deliver, store, wc_order):
+def test_every_signed_delivery_resent_long_after_changes_nothing(deliver, store, wc_order, monkeypatch):
     # given: the shop created the order, had it paid, completed it, then trashed and restored it
     history = [
         (version(wc_order, "pending", "2017-03-22T16:00:00"), "order.created"),
@@ -49,6 +49,10 @@ def test_every_signed_delivery_resent_long_after_changes_nothing(deliver, store,
     assert before[0] == "completed"
 
     # when: someone who captured them resends every one, signature and all, years after their dates
+    # (the deletion of the restored order is checked with the shop, which has it completed)
+    asked = []
+    monkeypatch.setattr("integrations.woocommerce.client.StoreClient.order_status",
+                        lambda client, order_id: asked.append(order_id) or "completed")
     responses = [deliver(payload, topic=topic, delivery_id=f"replay-{n}") for n, (payload, topic) in enumerate(history)]
 
     # then: each is accepted (it is the shop's) and kept, and changes nothing: no state, no source
@@ -57,6 +61,7 @@ def test_every_signed_delivery_resent_long_after_changes_nothing(deliver, store,
     assert what_the_console_knows() == before
     replays = InboundEvent.objects.filter(delivery_id__startswith="replay-")
     assert set(replays.values_list("status", flat=True)) == {S.DUPLICATE}
+    assert asked == ["727"]
 
 
 def test_an_earlier_version_first_seen_long_after_is_stale_and_changes_nothing(deliver, store, wc_order):
