@@ -111,8 +111,8 @@ def _left_by_dead_runs(folder, now, results):
         _interrupted(name)
         if again:
             file.close()
-            results.append(_failed(folder, name, path, None, "its import was interrupted twice (the worker "
-                                                             "importing it stopped); drop it again once the workers run"))
+            why = "its import was interrupted twice (the worker importing it stopped); drop it again once the workers run"
+            results.append(_failed(folder, name, path, None, why))
             continue
         retried = path.with_name(f"{AGAIN}{path.name}")
         os.rename(path, retried)  # the lock stays with the open file

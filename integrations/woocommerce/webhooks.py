@@ -156,7 +156,7 @@ def _active_store(slug, fresh=False):
         _stores.forget("receiver_store", slug)
     store = _stores.get("receiver_store", slug, _load_store)
     if store is None:
-        _stores.forget("receiver_store", slug)  # unknown stores are not remembered: one connected meanwhile works at once
+        _stores.forget("receiver_store", slug)  # not remembered: a store connected meanwhile works at once
     return store
 
 
