@@ -122,3 +122,31 @@ def test_from_row_loads_what_the_orm_loads():
     built.summary = "saved"  # the exception as loaded: saved by its concurrency-checked save
     built.save(update_fields=["summary"])
     assert ExceptionCase.objects.get(pk=pk).summary == "saved"
+
+
+def test_new_builds_what_the_model_builds():
+    """rows.new without Model.__init__: the same values, defaults, cached relations and state as
+    model(**values), for a relation given as an instance, as None or by its id, and an FSM model."""
+    customer = make_customer()
+    now = timezone.now()
+    cases = [
+        (TimelineEvent, {"customer": customer, "order": None, "kind": "note", "source": "system", "summary": "s",
+                         "actor_kind": "system", "actor_user": None, "actor_ref": "test"}),
+        (TimelineEvent, {"customer_id": customer.pk, "kind": "note", "source": "system", "summary": "s",
+                         "data": {"a": 1}, "occurred_at": now, "actor_kind": "system", "actor_ref": "test"}),
+        (Order, {"customer": customer, "system": "woocommerce", "namespace": "shop", "external_id": "1",
+                 "number": "1", "currency": "EUR", "total": Decimal("1.00"), "placed_at": now, "state": "paid",
+                 "state_changed_at": now, "created_at": now}),
+    ]
+    for model, values in cases:
+        built, made = rows.new(model, **values), model(**values)
+
+        def seen(instance):
+            fields = {k: v for k, v in vars(instance).items() if k != "_state"}
+            if "occurred_at" in fields and "occurred_at" not in values:  # a default of now: two instants
+                assert fields.pop("occurred_at") is not None
+            return fields, instance._state.adding, instance._state.db, dict(instance._state.fields_cache)
+
+        assert seen(built) == seen(made)
+    with pytest.raises(TypeError):
+        rows.new(TimelineEvent, nonsense=1)
