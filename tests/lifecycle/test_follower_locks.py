@@ -57,3 +57,30 @@ def test_an_event_about_a_customer_commits_while_the_health_follower_moves_the_c
     move = Move(customer.pk, "flag_at_risk", "Refund on order")
     got = _event_committed_beside(customer, order, lambda: stages_move([move], actor=Actor.task("tests")))
     assert got == [None]
+
+
+def test_a_journey_follower_run_returns_at_once_while_another_run_follows():
+    from lifecycle.services.journeys.follow import _one_run, journeys_follow
+
+    paid_customer()  # a journey started, its events waiting for the follower
+    running, done = threading.Event(), threading.Event()
+
+    def first_run():
+        with _one_run() as mine:
+            assert mine
+            running.set()
+            done.wait(30)
+        connection.close()
+
+    first = threading.Thread(target=first_run)
+    first.start()
+    try:
+        assert running.wait(30)
+        # when another run comes (the beat's, or one queued by a journey's start), then it reads nothing,
+        # without waiting for the first
+        assert journeys_follow(actor=Actor.task("tests")) == 0
+    finally:
+        done.set()
+        first.join(30)
+    # and once the first is over, a run follows the events
+    assert journeys_follow(actor=Actor.task("tests")) > 0

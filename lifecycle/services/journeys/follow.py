@@ -9,12 +9,14 @@ last looked) only once that look is SAFETY old: every event is read again for a 
 one twice changes nothing (apply.py). Only events of customers with a running journey are read.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
+from lifecycle.db import locks
 from lifecycle.models import EventKind, Journey, JourneyStatus, JourneyWatermark, Stage, TimelineEvent
 from lifecycle.services.journeys import signals
 from lifecycle.services.journeys.apply import follow_events
@@ -24,6 +26,7 @@ BATCH = 2_000
 # Longer than any transaction that writes timeline events runs (a backfill page, an ERP import's chunk,
 # a CRM pull's page: seconds); every run reads again the events of the last SAFETY to 2 × SAFETY.
 SAFETY = timedelta(minutes=3)
+RUN_LOCK = locks.key_id(("journeys", "follow"))
 EVENT_FIELDS = ("id", "customer_id", "order_id", "kind", "source", "data", "occurred_at", "actor_kind", "actor_ref")
 
 
@@ -50,8 +53,33 @@ def _watermark():
     return JourneyWatermark.objects.select_for_update().get(pk=1)
 
 
+@contextmanager
+def _one_run():
+    """Whether this is the only follower run (PostgreSQL: a session lock held to the run's end). A
+    second run returns at once instead of waiting: waiting, it held a worker, then read again what
+    the first had read; the first reads everything up to where it looked."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK])
+        mine = cursor.fetchone()[0]
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [RUN_LOCK])
+
+
 def journeys_follow(*, actor, now=None):
-    """Follow every event since the watermark; returns how many were read."""
+    """Follow every event since the watermark; returns how many were read (0 when another run is
+    following them)."""
+    with _one_run() as mine:
+        return _follow(actor, now) if mine else 0
+
+
+def _follow(actor, now):
     now = now or timezone.now()
     with transaction.atomic():
         mark = _watermark()
