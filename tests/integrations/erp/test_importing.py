@@ -311,3 +311,18 @@ def test_only_managers_map_erp_statuses(store, operations):
     with pytest.raises(PermissionDenied):
         erp_status_mapping_set(profile="generic", raw_status="awaiting pickup", canonical="shipped",
                                actor=Actor.for_user(operations))
+
+
+def test_an_import_leaves_the_cycle_collector_as_it_found_it(store, ops):
+    """Collections are fewer while an import runs (importing._fewer_collections), and as before after it,
+    whether it applied or failed."""
+    import gc
+
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    shop_reports(store, 1500)
+    import_file(generic("1500,shipped,29.35,USD,2025-12-05 12:00:00"), ops, dry_run=False)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
+    with pytest.raises(ZeroDivisionError), importing._fewer_collections():
+        assert gc.get_threshold()[0] >= importing.YOUNG_COLLECTION
+        raise ZeroDivisionError
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
