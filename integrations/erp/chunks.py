@@ -9,7 +9,7 @@ the ERP's record of each order is upserted with the outcome.
 
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -71,7 +71,6 @@ def chunk_apply(run, chunk):
     side by side each add their own)."""
     before = [getattr(run.tally, name) for name in COUNTS]
     outcomes, observations, places, records = _observations(run, chunk)
-    own_transaction = not connection.in_atomic_block
     with transaction.atomic():
         found, order_ids = [None] * len(observations), [None] * len(chunk)
         applied = orders_observe(observations=observations, order_ids=found)
@@ -82,19 +81,7 @@ def chunk_apply(run, chunk):
         errors_flush(run)
         moved = {name: F(name) + getattr(run.tally, name) - was for name, was in zip(COUNTS, before)
                  if getattr(run.tally, name) != was}
-        if own_transaction:
-            _checks_now()
         ErpImport.objects.filter(pk=run.batch.pk).update(**moved)
-
-
-def _checks_now():
-    """Run the chunk's deferred foreign key checks (a few thousand rows' worth) now, not at commit:
-    the batch's row, which every applier and the progress updates write, is then locked only for the
-    commit itself, not while another applier's checks run. Only in the chunk's own transaction (it
-    holds for the rest of it, a caller's included)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def _observations(run, chunk):
