@@ -38,17 +38,23 @@ REFRESH = """UPDATE {exception}
 # PostgreSQL: one statement refreshes every (kind, subject) of a batch that is open (a repeat is then
 # done, in one round trip however many) and reads, for each of the others, the facts an opening needs
 # (the subqueries see the table as it was before the UPDATE). Rows come back in the batch's order.
+# Each subject's open exception is looked up on its own (a lateral join, by the one-open-per-subject
+# index): joined to the batch as a whole, the planner read every open exception of the kind per call.
 # The batch's columns are named v_* so that they never shadow the exception's own in SET or RETURNING.
 REFRESH_OR_FACTS_MANY = """WITH v AS (
         SELECT * FROM unnest(%(subjects)s::text[], %(summaries)s::text[], %(evidences)s::text[],
                              %(severities)s::integer[], %(customers)s::bigint[])
                       WITH ORDINALITY AS v(v_subject, v_summary, v_evidence, v_severity, v_customer, v_n)),
+    target AS (
+        SELECT e.v_id, v.v_summary, v.v_evidence, v.v_severity
+          FROM v CROSS JOIN LATERAL (SELECT id AS v_id FROM {exception}
+                                      WHERE kind = %(kind)s AND subject_key = v.v_subject AND status IN ({open})) e),
     refreshed AS (
         UPDATE {exception}
-           SET evidence = v.v_evidence::jsonb, summary = v.v_summary, occurrences = occurrences + 1,
-               updated_at = %(now)s, severity = CASE WHEN severity < v.v_severity THEN v.v_severity ELSE severity END
-          FROM v
-         WHERE kind = %(kind)s AND subject_key = v.v_subject AND status IN ({open})
+           SET evidence = t.v_evidence::jsonb, summary = t.v_summary, occurrences = occurrences + 1,
+               updated_at = %(now)s, severity = CASE WHEN severity < t.v_severity THEN t.v_severity ELSE severity END
+          FROM target t
+         WHERE id = t.v_id
      RETURNING {columns})
     SELECT refreshed.*,
            (SELECT team_id FROM {ownership} WHERE customer_id = v.v_customer),
