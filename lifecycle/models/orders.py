@@ -142,7 +142,9 @@ ORDER_TRANSITION_BY_TARGET = {
 class OrderSourceState(models.Model):
     """What one system last said about one order: its raw status and when it said it."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="source_states")
+    # No index of its own: the unique (order, system) index leads with it, and a second one was written
+    # with every source state (an ERP import writes 100,000).
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="source_states", db_index=False)
     system = models.CharField(max_length=16, choices=System.choices)
     raw_status = models.CharField(max_length=64)
     observed_at = models.DateTimeField(help_text="When the system reported this status (its own clock).")
