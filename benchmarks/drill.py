@@ -450,6 +450,7 @@ class Drill:
     def report(self, figures, results, left_out, failing):
         from drill import report
         from drill.figures import agent_seconds, processing_seconds
+        from integrations.erp.models import ErpImport
         from lifecycle.models import ExceptionCase
         from django.db.models import Count
 
@@ -467,8 +468,9 @@ class Drill:
             "the shop": f"{status.get('orders', 0):,} orders; deliveries by kind {status.get('counts')}",
             "webhooks disabled and re-activated by operations": self.ops.reactivated or "none",
             "syncs operations started": [reason for _, reason in self.ops.synced] or "none",
-            "ERP files abandoned in processing/ (a killed import), moved back by operations unprompted":
-                self.ops.moved_back or "none",
+            "ERP imports interrupted (a killed worker), their files taken again by the drop folder":
+                list(ErpImport.objects.filter(message__startswith="Interrupted").values_list("filename", flat=True))
+                or "none",
             "ERP": f"{len(self.erp.files)} daily files, {self.erp.rows_written:,} rows, {self.erp.bad_rows} "
                    f"malformed; dropped again corrected: {self.ops.redropped or 'none'}",
             "CRM edits by hand": f"{sum(e.ok for e in self.crm.edits)} landed of {len(self.crm.edits)}, "

@@ -7,12 +7,10 @@
   the shop's deliveries failed meanwhile, and WooCommerce does not send them again.
 - A rejected ERP file (the drop folder's sync_failure): export the day again without the bad rows and
   drop it under the same name (erp.py).
-- A file left in the drop folder's processing/ by a worker killed while importing it: the drop folder
-  leaves it "for a person to move back" (integrations/erp/drop.py), and no exception says so; the
-  drill's person looks at the folder and moves back a file there for longer than STUCK_SECONDS.
+A file left in the drop folder's processing/ by a worker killed while importing it is the console's
+own to recover (integrations/erp/drop.py imports it again): operations do nothing about it.
 """
 
-import re
 import threading
 import time
 
@@ -21,8 +19,6 @@ import requests
 from drill.dbsafe import database_errors, fresh_connection
 
 EVERY = 3.0  # seconds between two looks at the console
-STUCK_SECONDS = 60  # an import of a day's export takes seconds; a file there for a minute was abandoned
-CLAIM_PREFIX = re.compile(r"^[0-9a-f]{12}-")  # the drop folder's claim renames "x.csv" "<12 hex>-x.csv"
 
 
 class Operations:
@@ -30,7 +26,7 @@ class Operations:
         self.api, self.store_id = shop_url.rstrip("/") + "/wp-json/wc/v3", store_id
         self.auth = (consumer_key, consumer_secret)
         self.erp = erp
-        self.reactivated, self.redropped, self.synced, self.moved_back = [], [], [], []
+        self.reactivated, self.redropped, self.synced = [], [], []
         self.stopping = threading.Event()
 
     def reactivate_webhooks(self, reason):
@@ -53,21 +49,9 @@ class Operations:
         backfill_store.delay(self.store_id)
         self.synced.append((time.time(), reason))
 
-    def move_back_abandoned(self):
-        """Files an import abandoned in processing/, moved back into the drop folder under their name."""
-        processing = self.erp.drop / "processing"
-        if not processing.is_dir():
-            return
-        for path in processing.iterdir():
-            name = CLAIM_PREFIX.sub("", path.name)
-            if time.time() - path.stat().st_ctime > STUCK_SECONDS and not (self.erp.drop / name).exists():
-                path.rename(self.erp.drop / name)
-                self.moved_back.append(name)
-
     def loop(self):
         while not self.stopping.wait(EVERY):
             self.redropped += self.erp.fix_rejected()
-            self.move_back_abandoned()
             try:
                 fresh_connection()
                 if _disabled_webhooks_reported() and self.reactivate_webhooks("the console's sync_failure"):

@@ -29,18 +29,6 @@ TIMEOUT = 20 * 60  # seconds: a generous bound on a loaded machine; the drill wa
 INVARIANTS = 10
 CRM = "outbound CRM changes lost or applied out of order"
 SHOP_WORD = "shop orders not at the shop's last status"
-# Found by the drill, each to be fixed where it lives; then these tests pass and their markers go.
-SAME_SECOND_AFTER_ERP = (
-    "bug in lifecycle/services/observations.py (_same_second_order): a shop version of the same second as the "
-    "shop's stored one is compared with the order's canonical state, not with what the shop said: when the ERP "
-    "completed the order between the shop's 'processing' and 'completed' of one second, the shop's 'completed' "
-    "is judged not later and dropped as stale, the shop's source state stays 'processing' for good, and "
-    "reconciliation opens a state_mismatch (ERP delivered, shop not completed) that never clears")
-CRM_DEAD_DEALS = (
-    "bug in integrations/crm (deal delivery): after a CRM outage, a deal whose customer's contact upsert is "
-    "waiting for its retry is sent before the contact; HubSpot then has the deal but no contact to link it to, "
-    "and the adapter's item error turns the deal message into a dead letter at once (HubSpotAdapter.upsert_deals, "
-    "deal_delivery._send): the newest deal change of those orders is never delivered nor linked later")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
@@ -76,29 +64,26 @@ def invariants(output):
         r"^INVARIANT (?P<name>.+?): (?P<count>\d+) \(allowed 0\)", output, re.MULTILINE)}
 
 
-def test_the_small_month_catches_up_and_every_invariant_without_a_known_bug_is_zero(small_month):
+def test_the_small_month_catches_up_and_every_invariant_is_zero(small_month):
     # given the small month run with every fault, when its invariants are read
     output = small_month["output"]
     counts = invariants(output)
     # then it caught up, counted all of them, and each is 0
     assert "NOT CAUGHT UP" not in output, output[-4000:]
     assert len(re.findall(r"^INVARIANT ", output, re.MULTILINE)) == INVARIANTS, output[-4000:]
-    broken = {name: n for name, n in counts.items() if n and name not in (CRM, SHOP_WORD)}
+    broken = {name: n for name, n in counts.items() if n}
     assert not broken, output[-6000:]
 
 
-# Fixed by 745f325 (a deal waits for its contact after an outage): not strict until a quiet machine's CI
-# has shown the small month at 0 here; then drop the marker.
-@pytest.mark.xfail(strict=False, reason=CRM_DEAD_DEALS)
+# Two the drill found, named on their own: a deal sent before its contact after a CRM outage (fixed by
+# 745f325), and the shop's same-second version judged against another system's move (fixed by 8b538b7).
 def test_no_outbound_crm_change_is_lost_or_applied_out_of_order(small_month):
     assert invariants(small_month["output"]).get(CRM) == 0, small_month["output"][-4000:]
 
 
-@pytest.mark.xfail(strict=False, reason=SAME_SECOND_AFTER_ERP)
 def test_every_shop_order_ends_at_the_shops_last_status(small_month):
     assert invariants(small_month["output"]).get(SHOP_WORD) == 0, small_month["output"][-4000:]
 
 
-@pytest.mark.xfail(strict=False, reason=f"{SAME_SECOND_AFTER_ERP} (and {CRM_DEAD_DEALS}, fixed by 745f325)")
 def test_the_drill_exits_zero(small_month):
     assert small_month["code"] == 0, small_month["output"][-4000:]
