@@ -186,7 +186,7 @@ def _moves_write(moves, actor, connection):
     wanted = dict(moves)
     reason = f"{connection.name} moved the lifecycle stage (the connection accepts the CRM's changes)"
     events, changes = [], []
-    for customer in Customer.objects.select_for_update().filter(pk__in=wanted).order_by("pk"):
+    for customer in Customer.objects.select_for_update(no_key=True).filter(pk__in=wanted).order_by("pk"):
         before = customer.stage
         try:
             stage_step(customer, wanted[customer.pk], actor, reason, events)

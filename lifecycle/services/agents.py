@@ -129,7 +129,7 @@ def _set_flags(agent, *, is_active=None, is_available=None):
     with transaction.atomic():
         team_ids = list(agent.teams.values_list("pk", flat=True))
         # Wait for routings into these teams in flight, and make later ones see the new flag.
-        list(Team.objects.select_for_update().filter(pk__in=team_ids).order_by("pk").values_list("pk"))
+        list(Team.objects.select_for_update(no_key=True).filter(pk__in=team_ids).order_by("pk").values_list("pk"))
         if is_active is not None:
             agent.user.is_active = is_active
             agent.user.save(update_fields=["is_active"])
@@ -158,7 +158,7 @@ def _reroute_exception(exception, *, from_agent, to_agent, actor):
         if exception.queue_id:
             # Team before exception, the order routing takes them in (it resolves exceptions under
             # the team's lock), so the two never wait on each other in a circle.
-            Team.objects.select_for_update().filter(pk=exception.queue_id).values_list("pk").first()
+            Team.objects.select_for_update(no_key=True).filter(pk=exception.queue_id).values_list("pk").first()
         locked = ExceptionCase.objects.select_for_update().get(pk=exception.pk)
         if locked.status not in OPEN_STATUSES or locked.assignee_id != from_agent.pk:
             return None  # closed or moved meanwhile: no longer this agent's

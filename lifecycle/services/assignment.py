@@ -45,7 +45,7 @@ def customer_claim(*, customer, actor):
     """The agent takes a customer of their team that waits for an agent. Returns the Handoff."""
     agent = agent_for(actor)
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        locked = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         return claim_locked(locked, agent, actor)
 
 

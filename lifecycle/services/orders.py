@@ -299,7 +299,7 @@ def order_transition(*, order, to_state, actor, raw_status="", source=EventSourc
     if locked and not connection.in_atomic_block:
         raise RuntimeError("order_transition(locked=True) needs the caller's transaction")
     with transaction.atomic():
-        current = order if locked else Order.objects.select_for_update().get(pk=order.pk)
+        current = order if locked else Order.objects.select_for_update(no_key=True).get(pk=order.pk)
         events, followers = [], Followers()
         moved = order_move(current, to_state, actor, raw_status, events, followers, source=source, through=through)
         if system:

@@ -176,7 +176,7 @@ def route_many(requests):
 
 def _route_one(request):
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=request.customer.pk)
+        locked = Customer.objects.select_for_update(no_key=True).get(pk=request.customer.pk)
         handoffs = route_many([replace(request, customer=locked)])
     return handoffs[0] if handoffs else None
 

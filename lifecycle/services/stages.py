@@ -71,7 +71,7 @@ def customer_move_stage(*, customer, transition, actor, reason=""):
     if backward and not reason:
         raise StageMoveRefused("A backward stage move needs a reason.")
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        locked = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         method = getattr(locked, transition)
         if not can_proceed(method):
             label = STAGE_TRANSITIONS[transition].custom["label"]
