@@ -7,7 +7,7 @@ order it names (records.py), which the domain applies (orders_observe) or forese
 the ERP's record of each order is upserted with the outcome.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from django.db import transaction
 from django.db.models import F
@@ -21,13 +21,13 @@ from lifecycle.db import rows
 from lifecycle.services.observations import orders_observe, orders_preview
 from lifecycle.values import ObservationError, Outcome
 
-COUNTS = ("orders_read", "new", "updated", "unchanged", "invalid", "orphans")  # what a batch counts
 ERRORS_AT_ONCE = 1_000  # row errors written together: memory stays flat however many a file has
 
 
 @dataclass
 class Tally:
-    """The counts an applier adds to its batch (COUNTS), when it is not the only one (applying.py)."""
+    """What a batch counts (COUNTS, the batch's fields of the same names), as an applier adds them to
+    its batch when it is not the only one (applying.py)."""
 
     orders_read: int = 0
     new: int = 0
@@ -35,6 +35,9 @@ class Tally:
     unchanged: int = 0
     invalid: int = 0
     orphans: int = 0
+
+
+COUNTS = tuple(f.name for f in fields(Tally))
 
 
 @dataclass
