@@ -1,8 +1,10 @@
-"""A large export is applied by two appliers side by side (PostgreSQL, each its own connection): the
-orders, records and counts end as one applier leaves them, each order's rows still apply in file
-order, and one applier failing fails the import without leaving the other waiting."""
+"""A large export is applied by two appliers side by side (PostgreSQL, each a process with its own
+connection): the orders, records and counts end as one applier leaves them, each order's rows still
+apply in file order, and one applier failing (or dying) fails the import without leaving the other
+waiting."""
 
-import threading
+import os
+import signal
 
 import pytest
 
@@ -18,19 +20,21 @@ ORPHANS = range(9000, 9003)
 
 
 @pytest.fixture
-def side_by_side(monkeypatch):
-    """Chunks of 3 orders, and appliers side by side from the first: the threads that applied them."""
+def side_by_side(monkeypatch, tmp_path):
+    """Chunks of 3 orders, and appliers side by side from the first: returns the processes that
+    applied them (read from the file each writes its id to as it applies a chunk)."""
     monkeypatch.setattr(importing, "CHUNK", 3)
     monkeypatch.setattr(applying, "SIDE_BY_SIDE_FROM", 1)
-    threads = set()
+    appliers = tmp_path / "appliers"
     chunk_apply = applying.chunk_apply
 
     def spied(run, orders):
-        threads.add(threading.current_thread().name)
+        with open(appliers, "a") as file:
+            file.write(f"{os.getpid()}\n")
         return chunk_apply(run, orders)
 
     monkeypatch.setattr(applying, "chunk_apply", spied)
-    return threads
+    return lambda: set(appliers.read_text().split()) if appliers.exists() else set()
 
 
 def export():
@@ -49,8 +53,8 @@ def test_side_by_side_appliers_end_as_one_applier_would(store, operations, side_
     # when: operations apply an export of them, three orders the shop never reported, and a later row
     batch = import_file(export(), Actor.for_user(operations), dry_run=False)
 
-    # then: two appliers did it, and every order took the ERP's last word
-    assert len(side_by_side) == applying.WORKERS, side_by_side
+    # then: two appliers did it, processes of their own, and every order took the ERP's last word
+    assert len(side_by_side()) == applying.WORKERS and str(os.getpid()) not in side_by_side()
     assert batch.state == ErpImport.State.APPLIED, batch.message
     assert counts(batch) == {"new": len(NUMBERS), "updated": 1, "unchanged": 0, "invalid": 0,
                              "orphans": len(ORPHANS)}
@@ -79,6 +83,26 @@ def test_an_applier_failing_fails_the_import_and_the_other_stops(store, operatio
     monkeypatch.setattr(applying, "chunk_apply", broken)
 
     with pytest.raises(RuntimeError):
+        import_file(export(), Actor.for_user(operations), dry_run=False)
+
+    batch = ErpImport.objects.get()
+    assert batch.state == ErpImport.State.FAILED and "Importing the file again applies the rest" in batch.message
+    assert Order.objects.get(number=str(NUMBERS[5])).state == "paid"
+
+
+def test_an_applier_killed_fails_the_import_saying_so(store, operations, side_by_side, monkeypatch):
+    for number in NUMBERS:
+        shop_reports(store, number)
+    spied = applying.chunk_apply
+
+    def killed(run, orders):
+        if any(order.shop_order_number == str(NUMBERS[5]) for order in orders):
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        return spied(run, orders)
+
+    monkeypatch.setattr(applying, "chunk_apply", killed)
+
+    with pytest.raises(applying.ApplierDied, match="exit code -9"):
         import_file(export(), Actor.for_user(operations), dry_run=False)
 
     batch = ErpImport.objects.get()
