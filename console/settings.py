@@ -158,6 +158,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # it off, for a pooler that cannot keep prepared statements (PgBouncer in transaction mode < 1.21).
     _prepare = os.environ.get("DB_PREPARE_THRESHOLD", "5")
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(_prepare) if _prepare else None
+    # PostgreSQL compiles a statement it estimates costly (a batch's UPDATE … FROM unnest of a
+    # thousand rows) to machine code first: tens of milliseconds of CPU a statement, to save less
+    # than that on statements this console runs in a few. Off, a 100,000-row ERP import used 30 CPU
+    # seconds instead of 42 (benchmarks/bench_erp_import.py). DB_JIT=on turns it back on; empty sends
+    # no option, leaving the server's setting (a pooler refusing start-up options: PgBouncer without
+    # ignore_startup_parameters = options).
+    _jit = os.environ.get("DB_JIT", "off")
+    if _jit in ("on", "off"):
+        DATABASES["default"]["OPTIONS"]["options"] = f"-c jit={_jit}"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
