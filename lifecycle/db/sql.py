@@ -2,6 +2,7 @@
 database supports them, model constants as literals."""
 
 from django.db import connection
+from django.db.models.expressions import RawSQL
 
 
 def quote(name):
@@ -62,3 +63,25 @@ def json_text(column, key):
     if connection.vendor == "postgresql":
         return f"({column} ->> '{key}')"
     return f"json_extract({column}, '$.{key}')"
+
+
+def frozen_columns(queryset):
+    """Each annotation of `queryset` compiled, as {name: (sql, params, output field)}, for a caller to
+    keep and add to its queries as RawSQL (raw_columns): building and compiling a dozen correlated
+    subqueries cost a read more CPU than running them, on every request (console/selectors/crm.py).
+
+    The SQL names the queryset's own table by its name, as a query reading that table (not nested in
+    another query) calls it. A column reached through a join would be missing from the query the SQL
+    is added to: refused (read it with a subquery of its own)."""
+    query = queryset.query
+    joined = [alias for alias, join in query.alias_map.items() if getattr(join, "join_type", None)]
+    if joined:
+        raise ValueError(f"frozen columns may not join other tables: {joined}")
+    compiler = query.get_compiler(using=queryset.db)
+    return {name: (*compiler.compile(expression), expression.output_field)
+            for name, expression in query.annotations.items()}
+
+
+def raw_columns(frozen):
+    """frozen_columns' SQL as annotations (new expressions each time: a query resolves its own)."""
+    return {name: RawSQL(sql, params, output_field=field) for name, (sql, params, field) in frozen.items()}
