@@ -485,24 +485,27 @@ def _assignable_agents():
 def customer_exceptions(customer, user, *, history=CLOSED_EXCEPTIONS_SHOWN):
     """Open exceptions (oldest due first) with the actions this user may take, and the latest closed.
 
-    Two queries, plus one for the active agents when the user may assign (it also tells whether the
-    user is one of them), else one for the user's agent. Whether an exception sits in one of the
-    agent's teams' queues comes with the open exceptions. The queue services re-check it all on POST.
+    Two queries, plus, when the user may assign, one for the active agents once some exception is
+    open (it also tells whether the user is one of them: counting every agent's load is most of the
+    section's cost, for a dropdown only an open exception has), else one for the user's agent.
+    Whether an exception sits in one of the user's teams' queues comes with the open exceptions. The
+    queue services re-check it all on POST.
     """
     can_assign, can_dismiss, can_work = (user.has_perm(p) for p in (ASSIGN, DISMISS, WORK))
-    memberships = _assignable_agents() if can_assign else []  # off-shift agents too: is the user one?
+    base = exceptions_visible_to(user, ExceptionCase.objects.filter(customer=customer)).select_related(
+        "queue", "assignee__user", "order"
+    )
+    in_my_team = Agent.teams.through.objects.filter(agent__user_id=user.pk, team_id=OuterRef("queue_id"))
+    open_items = list(base.filter(status__in=OPEN_STATUSES).annotate(in_my_team=Exists(in_my_team))
+                      .order_by("due_at", "opened_at", "id"))
+    closed = list(base.filter(status__in=CLOSED_STATUSES).order_by("-closed_at", "-id")[: history + 1])
+    # off-shift agents too: is the user one?
+    memberships = _assignable_agents() if can_assign and open_items else []
     if can_assign:
         agent_id = next((pk for pk, user_id, *_ in memberships if user_id == user.pk), None)
     else:
         agent = agent_of(user) if can_work else None
         agent_id = agent.pk if agent else None
-    base = exceptions_visible_to(user, ExceptionCase.objects.filter(customer=customer)).select_related(
-        "queue", "assignee__user", "order"
-    )
-    in_my_team = Agent.teams.through.objects.filter(agent_id=agent_id, team_id=OuterRef("queue_id"))
-    open_items = list(base.filter(status__in=OPEN_STATUSES).annotate(in_my_team=Exists(in_my_team))
-                      .order_by("due_at", "opened_at", "id"))
-    closed = list(base.filter(status__in=CLOSED_STATUSES).order_by("-closed_at", "-id")[: history + 1])
     # offered: the agents on shift (an off-shift agent takes no work: the form leaves them out too)
     everyone = list({pk: (pk, label) for pk, _, label, _, on_shift in memberships if on_shift}.values())
     by_team = {}
