@@ -19,7 +19,7 @@ What is measured:
   process by django-import-export's `import_data(dry_run=False)` with the ERPNext resource, one row
   at a time (each row checked, observed as a batch of one, its record saved).
 Every row names a shop order the console has (seeded), one row per order (ERPNext's line rows are not
-repeated: the row-by-row resource cannot fold them), statuses spread over ERPNext's combinations (half
+repeated: the row-by-row resource cannot fold them), each with its own modification time, statuses spread over ERPNext's combinations (half
 to deliver, a fifth delivered, a fifth completed, a tenth cancelled), each newer than the shop's word.
 
 Left out: seeding the shop's 102,000 orders (INSERT … SELECT, timed apart), writing the CSV, the
@@ -86,7 +86,8 @@ def seed(cursor, orders, now):
 
 
 def write_export(path, ids, modified):
-    """An ERPNext Data Export: one row per order (its first item on it), as Frappe writes it."""
+    """An ERPNext Data Export: one row per order (its first item on it), as Frappe writes it; each
+    order last modified at its own moment (a millisecond apart), up to `modified`."""
     with open(path, "w", newline="", encoding="utf-8") as file:
         out = csv.writer(file, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\r\n")
         out.writerow(HEADER)
@@ -96,7 +97,8 @@ def write_export(path, ids, modified):
             out.writerow([f"SAL-ORD-2026-{g:07d}", "SAL-ORD-.YYYY.-", f"Customer {g}", "Sales", "2026-12-01",
                           str(FIRST + g), "Aftercare Demo Ltd", f"c{g}@example.com", "EUR", 1.0,
                           "Standard Selling", float(total), status, delivery, float(delivered), float(billed), billing,
-                          modified, f"i{g:09d}", "MUG-BLUE", "Mug, blue", 1.0, float(total), float(total)])
+                          (modified - timedelta(milliseconds=g)).strftime("%Y-%m-%d %H:%M:%S.%f"), f"i{g:09d}",
+                          "MUG-BLUE", "Mug, blue", 1.0, float(total), float(total)])
 
 
 def baseline(path, rows):
@@ -143,7 +145,7 @@ def main():
     rows.analyze(Customer, Ownership, Order, OrderSourceState)
     folder = Path(tempfile.mkdtemp(prefix="bench-erp-"))
     big, sample = folder / "erpnext-sales-orders.csv", folder / "erpnext-sample.csv"
-    modified = (now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    modified = now - timedelta(hours=1)
     write_export(big, range(1, args.rows + 1), modified)
     write_export(sample, range(args.rows + 1, args.rows + args.sample + 1), modified)
     print(f"database: PostgreSQL {connection.pg_version // 10000}, DEBUG {'on' if settings.DEBUG else 'off'}, "

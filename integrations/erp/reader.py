@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 from zoneinfo import ZoneInfo
 
 from integrations.erp.csvfile import CsvFile, open_csv
@@ -26,9 +26,9 @@ from integrations.erp.parsing import Formats
 from integrations.erp.profiles import Profile, detect_profile, get_profile, match_columns
 
 
-@dataclass(frozen=True)
-class ParsedOrder:
-    """One valid order of the file, with the line of its first row and how many rows it spans."""
+class ParsedOrder(NamedTuple):
+    """One valid order of the file, with the line of its first row and how many rows it spans: its
+    OrderFacts' fields between `rows` and `values`, in their order."""
 
     line: int
     rows: int
@@ -133,7 +133,7 @@ class OrderReader:
             errors = errors + [RowError(order.sources.get(p.field, order.line), self.header.columns.get(p.field),
                                         p.value, p.message) for p in problems]
             if not errors:
-                yield ParsedOrder(line=order.line, rows=order.rows, values=order.raw, **vars(facts))
+                yield ParsedOrder(order.line, order.rows, *facts, order.raw)
                 return
         yield from sorted(errors, key=lambda error: error.line)
 
