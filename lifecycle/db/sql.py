@@ -74,7 +74,8 @@ def frozen_columns(queryset):
     another query) calls it. A column reached through a join would be missing from the query the SQL
     is added to: refused (read it with a subquery of its own)."""
     query = queryset.query
-    joined = [alias for alias, join in query.alias_map.items() if getattr(join, "join_type", None)]
+    joined = [alias for alias, join in query.alias_map.items()
+              if getattr(join, "join_type", None) and query.alias_refcount[alias]]  # not a join trimmed away
     if joined:
         raise ValueError(f"frozen columns may not join other tables: {joined}")
     compiler = query.get_compiler(using=queryset.db)

@@ -6,10 +6,12 @@ history), and per-row details are loaded for that page only. Sections whose data
 not exist yet (journey) return None and the screen says "Not connected yet".
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import BigIntegerField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
@@ -18,6 +20,7 @@ from django.utils.translation import gettext
 
 from lifecycle import statuses
 from lifecycle.actors import ActorKind
+from lifecycle.db.sql import frozen_columns, raw_columns
 from lifecycle.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -35,6 +38,7 @@ from lifecycle.models import (
     Ownership,
     Stage,
     System,
+    Team,
     TimelineEvent,
 )
 from lifecycle.selectors import health, journeys, wording
@@ -121,16 +125,17 @@ class OwnerSection:
 
 def customer_owner(customer, *, limit=HANDOFFS_SHOWN, book=None):
     """The owner (team, agent, since, the handoff that made it) and the latest handoffs, each with its
-    decision in a sentence (`handoff.sentence`, worded on first read): one query, plus one when first
-    read for the names the rows do not carry (`book`, a wording.NameBook the page may share)."""
+    decision in a sentence (`handoff.sentence`, worded on first read) and the names of the teams and
+    agents it moved the customer between (`from_team_name`, `from_agent_name`, `to_team_name`,
+    `to_agent_name`; None for none): one query, plus one when first read for the names the rows do
+    not carry (`book`, a wording.NameBook the page may share)."""
     try:
         ownership = customer.ownership
     except Customer.ownership.RelatedObjectDoesNotExist:
         ownership = None
     handoffs = list(
-        Handoff.objects.filter(customer=customer)
-        .select_related("from_team", "from_agent__user", "to_team", "to_agent__user", "actor_user")
-        .order_by("-created_at", "-id")[: limit + 1]
+        Handoff.objects.filter(customer=customer).select_related("actor_user")
+        .annotate(**raw_columns(_route_names(connection.vendor))).order_by("-created_at", "-id")[: limit + 1]
     )
     shown = handoffs[:limit]
     if ownership is not None and ownership.last_handoff_id is not None:
@@ -143,6 +148,25 @@ def customer_owner(customer, *, limit=HANDOFFS_SHOWN, book=None):
     for handoff in shown + decided:
         handoff.sentence = wording.Sentence(book, handoff)
     return OwnerSection(ownership, shown, len(handoffs) > limit)
+
+
+def _agent_name(agent_id):
+    """An agent's name as Agent.__str__ says it: the user's full name, else the username."""
+    full = NullIf(Trim(Concat("user__first_name", Value(" "), "user__last_name")), Value(""))
+    return Subquery(Agent.objects.filter(pk=OuterRef(agent_id)).values(name=Coalesce(full, "user__username"))[:1])
+
+
+@functools.cache
+def _route_names(vendor):
+    """A handoff's teams and agents by name, as columns of its own row compiled once (frozen_columns):
+    joined instead (two teams, two agents, their users), PostgreSQL took 5 ms to plan the handoffs'
+    read, fifty times its run."""
+    def team_name(team_id):
+        return Subquery(Team.objects.filter(pk=OuterRef(team_id)).values("name")[:1])
+
+    return frozen_columns(Handoff.objects.annotate(
+        from_team_name=team_name("from_team_id"), to_team_name=team_name("to_team_id"),
+        from_agent_name=_agent_name("from_agent_id"), to_agent_name=_agent_name("to_agent_id")))
 
 
 # --- stage ----------------------------------------------------------------------------------------

@@ -155,6 +155,12 @@ class NameBook:
             for agent in (_loaded(handoff, "from_agent"), _loaded(handoff, "to_agent")):
                 if agent is not None and agent._meta.get_field("user").is_cached(agent):
                     self.names.agents[agent.pk] = str(agent)
+            # names the row carries as columns (lifecycle/selectors/customers.py _route_names)
+            for end in ("from", "to"):
+                if getattr(handoff, f"{end}_team_name", None) is not None:
+                    self.names.teams[getattr(handoff, f"{end}_team_id")] = getattr(handoff, f"{end}_team_name")
+                if getattr(handoff, f"{end}_agent_name", None) is not None:
+                    self.names.agents[getattr(handoff, f"{end}_agent_id")] = getattr(handoff, f"{end}_agent_name")
             detail = handoff.detail or {}
             self.team_ids.add(_int(detail.get("team_id")))
             self.agent_ids.add(_int(detail.get("agent_id")))
