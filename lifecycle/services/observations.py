@@ -57,7 +57,7 @@ from lifecycle import statuses
 from lifecycle.db import locks, rows
 from lifecycle.db import orders as order_rows
 from lifecycle.db.sql import quote, table
-from lifecycle.models import Customer, CustomerIdentity, ExceptionKind, Order
+from lifecycle.models import OPEN_STATUSES, Customer, CustomerIdentity, ExceptionCase, ExceptionKind, Order
 from lifecycle.models import OrderSourceState, OrderState, Ownership, System, TimelineEvent
 from lifecycle.services import orders, timeline
 from lifecycle.services.customers import customers_resolve
@@ -392,7 +392,11 @@ def _raise_unmapped(order, obs, work):
 def orphan_subject(system, order):
     """The subject of the `state_mismatch` a system's word on an order the console does not have
     opens (`order`: the OrderRef it names): one per system and order number."""
-    return f"{system}-only:{order.system}:{order.namespace}/order:{order.number}"
+    return f"{_orphan_prefix(system)}{order.system}:{order.namespace}/order:{order.number}"
+
+
+def _orphan_prefix(system):
+    return f"{system}-only:"
 
 
 def _orphans_raise(orphans, outcomes):
@@ -413,9 +417,14 @@ def _orphans_raise(orphans, outcomes):
 
 def _orphans_found(found):
     """Observations of another system's order that found it: the mismatch their system's word opened
-    while the order was missing resolves (one statement per actor; none open, nothing changes)."""
+    while the order was missing resolves (one statement per actor; none open, nothing changes).
+    Mostly none of their system is open at all: then one small read says so, instead of a resolve
+    naming every order of the batch."""
+    waiting = {system for system in {obs.system for obs in found} if ExceptionCase.objects.filter(
+        kind=ExceptionKind.STATE_MISMATCH, status__in=OPEN_STATUSES,
+        subject_key__startswith=_orphan_prefix(system)).exists()}
     by_actor = {}
-    for obs in found:
+    for obs in (obs for obs in found if obs.system in waiting):
         ref = obs.of_order
         who = timeline.SYSTEM_NAMES.get(ref.system, ref.system)
         by_actor.setdefault(obs.actor, {})[orphan_subject(obs.system, ref)] = (
