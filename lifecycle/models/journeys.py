@@ -219,7 +219,8 @@ class JourneyWatermark(models.Model):
 
     Ids are taken when a row is inserted but seen when its transaction commits, so an event may
     appear below ids already read. The follower therefore reads from `safe_id`, and only moves it
-    up to `seen_id` (what it had read by `seen_at`) once that is older than a transaction lasts;
+    up to `seen_id` (what it had read by `seen_at`) once every transaction open then has ended, or
+    that look is older than a transaction lasts;
     events read twice change nothing (a step keeps the ids of the events it took, see
     lifecycle/services/journeys/follow.py).
     """
