@@ -70,39 +70,37 @@ def test_side_by_side_appliers_end_as_one_applier_would(store, operations, side_
     assert counts(saved) == counts(batch) and saved.orders_read == batch.orders_read == len(NUMBERS) + len(ORPHANS) + 1
 
 
-def test_an_applier_failing_fails_the_import_and_the_other_stops(store, operations, side_by_side, monkeypatch):
-    for number in NUMBERS:
-        shop_reports(store, number)
+def _when_applying_the_sixth_order(monkeypatch, happens):
+    """The applier handed the sixth order: `happens()` to it before it applies that chunk."""
     spied = applying.chunk_apply
 
-    def broken(run, orders):
+    def failing(run, orders):
         if any(order.shop_order_number == str(NUMBERS[5]) for order in orders):
-            raise RuntimeError("the database went away")
+            happens()
         return spied(run, orders)
 
-    monkeypatch.setattr(applying, "chunk_apply", broken)
-
-    with pytest.raises(RuntimeError):
-        import_file(export(), Actor.for_user(operations), dry_run=False)
-
-    batch = ErpImport.objects.get()
-    assert batch.state == ErpImport.State.FAILED and "Importing the file again applies the rest" in batch.message
-    assert Order.objects.get(number=str(NUMBERS[5])).state == "paid"
+    monkeypatch.setattr(applying, "chunk_apply", failing)
 
 
-def test_an_applier_killed_fails_the_import_saying_so(store, operations, side_by_side, monkeypatch):
+def _database_goes_away():
+    raise RuntimeError("the database went away")
+
+
+def _killed():
+    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+
+
+@pytest.mark.parametrize(("happens", "error", "says"), [
+    (_database_goes_away, RuntimeError, "the database went away"),
+    (_killed, applying.ApplierDied, "ended without finishing [(]exit code -9[)]"),
+], ids=["error", "killed"])
+def test_an_applier_failing_fails_the_import_and_the_other_stops(store, operations, side_by_side, monkeypatch,
+                                                                 happens, error, says):
     for number in NUMBERS:
         shop_reports(store, number)
-    spied = applying.chunk_apply
+    _when_applying_the_sixth_order(monkeypatch, happens)
 
-    def killed(run, orders):
-        if any(order.shop_order_number == str(NUMBERS[5]) for order in orders):
-            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
-        return spied(run, orders)
-
-    monkeypatch.setattr(applying, "chunk_apply", killed)
-
-    with pytest.raises(applying.ApplierDied, match="exit code -9"):
+    with pytest.raises(error, match=says):
         import_file(export(), Actor.for_user(operations), dry_run=False)
 
     batch = ErpImport.objects.get()
