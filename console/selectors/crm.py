@@ -32,7 +32,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 
 from integrations.crm.models import (
     HUBSPOT_STAGES,
@@ -45,6 +45,7 @@ from integrations.crm.models import (
     OutboundMessage,
 )
 from lifecycle.db.sql import frozen_columns, raw_columns
+from lifecycle.selectors.wording import full_name
 from lifecycle.models import (
     OPEN_STATUSES,
     Agent,
@@ -64,12 +65,6 @@ DELIVERED_WINDOW = timedelta(hours=1)  # "delivered in the last hour": the dashb
 
 def _active():
     return CrmConnection.objects.filter(is_active=True).order_by("pk")
-
-
-def _full_name(prefix):
-    """An agent's name as str(Agent) says it: the user's full name, else the username."""
-    return Coalesce(NullIf(Trim(Concat(f"{prefix}first_name", Value(" "), f"{prefix}last_name")), Value("")),
-                    f"{prefix}username", output_field=CharField())
 
 
 @dataclass
@@ -162,9 +157,10 @@ def _columns(queryset, *, detail, conflicts):
             # to it: beside the console's "Sam Rivera", HubSpot's "Sam" would read as someone else.
             .annotate(crm_owner_ref=Coalesce("crm_owner_id", "crm_sent_owner", output_field=CharField()))
             .annotate(crm_owner_name=Subquery(
-                CrmOwnerLink.objects.filter(connection_id=OuterRef("crm_connection"), owner_id=OuterRef("crm_owner_ref"))
+                CrmOwnerLink.objects.filter(connection_id=OuterRef("crm_connection"),
+                                            owner_id=OuterRef("crm_owner_ref"))
                 .exclude(owner_id="").order_by("agent_id")  # the agent conflicts name (integrations/crm/sides.py)
-                .annotate(name=Coalesce(_full_name("agent__user__"), NullIf("owner_name", Value("")),
+                .annotate(name=Coalesce(full_name("agent__user__"), NullIf("owner_name", Value("")),
                                         output_field=CharField()))
                 .values("name")[:1])))
 
@@ -225,7 +221,7 @@ def customer_changes(side, customer_id):
         newest |= Q(pk=Subquery(OutboundMessage.objects.filter(customer_id=customer_id, field=value,
                                                                connection_id=side.connection_id)
                                 .order_by("-id").values("pk")[:1]))
-    agent = Agent.objects.filter(pk=OuterRef("agent_ref")).annotate(name=_full_name("user__")).values("name")[:1]
+    agent = Agent.objects.filter(pk=OuterRef("agent_ref")).annotate(name=full_name("user__")).values("name")[:1]
     team = Team.objects.filter(pk=OuterRef("team_ref")).values("name")[:1]
     side.changes = [OutboxChange(**row) for row in (
         OutboundMessage.objects.filter(newest, state__in=[M.PENDING, M.DEAD])

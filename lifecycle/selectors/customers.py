@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import BigIntegerField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -151,9 +151,7 @@ def customer_owner(customer, *, limit=HANDOFFS_SHOWN, book=None):
 
 
 def _agent_name(agent_id):
-    """An agent's name as Agent.__str__ says it: the user's full name, else the username."""
-    full = NullIf(Trim(Concat("user__first_name", Value(" "), "user__last_name")), Value(""))
-    return Subquery(Agent.objects.filter(pk=OuterRef(agent_id)).values(name=Coalesce(full, "user__username"))[:1])
+    return Subquery(Agent.objects.filter(pk=OuterRef(agent_id)).values(name=wording.full_name("user__"))[:1])
 
 
 @functools.cache
@@ -380,8 +378,7 @@ def _attach_exceptions(customer, user, rows):
                                             kind=EventKind.EXCEPTION_RESOLVED)
                .annotate(exception_ref=Cast(KeyTextTransform("exception_id", "data"), BigIntegerField()))
                .filter(exception_ref=OuterRef("pk")).order_by("-occurred_at", "-id"))
-    closer_name = Coalesce(NullIf(Trim(Concat("actor_user__first_name", Value(" "), "actor_user__last_name")),
-                                  Value("")), "actor_user__username")
+    closer_name = wording.full_name("actor_user__")
     # Open ones first (no closed_at), then the latest closed: the first seen per subject is the one shown.
     items = (ExceptionCase.objects.filter(wanted).select_related("queue", "assignee__user").defer("evidence")
              .annotate(visible=Value(False) if visible.query.is_empty() else Exists(visible),

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Value
+from django.db.models import CharField, Value
+from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 from django.utils import timezone
 from django.utils.dateformat import format as date_format_string
 from django.utils.formats import get_format
@@ -17,6 +18,13 @@ from django.utils.formats import get_format
 from lifecycle import rules
 from lifecycle.actors import ActorKind
 from lifecycle.models import Agent, RoutingRule, Team
+
+def full_name(prefix=""):
+    """A user's name as str(Agent) says it, in SQL: the full name, else the username. `prefix`: the
+    path to the user ("agent__user__", "actor_user__")."""
+    return Coalesce(NullIf(Trim(Concat(f"{prefix}first_name", Value(" "), f"{prefix}last_name")), Value("")),
+                    f"{prefix}username", output_field=CharField())
+
 
 MANUAL = "manual"
 CLAIM = "claim"  # lifecycle.services.assignment.CLAIM: an agent took a waiting customer
