@@ -22,22 +22,19 @@ appliers).
 """
 
 import contextlib
-import fcntl
 import multiprocessing.util
 import os
 import pickle
 import zlib
 from dataclasses import replace
 
-from multiprocessing.connection import Connection
-
 from django.db import connection, connections
 
 from integrations.erp.chunks import COUNTS, Tally, chunk_apply
+from integrations.erp.pipes import pipe
 
 WORKERS = 2  # appliers side by side: the CPUs a deployment has
 SIDE_BY_SIDE_FROM = 4  # chunks: a smaller file gains less than starting the appliers costs
-PIPE_BYTES = 2**20  # what a pipe to an applier holds (some six chunks) before handing out waits for it
 
 
 class ApplierDied(RuntimeError):
@@ -99,10 +96,8 @@ class _Applier:
         # A connection must not cross a fork: the importing process closes its own (it is not in a
         # transaction, apply_checked made sure) and opens a new one when it next needs it.
         connections.close_all()
-        inbox_read, inbox = _pipe()
-        outcome, outcome_write = _pipe()
-        with contextlib.suppress(OSError):  # Linux lets a pipe hold more than its default 64 kB
-            fcntl.fcntl(inbox.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        inbox_read, inbox = pipe()
+        outcome, outcome_write = pipe()
         own = replace(run, tally=Tally(), errors=[], seen=set(), last_error_line=0, meanings={})
         # os.fork, not multiprocessing: an import running in a Celery worker's pool process may not
         # have children by multiprocessing's rules (the pool's processes are daemons).
@@ -156,12 +151,6 @@ class _Applier:
             self._join()
             self.ended = (Tally(), ApplierDied(
                 f"An applier of the import ended without finishing (exit code {self.exit_code})."))
-
-
-def _pipe():
-    """(read end, write end) of a pipe, as multiprocessing's connections (whole messages)."""
-    read, write = os.pipe()
-    return Connection(read, writable=False), Connection(write, readable=False)
 
 
 def _work(run, inbox, outcome):

@@ -8,6 +8,9 @@ temporary file that stays in memory while small and moves to disk when large: me
 however long the export is, as the reader's does.
 """
 
+import heapq
+import itertools
+import operator
 import pickle
 import tempfile
 from datetime import datetime
@@ -34,33 +37,49 @@ class CheckedOrder(NamedTuple):
 
 
 class CheckedOrders:
-    """Add ParsedOrders in file order; read them back as lists of `chunk` CheckedOrders, once."""
+    """Add ParsedOrders in file order; read them back as lists of `chunk` CheckedOrders, once.
 
-    def __init__(self, chunk):
-        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)
-        self._chunk, self._pending = chunk, []
+    `file`: where to keep them (a helper reading part of the file keeps its share in a file the
+    importing process opened, read.py); else a temporary one. `adopt` takes another's orders in: they
+    are read back merged with these in file order (by line)."""
+
+    def __init__(self, chunk, file=None):
+        self._file = file if file is not None else tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)
+        self._chunk, self._pending, self._adopted = chunk, [], []
 
     def add(self, parsed):
         self._pending.append((parsed.line, parsed.erp_id, parsed.shop_order_number, parsed.raw_status, parsed.total,
                               parsed.currency, parsed.observed_at, parsed.placed_at, parsed.customer_email))
         if len(self._pending) == self._chunk:
-            self._flush()
+            self.flush()
 
-    def _flush(self):
+    def adopt(self, other):
+        other.flush()
+        self._adopted.append(other)
+
+    def flush(self):
         if self._pending:  # plain tuples: pickled without a class reference per order
             pickle.dump(self._pending, self._file, protocol=pickle.HIGHEST_PROTOCOL)
             self._pending = []
+            self._file.flush()
 
     def chunks(self):
-        self._flush()
+        self.flush()
+        kept = [self._kept(), *(other._kept() for other in self._adopted)]
+        orders = heapq.merge(*kept, key=operator.itemgetter(0)) if len(kept) > 1 else kept[0]
+        while batch := list(itertools.islice(orders, self._chunk)):
+            yield list(map(CheckedOrder._make, batch))
+        self.close()
+
+    def _kept(self):
         self._file.seek(0)
         while True:
             try:
-                kept = pickle.load(self._file)
+                yield from pickle.load(self._file)
             except EOFError:
-                break
-            yield list(map(CheckedOrder._make, kept))
-        self.close()
+                return
 
     def close(self):
         self._file.close()
+        for other in self._adopted:
+            other.close()

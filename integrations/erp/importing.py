@@ -44,6 +44,7 @@ from integrations.erp.applying import apply_checked
 from integrations.erp.checked import CheckedOrders
 from integrations.erp.chunks import COUNTS, Run, chunk_preview, errors_flush, row_error
 from integrations.erp.errors import ErpFileError, RowError
+from integrations.erp.helper import HelperShare, read_shared
 from integrations.erp.models import ErpImport, ErpSettings
 from integrations.erp.reader import read_orders
 from integrations.erp.records import import_actor
@@ -89,9 +90,11 @@ def erp_import(fileobj, *, filename, actor, profile=None, dry_run=True, skip_inv
         with _fewer_collections():
             _import(batch, fileobj, actor, profile, tell)
     except Exception as error:
+        applying = batch.phase == "applying"
         batch.state = S.FAILED
-        batch.message = (f"Stopped by an error ({type(error).__name__}) after {batch.lines_read} lines; "
-                         "the chunks before it are applied. Importing the file again applies the rest.")
+        batch.message = (f"Stopped by an error ({type(error).__name__}) after {batch.lines_read} lines; " + (
+            "the chunks before it are applied. Importing the file again applies the rest." if applying else
+            "nothing was applied. Importing the file again starts over."))
         _finish(batch, started)
         raise
     _finish(batch, started)
@@ -176,13 +179,22 @@ def _orders(n, kind=""):
 
 def _read(run, reading, checked, progress):
     """The first pass: every row read and checked, errors kept, valid orders kept for the apply
-    (`checked`); in a dry run (None), the outcomes foreseen instead. Returns whether the apply may
-    run side by side: not when an ERP id names two shop orders (applying.py)."""
+    (`checked`; a large file's shared with a helper, helper.py); in a dry run (None), the outcomes
+    foreseen instead. Returns whether the apply may run side by side: not when an ERP id names two
+    shop orders (applying.py)."""
     batch, chunk, next_progress, numbers, side_by_side = run.batch, [], PROGRESS_LINES, {}, True
-    for item in reading:
+    for item in (reading if checked is None else read_shared(reading, CHUNK)):
         if isinstance(item, RowError):
             row_error(run, item)
             batch.lines_read = max(batch.lines_read, item.line)
+        elif isinstance(item, HelperShare):
+            for error in item.errors:
+                row_error(run, error)
+            batch.orders_read += item.orders
+            batch.lines_read = max(batch.lines_read, item.last_line, *(error.line for error in item.errors[-1:]))
+            checked.adopt(item.kept)
+            for erp_id, number in item.numbers:
+                side_by_side = side_by_side and numbers.setdefault(erp_id, number) == number
         else:
             batch.orders_read += 1
             batch.lines_read = max(batch.lines_read, item.line + item.rows - 1)
@@ -207,7 +219,8 @@ def _read(run, reading, checked, progress):
 def _apply(run, checked, side_by_side, progress):
     """The second pass: the valid orders the first kept, applied a chunk per transaction (applying.py),
     each adding its counts to the batch's, saved first as the first pass left them."""
-    run.batch.save(update_fields=["lines_read", *COUNTS])
+    run.batch.phase = "applying"
+    run.batch.save(update_fields=["phase", "lines_read", *COUNTS])
     next_progress = PROGRESS_LINES
 
     def applied_to(line):

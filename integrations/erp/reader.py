@@ -79,32 +79,50 @@ class OrderReader:
         return self._file.encoding
 
     def __iter__(self) -> Iterator["ParsedOrder | RowError"]:
-        key_column, order = self._key, None
+        for group in self.groups():
+            if isinstance(group, RowError):
+                yield group
+            else:
+                yield from self.order_items(group)
+
+    def groups(self) -> Iterator["list[tuple[int, dict]] | RowError"]:
+        """Each order's rows [(line, row)] (its first, then its line rows), as it ends; a row that
+        belongs to no order, as its error. What order_items then reads as one order."""
+        key_column, rows, key = self._key, None, None
         order_columns = tuple(dict.fromkeys(self.header.columns.values()))
         for line, row in self._file:  # every row holds every header (csvfile fills short rows)
-            key = row[key_column].strip()
-            if key and (order is None or key != order.key):
-                if order is not None:
-                    yield from self._finish(order)
-                order = _Order(line, key, row)
-            elif key:
-                pass  # the same id again: a line row repeating its order's columns
+            row_key = row[key_column].strip()
+            if row_key and (rows is None or row_key != key):
+                if rows is not None:
+                    yield rows
+                rows, key = [(line, row)], row_key
+            elif row_key:
+                rows.append((line, row))  # the same id again: a line row repeating its order's columns
             elif "".join(map(row.__getitem__, order_columns)).strip():
-                if order is not None:
-                    yield from self._finish(order)
-                order = _Order(line, "", row, orphan=True)
-                order.errors.append(RowError(line, key_column, "", f"This row has order values but no "
-                                             f"{key_column}, so it belongs to no order; nor do its line rows."))
-            elif order is None:
+                if rows is not None:
+                    yield rows
+                rows, key = [(line, row)], ""  # order values without an id: an order of its own, in error
+            elif rows is None:
                 yield RowError(line, key_column, "", "This row continues an order, but no order starts above it.")
-                continue
             else:
-                self._count(order, line, row)  # a line row with its order columns empty: nothing to fold
-                continue
+                rows.append((line, row))  # a line row with its order columns empty
+        if rows is not None:
+            yield rows
+
+    def order_items(self, rows: "list[tuple[int, dict]]") -> Iterator["ParsedOrder | RowError"]:
+        """One order's rows (as groups gives them) → its ParsedOrder, or its row errors in line order."""
+        key_column = self._key
+        first, row = rows[0]
+        key = row[key_column].strip()
+        order = _Order(first, key, row, orphan=not key)
+        if not key:
+            order.errors.append(RowError(first, key_column, "", f"This row has order values but no "
+                                         f"{key_column}, so it belongs to no order; nor do its line rows."))
+        for line, row in rows:
             self._count(order, line, row)
-            self._fold(order, line, row)
-        if order is not None:
-            yield from self._finish(order)
+            if line == first or (key and row[key_column].strip()):
+                self._fold(order, line, row)  # a line row with its order columns empty has nothing to fold
+        yield from self._finish(order)
 
     @staticmethod
     def _count(order: _Order, line: int, row: dict):
