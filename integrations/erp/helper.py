@@ -5,11 +5,11 @@ The first pass reads every row and checks every order before anything is applied
 invalid rows is rejected whole by default), on one CPU while the other waited. Splitting the file
 into orders takes a fifth of that; folding each order's rows and checking its values (reader.py,
 facts.py) the rest, and that is a function of the order's rows alone. So once a file has shown it is
-large, the importing process splits it into orders as before and hands most of them, a window at a
-time, to a helper forked from it, which folds and checks them the same way (reader.order_items) and
-keeps the valid ones in a file the importing process opened (checked.py). At the end it tells what
-it found: its row errors, how many orders it kept, the last line it saw, the (ERP id, shop order
-number) pairs of its orders. The orders are the same, applied in the same (file) order; only the
+large, the importing process splits it into orders as before and hands two of every three, a window
+at a time, to a helper forked from it (the split and its own third keep it as busy as the helper).
+The helper folds and checks them the same way (reader.order_items) and keeps the valid ones in a
+file the importing process opened (checked.py). At the end it tells what it found: its row errors,
+how many orders it kept, the last line it saw, the (ERP id, shop order number) pairs of its orders. The orders are the same, applied in the same (file) order; only the
 row errors' counts on the batch's page lag while it reads.
 
 The helper touches no database and no broker, and ends with os._exit: it never closes (and so never

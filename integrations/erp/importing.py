@@ -5,8 +5,9 @@
     batch.state, batch.new, batch.updated, batch.unchanged, batch.invalid, batch.orphans, batch.errors
 
 - Streamed: the file is parsed once, one order at a time (reader.py). The first pass reads and checks
-  every row, keeping each row error on the batch (line, column, value, message) and the facts of each
-  valid order aside (checked.py: a temporary file, flat memory); the second applies those orders,
+  every row (a large file's shared with a helper process, helper.py), keeping each row error on the
+  batch (line, column, value, message) and the facts of each valid order aside (checked.py: a
+  temporary file, flat memory); the second applies those orders,
   CHUNK per transaction (chunks.py; a large file by two appliers side by side, applying.py), through
   the domain's one path for order facts (lifecycle.services.observations.orders_observe; records.py
   builds the observations): the stale rule, the state graph, unmapped statuses and mismatches are the
