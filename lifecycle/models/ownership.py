@@ -46,7 +46,8 @@ class Handoff(ActorFields, AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["customer", "-created_at"], name="handoff_customer_time_idx")]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="handoff_customer_time_idx"),
+                   ActorFields.actor_user_index("handoff_actor_user_idx")]
 
     def __str__(self):
         return f"{self.from_team or '—'} → {self.to_team}"

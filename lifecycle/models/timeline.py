@@ -69,6 +69,7 @@ class TimelineEvent(ActorFields, AppendOnlyModel):
             models.Index(fields=["customer", "-occurred_at", "-id"], name="timeline_customer_time_idx"),
             # Equality only (the admin's filter): no LIKE index beside it, as db_index would add.
             models.Index(fields=["kind"], name="timeline_kind_idx"),
+            ActorFields.actor_user_index("timeline_actor_user_idx"),
         ]
 
     def __str__(self):
