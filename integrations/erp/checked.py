@@ -40,7 +40,7 @@ class CheckedOrders:
     """Add ParsedOrders in file order; read them back as lists of `chunk` CheckedOrders, once.
 
     `file`: where to keep them (a helper reading part of the file keeps its share in a file the
-    importing process opened, read.py); else a temporary one. `adopt` takes another's orders in: they
+    importing process opened, helper.py); else a temporary one. `adopt` takes another's orders in: they
     are read back merged with these in file order (by line)."""
 
     def __init__(self, chunk, file=None):

@@ -24,7 +24,7 @@ import tempfile
 from typing import NamedTuple
 
 from integrations.erp.checked import CheckedOrders
-from integrations.erp.errors import RowError
+from integrations.erp.errors import ErpFileError, RowError
 from integrations.erp.pipes import pipe
 
 HELPER_FROM = 4_000  # orders read before the helper starts: a smaller file gains less than starting it costs
@@ -42,7 +42,7 @@ class HelperShare(NamedTuple):
 
     errors: list  # RowErrors, in line order
     orders: int  # valid orders kept
-    last_line: int  # the last line of its orders (0: none)
+    last_line: int  # the last line it read, as the importing process counts lines read (0: none)
     numbers: list  # (ERP id, shop order number) of its valid orders, each pair once
     kept: CheckedOrders  # its valid orders, for CheckedOrders.adopt
 
@@ -51,22 +51,27 @@ def read_shared(reading, chunk):
     """Iterate the reading's items (reader.OrderReader) as it does, except that once HELPER_FROM orders
     are read a helper checks most of the rest: their items are not among these, and the last item is
     then the HelperShare of them."""
-    helper, count = None, 0
+    helper, count, unreadable = None, 0, None
     try:
-        for group in reading.groups():
-            if isinstance(group, RowError):
-                yield group
-                continue
-            count += 1
-            if helper is None and count > HELPER_FROM and hasattr(os, "fork"):
-                helper = _Helper.start(reading, chunk)
-            if helper is not None and count % SHARE < HELPED:
-                helper.hand(group)
-            else:
-                yield from reading.order_items(group)
+        try:
+            for group in reading.groups():
+                if isinstance(group, RowError):
+                    yield group
+                    continue
+                count += 1
+                if helper is None and count > HELPER_FROM and hasattr(os, "fork"):
+                    helper = _Helper.start(reading, chunk)
+                if helper is not None and count % SHARE < HELPED:
+                    helper.hand(group)
+                else:
+                    yield from reading.order_items(group)
+        except ErpFileError as error:  # unreadable further on (a binary tail): the rows before it still count
+            unreadable = error
         if helper is not None:
             share, helper = helper.finish(), None
             yield share
+        if unreadable is not None:
+            raise unreadable
     finally:
         if helper is not None:
             helper.stop()
@@ -111,8 +116,8 @@ class _Helper:
     def finish(self):
         if self.window:
             self._send()
-        self.inbox.send_bytes(b"")  # the end of its share
         try:
+            self.inbox.send_bytes(b"")  # the end of its share
             orders, last_line, numbers = pickle.loads(self.outcome.recv_bytes())
         except (EOFError, OSError, pickle.UnpicklingError):
             raise self._died() from None
@@ -153,6 +158,7 @@ def _work(reading, inbox, outcome, kept, errors):
                 for item in reading.order_items(group):
                     if isinstance(item, RowError):
                         found.append(item)
+                        last_line = max(last_line, item.line)
                     else:
                         kept.add(item)
                         orders += 1

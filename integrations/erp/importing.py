@@ -192,7 +192,7 @@ def _read(run, reading, checked, progress):
             for error in item.errors:
                 row_error(run, error)
             batch.orders_read += item.orders
-            batch.lines_read = max(batch.lines_read, item.last_line, *(error.line for error in item.errors[-1:]))
+            batch.lines_read = max(batch.lines_read, item.last_line)
             checked.adopt(item.kept)
             for erp_id, number in item.numbers:
                 side_by_side = side_by_side and numbers.setdefault(erp_id, number) == number

@@ -120,7 +120,7 @@ class OrderReader:
                                          f"{key_column}, so it belongs to no order; nor do its line rows."))
         for line, row in rows:
             self._count(order, line, row)
-            if line == first or (key and row[key_column].strip()):
+            if line == first or row[key_column].strip():
                 self._fold(order, line, row)  # a line row with its order columns empty has nothing to fold
         yield from self._finish(order)
 

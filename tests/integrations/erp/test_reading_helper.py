@@ -67,6 +67,7 @@ def _read(content, shared):
     for item in helper.read_shared(reading, 1000) if shared else reading:
         if isinstance(item, RowError):
             errors.append(item)
+            last = max(last, item.line)
         elif isinstance(item, helper.HelperShare):
             errors += item.errors
             orders, last = orders + item.orders, max(last, item.last_line)
@@ -136,3 +137,21 @@ def test_a_helper_that_dies_fails_the_import_before_anything_is_applied(store, o
     assert batch.state == ErpImport.State.FAILED
     assert "nothing was applied. Importing the file again starts over." in batch.message
     assert not OrderSourceState.objects.filter(system="erp").exists()
+
+
+@pytest.mark.django_db
+def test_a_file_unreadable_further_on_keeps_the_row_errors_both_found_before(store, operations, helped,
+                                                                              monkeypatch):
+    # given: a long export with bad totals throughout, and binary data at its end (a 64 kB read further on)
+    content = erpnext_export(orders=400) + b"\x00" * 16
+
+    # when: it is imported with the helper, and again by one reader
+    shared = import_file(io.BytesIO(content), Actor.for_user(operations), dry_run=False)
+    monkeypatch.setattr(helper, "HELPER_FROM", 10**9)
+    alone = import_file(io.BytesIO(content), Actor.for_user(operations), dry_run=False)
+
+    # then: refused whole, saying why, with the same row errors listed: the helper's share's too
+    assert helped() and shared.state == alone.state == ErpImport.State.REJECTED
+    assert "binary data (NUL bytes) after its start" in shared.message and shared.message == alone.message
+    listed = [list(batch.errors.values_list("line", "column", "value", "message")) for batch in (shared, alone)]
+    assert listed[0] == listed[1] and len({line for line, *_ in listed[0]}) > 50
