@@ -18,15 +18,18 @@ is applied (ReaderDied): importing the file again starts over.
 """
 
 import contextlib
+import logging
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from integrations.erp.checked import CheckedOrders
 from integrations.erp.errors import ErpFileError, RowError
 from integrations.erp.pipes import pipe
 
+log = logging.getLogger(__name__)
 HELPER_FROM = 4_000  # orders read before the helper starts: a smaller file gains less than starting it costs
 WINDOW = 200  # orders handed over at a time
 HELPED = 2  # of every SHARE orders, the helper checks HELPED: the importing process also splits the file
@@ -40,7 +43,7 @@ class ReaderDied(RuntimeError):
 class HelperShare(NamedTuple):
     """What the helper found in its share of the file, given after the importing process's own items."""
 
-    errors: list  # RowErrors, in line order
+    errors: Iterator[RowError]  # in line order, read once
     orders: int  # valid orders kept
     last_line: int  # the last line it read, as the importing process counts lines read (0: none)
     numbers: list  # (ERP id, shop order number) of its valid orders, each pair once
@@ -95,6 +98,8 @@ class _Helper:
                 outcome.close()
                 _work(reading, inbox_read, outcome_write, CheckedOrders(chunk, kept), errors)
                 code = 0
+            except BaseException:
+                log.exception("The helper reading an ERP export failed")  # its exit alone would not say why
             finally:
                 os._exit(code)
         inbox_read.close()
@@ -122,13 +127,15 @@ class _Helper:
         except (EOFError, OSError, pickle.UnpicklingError):
             raise self._died() from None
         self._wait()
-        errors = []
+        return HelperShare(self._errors(), orders, last_line, numbers, CheckedOrders(self.chunk, self.kept))
+
+    def _errors(self):
+        """Its row errors as it wrote them, a window's at a time (a file of errors need not fit in memory)."""
         self.errors.seek(0)
         with contextlib.suppress(EOFError):
             while True:
-                errors.extend(pickle.load(self.errors))
+                yield from pickle.load(self.errors)
         self.errors.close()
-        return HelperShare(errors, orders, last_line, numbers, CheckedOrders(self.chunk, self.kept))
 
     def stop(self):
         """End it early (the reading failed): it ends at the end of its pipe."""
