@@ -6,13 +6,16 @@ in Python and one third waiting for PostgreSQL: as threads of one process they t
 one interpreter, so the Python of the whole import ran on one CPU; as processes each has its own, and
 the two CPUs a deployment has share the appliers' Python and PostgreSQL's work between them.
 
-Each order goes to the applier its shop order number picks, so all the rows about one order are
-applied in file order, by one applier, through the same chunk_apply a single applier uses: only
-orders of different numbers interleave differently, and an export (a snapshot of its orders, in no
-order that means anything) does not fix theirs anyway. Appliers lock orders and customers in id
+Each order goes to the applier its shop order number picks (checked.part_of), so all the rows about
+one order are applied in file order, by one applier, through the same chunk_apply a single applier
+uses: only orders of different numbers interleave differently, and an export (a snapshot of its
+orders, in no order that means anything) does not fix theirs anyway. Appliers lock orders and customers in id
 order, as the shop's drains and backfills running beside an import do: they may wait for each other,
-never in a cycle. The importing process hands the orders out through a pipe to each applier and
-hears back its counts (or its error) at the end; each chunk's counts are on the batch as it commits.
+never in a cycle. The first pass already kept each applier's orders apart (checked.py: one part per
+applier), so an applier reads its own part from the first pass's files, nothing is handed out; it
+tells the importing process the last line of each chunk it commits (how far the apply is) and, at
+the end, its counts or its error. One failing stops the others after their current chunk; each
+chunk's counts are on the batch as it commits.
 
 One applier, in the importing process, does it all in file order when side by side would not do: a
 database other than PostgreSQL (SQLite runs one writer at a time), inside the caller's transaction
@@ -25,15 +28,16 @@ import contextlib
 import multiprocessing.util
 import os
 import pickle
-import zlib
 from dataclasses import replace
+from multiprocessing.connection import wait
 
 from django.db import connection, connections
 
+from integrations.erp.checked import PARTS
 from integrations.erp.chunks import COUNTS, Tally, chunk_apply
 from integrations.erp.pipes import pipe
 
-WORKERS = 2  # appliers side by side: the CPUs a deployment has
+WORKERS = PARTS  # appliers side by side, one per part of the checked orders: the CPUs a deployment has
 SIDE_BY_SIDE_FROM = 4  # chunks: a smaller file gains less than starting the appliers costs
 
 
@@ -51,48 +55,46 @@ def apply_checked(run, checked, chunk, applied_to, side_by_side=True):
             chunk_apply(run, orders)
             applied_to(orders[-1].line)
         return
-    _side_by_side(run, checked, chunk, applied_to)
+    _side_by_side(run, checked, applied_to)
 
 
-def _side_by_side(run, checked, chunk, applied_to):
+def _side_by_side(run, checked, applied_to):
+    checked.flush()  # before the fork: each applier reads its part as the importing process left it
     appliers = []
-    for _ in range(WORKERS):
-        appliers.append(_Applier.start(run, others=list(appliers)))
-    pending = [[] for _ in appliers]
     try:
-        for orders in checked.chunks():
-            for order in orders:
-                n = zlib.crc32(order.shop_order_number.encode()) % len(appliers)
-                pending[n].append(order)
-                if len(pending[n]) == chunk:
-                    appliers[n].hand(pending[n])
-                    pending[n] = []
-            if any(applier.failed() for applier in appliers):
-                break
-            applied_to(orders[-1].line)
-        else:
-            for applier, orders in zip(appliers, pending):
-                if orders:
-                    applier.hand(orders)
+        for part in range(WORKERS):
+            appliers.append(_Applier.start(run, checked, part, others=list(appliers)))
+        while running := {applier.outcome: applier for applier in appliers if applier.ended is None}:
+            for outcome in wait(list(running)):
+                running[outcome].hear()
+                if running[outcome].failed():
+                    for other in running.values():
+                        other.stop()
+            # how far into the file: where the applier furthest behind is
+            applied_to(min((a.reached for a in appliers if a.ended is None), default=run.batch.lines_read))
     finally:
-        outcomes = [applier.finish() for applier in appliers]
+        for applier in appliers:
+            applier.finish()
+        checked.close()
     for name in COUNTS:
-        setattr(run.tally, name, getattr(run.tally, name) + sum(getattr(tally, name) for tally, _ in outcomes))
-    for _, error in outcomes:
-        if error is not None:
-            raise error
+        setattr(run.tally, name, getattr(run.tally, name) + sum(getattr(a.ended[0], name) for a in appliers))
+    for applier in appliers:
+        if applier.ended[1] is not None:
+            raise applier.ended[1]
 
 
 class _Applier:
-    """One applier process, as the importing process sees it: a pipe to hand it orders, one to hear
-    how it ended."""
+    """One applier process, as the importing process sees it: a pipe to stop it early, one to hear
+    how far it is and how it ended."""
 
     def __init__(self, pid, inbox, outcome):
-        self.pid, self.inbox, self.outcome, self.ended, self.exit_code = pid, inbox, outcome, None, None
+        self.pid, self.inbox, self.outcome = pid, inbox, outcome
+        self.reached, self.ended, self.exit_code = 0, None, None
 
     @classmethod
-    def start(cls, run, others):
-        """Fork one; `others`: the appliers started before it, whose pipes it must not hold."""
+    def start(cls, run, checked, part, others):
+        """Fork one to apply `part` of the checked orders; `others`: the appliers started before it,
+        whose pipes it must not hold."""
         # A connection must not cross a fork: the importing process closes its own (it is not in a
         # transaction, apply_checked made sure) and opens a new one when it next needs it.
         connections.close_all()
@@ -109,7 +111,7 @@ class _Applier:
                     end.close()
                 multiprocessing.util._run_after_forkers()  # as multiprocessing's children do: Celery's
                 # and kombu's hooks drop the broker connections the parent holds
-                _work(own, inbox_read, outcome_write)
+                _work(own, checked.chunks(part), inbox_read, outcome_write)
                 code = 0
             finally:
                 os._exit(code)
@@ -117,59 +119,57 @@ class _Applier:
         outcome_write.close()  # only the applier holds it now: its death reads as the end of the pipe
         return cls(pid, inbox, outcome)
 
-    def hand(self, orders):
-        if self.ended is None:
-            try:
-                self.inbox.send_bytes(pickle.dumps([tuple(order) for order in orders], pickle.HIGHEST_PROTOCOL))
-            except OSError:  # it has gone: how it ended is on its other pipe
-                self._hear()
+    def hear(self):
+        """Its next word: how far it has applied, or how it ended."""
+        try:
+            word = pickle.loads(self.outcome.recv_bytes())
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._join()
+            word = ("ended", Tally(), ApplierDied(
+                f"An applier of the import ended without finishing (exit code {self.exit_code})."))
+        if word[0] == "applied":
+            self.reached = word[1]
+        else:
+            self.ended = word[1:]
 
     def failed(self):
-        """Whether it has stopped early (it says so as soon as it fails)."""
-        if self.ended is None and self.outcome.poll():
-            self._hear()
         return self.ended is not None and self.ended[1] is not None
 
-    def finish(self):
-        """(its Tally, its error or None), once it has applied all it was handed."""
+    def stop(self):
+        """Ask it to stop after the chunk it is applying (another failed)."""
         if self.ended is None:
             with contextlib.suppress(OSError):
-                self.inbox.send_bytes(b"")  # the end of its orders
-            self._hear()
+                self.inbox.send_bytes(b"stop")
+
+    def finish(self):
+        """Wait for it to end (stopping it first when the importing process is failing)."""
+        self.stop()
+        while self.ended is None:
+            self.hear()
         self.inbox.close()
+        self.outcome.close()
         self._join()
-        return self.ended
 
     def _join(self):
         if self.exit_code is None:
             self.exit_code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
-    def _hear(self):
-        try:
-            self.ended = pickle.loads(self.outcome.recv_bytes())
-        except (EOFError, OSError, pickle.UnpicklingError):
-            self._join()
-            self.ended = (Tally(), ApplierDied(
-                f"An applier of the import ended without finishing (exit code {self.exit_code})."))
 
-
-def _work(run, inbox, outcome):
-    """One applier process: the chunks handed to it, in order, until the empty message. A failure is
-    told at once; it then only empties its pipe, so handing out never waits on it."""
-    from integrations.erp.checked import CheckedOrder
-
+def _work(run, chunks, inbox, outcome):
+    """One applier process: its part's chunks, in file order, each told as it commits, until they
+    end or it is asked to stop; then its counts and its error (None when it had none)."""
+    error = None
     try:
-        while message := inbox.recv_bytes():
-            chunk_apply(run, list(map(CheckedOrder._make, pickle.loads(message))))
-    except BaseException as error:
-        outcome.send_bytes(pickle.dumps((run.tally, _portable(error))))
-        with contextlib.suppress(EOFError, OSError):
-            while inbox.recv_bytes():
-                pass
-    else:
-        outcome.send_bytes(pickle.dumps((run.tally, None)))
+        for orders in chunks:
+            if inbox.poll():
+                break  # another applier failed: stop here
+            chunk_apply(run, orders)
+            outcome.send_bytes(pickle.dumps(("applied", orders[-1].line)))
+    except BaseException as failure:
+        error = _portable(failure)
     finally:
         connections.close_all()
+    outcome.send_bytes(pickle.dumps(("ended", run.tally, error)))
 
 
 def _portable(error):

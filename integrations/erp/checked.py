@@ -13,6 +13,7 @@ import itertools
 import operator
 import pickle
 import tempfile
+import zlib
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -20,6 +21,7 @@ from typing import NamedTuple
 # Bytes kept in memory before the file moves to disk: some 80,000 orders, a few times less than the
 # export they came from.
 IN_MEMORY = 16 * 2**20
+PARTS = 2  # the parts orders are kept in: one per applier of a large file (applying.py)
 
 
 class CheckedOrder(NamedTuple):
@@ -36,50 +38,68 @@ class CheckedOrder(NamedTuple):
     customer_email: str | None
 
 
+def part_of(shop_order_number):
+    """The part an order is kept in (and the applier that applies it, applying.py): its shop order
+    number's, so all the rows about one order are in one part, in file order."""
+    return zlib.crc32(shop_order_number.encode()) % PARTS
+
+
 class CheckedOrders:
-    """Add ParsedOrders in file order; read them back as lists of `chunk` CheckedOrders, once.
+    """Add ParsedOrders in file order; read them back as lists of `chunk` CheckedOrders, once: all
+    of them, or one part's (an applier's).
 
-    `file`: where to keep them (a helper reading part of the file keeps its share in a file the
-    importing process opened, helper.py); else a temporary one. `adopt` takes another's orders in: they
-    are read back merged with these in file order (by line)."""
+    `files`: where to keep each part (a helper reading part of the file keeps its orders in files the
+    importing process opened, helper.py); else temporary ones. `adopt` takes another's orders in:
+    they are read back merged with these in file order (by line)."""
 
-    def __init__(self, chunk, file=None):
-        self._file = file if file is not None else tempfile.SpooledTemporaryFile(max_size=IN_MEMORY)
-        self._chunk, self._pending, self._adopted = chunk, [], []
+    def __init__(self, chunk, files=None):
+        self._files = files or [tempfile.SpooledTemporaryFile(max_size=IN_MEMORY // PARTS) for _ in range(PARTS)]
+        self._chunk, self._pending, self._adopted = chunk, [[] for _ in range(PARTS)], []
 
     def add(self, parsed):
-        self._pending.append((parsed.line, parsed.erp_id, parsed.shop_order_number, parsed.raw_status, parsed.total,
-                              parsed.currency, parsed.observed_at, parsed.placed_at, parsed.customer_email))
-        if len(self._pending) == self._chunk:
-            self.flush()
+        part = part_of(parsed.shop_order_number)
+        pending = self._pending[part]
+        pending.append((parsed.line, parsed.erp_id, parsed.shop_order_number, parsed.raw_status, parsed.total,
+                        parsed.currency, parsed.observed_at, parsed.placed_at, parsed.customer_email))
+        if len(pending) == self._chunk:
+            self._flush(part)
 
     def adopt(self, other):
         other.flush()
         self._adopted.append(other)
 
     def flush(self):
-        if self._pending:  # plain tuples: pickled without a class reference per order
-            pickle.dump(self._pending, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-            self._pending = []
-            self._file.flush()
+        for part in range(PARTS):
+            self._flush(part)
 
-    def chunks(self):
+    def _flush(self, part):
+        pending, file = self._pending[part], self._files[part]
+        if pending:  # plain tuples: pickled without a class reference per order
+            pickle.dump(pending, file, protocol=pickle.HIGHEST_PROTOCOL)
+            pending.clear()
+            file.flush()
+
+    def chunks(self, part=None):
+        """Lists of `chunk` orders in file order: every part's, or `part`'s. Once: the files close after."""
         self.flush()
-        kept = [self._kept(), *(other._kept() for other in self._adopted)]
+        parts = range(PARTS) if part is None else [part]
+        kept = [source._kept(p) for source in (self, *self._adopted) for p in parts]
         orders = heapq.merge(*kept, key=operator.itemgetter(0)) if len(kept) > 1 else kept[0]
         while batch := list(itertools.islice(orders, self._chunk)):
             yield list(map(CheckedOrder._make, batch))
         self.close()
 
-    def _kept(self):
-        self._file.seek(0)
+    def _kept(self, part):
+        file = self._files[part]
+        file.seek(0)
         while True:
             try:
-                yield from pickle.load(self._file)
+                yield from pickle.load(file)
             except EOFError:
                 return
 
     def close(self):
-        self._file.close()
+        for file in self._files:
+            file.close()
         for other in self._adopted:
             other.close()

@@ -7,9 +7,10 @@ into orders takes a fifth of that; folding each order's rows and checking its va
 facts.py) the rest, and that is a function of the order's rows alone. So once a file has shown it is
 large, the importing process splits it into orders as before and hands two of every three, a window
 at a time, to a helper forked from it (the split and its own third keep it as busy as the helper).
-The helper folds and checks them the same way (reader.order_items) and keeps the valid ones in a
-file the importing process opened (checked.py). At the end it tells what it found: its row errors,
-how many orders it kept, the last line it saw, the (ERP id, shop order number) pairs of its orders. The orders are the same, applied in the same (file) order; only the
+The helper folds and checks them the same way (reader.order_items) and keeps the valid ones in
+files the importing process opened (checked.py: a part per applier). At the end it tells what it
+found: its row errors, how many orders it kept, the last line it saw, the (ERP id, shop order
+number) pairs of its orders. The orders are the same, applied in the same (file) order; only the
 row errors' counts on the batch's page lag while it reads.
 
 The helper touches no database and no broker, and ends with os._exit: it never closes (and so never
@@ -25,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from integrations.erp.checked import CheckedOrders
+from integrations.erp.checked import PARTS, CheckedOrders
 from integrations.erp.errors import ErpFileError, RowError
 from integrations.erp.pipes import pipe
 
@@ -87,7 +88,7 @@ class _Helper:
 
     @classmethod
     def start(cls, reading, chunk):
-        kept, errors = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        kept, errors = [tempfile.TemporaryFile() for _ in range(PARTS)], tempfile.TemporaryFile()
         inbox_read, inbox = pipe()
         outcome, outcome_write = pipe()
         pid = os.fork()
@@ -139,7 +140,7 @@ class _Helper:
 
     def stop(self):
         """End it early (the reading failed): it ends at the end of its pipe."""
-        for end in (self.inbox, self.outcome, self.kept, self.errors):
+        for end in (self.inbox, self.outcome, *self.kept, self.errors):
             end.close()
         self._wait()
 

@@ -24,6 +24,7 @@ def side_by_side(monkeypatch, tmp_path):
     """Chunks of 3 orders, and appliers side by side from the first: returns the processes that
     applied them (read from the file each writes its id to as it applies a chunk)."""
     monkeypatch.setattr(importing, "CHUNK", 3)
+    monkeypatch.setattr(importing, "PROGRESS_LINES", 2)
     monkeypatch.setattr(applying, "SIDE_BY_SIDE_FROM", 1)
     appliers = tmp_path / "appliers"
     chunk_apply = applying.chunk_apply
@@ -51,7 +52,9 @@ def test_side_by_side_appliers_end_as_one_applier_would(store, operations, side_
         shop_reports(store, number)
 
     # when: operations apply an export of them, three orders the shop never reported, and a later row
-    batch = import_file(export(), Actor.for_user(operations), dry_run=False)
+    heard = []
+    batch = import_file(export(), Actor.for_user(operations), dry_run=False,
+                        progress=lambda batch, phase, line: heard.append((phase, line)))
 
     # then: two appliers did it, processes of their own, and every order took the ERP's last word
     assert len(side_by_side()) == applying.WORKERS and str(os.getpid()) not in side_by_side()
@@ -65,6 +68,9 @@ def test_side_by_side_appliers_end_as_one_applier_would(store, operations, side_
     assert (first.raw_status, first.line) == ("delivered", len(NUMBERS) + len(ORPHANS) + 2)
     assert ErpRecord.objects.filter(order__isnull=False).count() == len(NUMBERS)
     assert ExceptionCase.objects.filter(kind="state_mismatch", subject_key__contains="erp-only").count() == len(ORPHANS)
+    # how far the apply is was heard as the appliers committed, never going back
+    applied_to = [line for phase, line in heard if phase == "applying"]
+    assert len(applied_to) >= 3 and applied_to == sorted(applied_to) and applied_to[-1] >= len(NUMBERS)
     # the counts each applier added as it committed are the batch's
     saved = ErpImport.objects.get(pk=batch.pk)
     assert counts(saved) == counts(batch) and saved.orders_read == batch.orders_read == len(NUMBERS) + len(ORPHANS) + 1

@@ -54,7 +54,8 @@ def erpnext_export(orders=40):
         if i % 4 == 1:
             currency = "USD" if i % 8 == 5 else "EUR"  # a line row saying another currency: a row error
             lines.append(f'"SAL-ORD-{i:05d}","{5000 + i}","c{i}@example.com","{currency}",{10 + i}.50,'
-                         f'"To Deliver and Bill","Not Delivered","Not Billed","2025-12-0{1 + i % 5} 10:00:00","CUP",1.0')
+                         f'"To Deliver and Bill","Not Delivered","Not Billed","2025-12-0{1 + i % 5} 10:00:00",'
+                         '"CUP",1.0')
         if i == 20:
             lines.append('"","6020","","EUR",9.00,"Completed","","","","PLATE",1.0')  # order values, no id
     return ("\r\n".join(lines) + "\r\n").encode()
