@@ -3,9 +3,10 @@
 The first pass reads and checks every row before anything is applied (a file with invalid rows is
 rejected whole by default, so every error must be known first); parsing the export was a fifth of
 an import's time, and the second pass used to parse it all again. Instead the first pass keeps the
-facts of each valid order (the fields the apply uses, not the raw row), a chunk at a time, in a
-temporary file that stays in memory while small and moves to disk when large: memory stays flat
-however long the export is, as the reader's does.
+facts of each valid order (the fields the apply uses, not the raw row), a chunk at a time, in
+temporary files that stay in memory while small and move to disk when large: memory stays flat
+however long the export is, as the reader's does. One file per part: the orders each applier of a
+large file applies (applying.py), apart from the start, so no order is handed out a second time.
 """
 
 import heapq
