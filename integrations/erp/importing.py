@@ -184,6 +184,10 @@ def _read(run, reading, checked, progress):
     foreseen instead. Returns whether the apply may run side by side: not when an ERP id names two
     shop orders (applying.py)."""
     batch, chunk, next_progress, numbers, side_by_side = run.batch, [], PROGRESS_LINES, {}, True
+
+    def one_order(erp_id, number):  # the ERP id has named this shop order only, so far
+        return numbers.setdefault(erp_id, number) == number
+
     for item in (reading if checked is None else read_shared(reading, CHUNK)):
         if isinstance(item, RowError):
             row_error(run, item)
@@ -195,14 +199,13 @@ def _read(run, reading, checked, progress):
             batch.lines_read = max(batch.lines_read, item.last_line)
             checked.adopt(item.kept)
             for erp_id, number in item.numbers:
-                side_by_side = side_by_side and numbers.setdefault(erp_id, number) == number
+                side_by_side = side_by_side and one_order(erp_id, number)
         else:
             batch.orders_read += 1
             batch.lines_read = max(batch.lines_read, item.line + item.rows - 1)
             if checked is not None:
                 checked.add(item)
-                side_by_side = side_by_side and numbers.setdefault(item.erp_id, item.shop_order_number) == (
-                    item.shop_order_number)
+                side_by_side = side_by_side and one_order(item.erp_id, item.shop_order_number)
             else:
                 chunk.append(item)
                 if len(chunk) == CHUNK:

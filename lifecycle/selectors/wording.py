@@ -19,6 +19,7 @@ from lifecycle import rules
 from lifecycle.actors import ActorKind
 from lifecycle.models import Agent, RoutingRule, Team
 
+
 def full_name(prefix=""):
     """A user's name as str(Agent) says it, in SQL: the full name, else the username. `prefix`: the
     path to the user ("agent__user__", "actor_user__")."""
@@ -157,12 +158,6 @@ class NameBook:
 
     def add_handoffs(self, handoffs):
         for handoff in handoffs:
-            for team in (_loaded(handoff, "from_team"), _loaded(handoff, "to_team")):
-                if team is not None:
-                    self.names.teams[team.pk] = team.name
-            for agent in (_loaded(handoff, "from_agent"), _loaded(handoff, "to_agent")):
-                if agent is not None and agent._meta.get_field("user").is_cached(agent):
-                    self.names.agents[agent.pk] = str(agent)
             # names the row carries as columns (lifecycle/selectors/customers.py _route_names)
             for end in ("from", "to"):
                 if getattr(handoff, f"{end}_team_name", None) is not None:
@@ -237,12 +232,6 @@ def routing_names(handoffs):
     book = NameBook()
     book.add_handoffs(handoffs)
     return book.resolve()
-
-
-def _loaded(row, relation):
-    """The related object if it came with the row (select_related), else None: never a query."""
-    field = row._meta.get_field(relation)
-    return getattr(row, relation) if field.is_cached(row) else None
 
 
 # --- actors -----------------------------------------------------------------------------------------
