@@ -62,8 +62,8 @@ sys.path.insert(0, str(ROOT))
 
 from drill import console, database  # noqa: E402
 from drill.processes import (  # noqa: E402
-    BIN, WORKERS, Processes, beat_argv, crm_argv, free_port, gunicorn_argv, redis_argv, shop_argv, wait_for_port,
-    worker_argv)
+    BIN, WORKER_NICE, WORKERS, Processes, beat_argv, crm_argv, free_port, gunicorn_argv, redis_argv, shop_argv,
+    wait_for_port, worker_argv)
 
 WORK = ROOT / "var" / "drill"
 # When each fault strikes (simulated days; the CRM's outage begins on day 8, _world). Redis restarts before
@@ -231,7 +231,9 @@ class Drill:
         from drill.faults import Faults
         from drill.monitor import Monitor
         from drill.ops import Operations
+        from drill.priority import Priorities
         from drill.probe import Probe
+        from drill.upkeep import Upkeep
 
         args = self.args
         self.monitor = Monitor()
@@ -247,7 +249,11 @@ class Drill:
         self.faults = Faults(procs=self.procs, db_url=self.db_url, redis_port=self.ports["redis"],
                              web_port=self.ports["web"], operations=self.ops, monitor=self.monitor,
                              speedup=args.beat_speedup)
-        self.workers = [self.monitor, self.agents, self.probe, self.ops]
+        self.priorities = Priorities(WORKER_NICE, report=say)
+        self.upkeep = Upkeep(self.db_url, report=say)
+        self.workers = [self.monitor, self.agents, self.probe, self.ops, self.priorities]
+        if self.upkeep.needed():
+            self.workers.append(self.upkeep)
         self.start_shop()
         say(f"the month begins: {args.scale:,} customers, {args.days} days in {args.minutes:g} minutes "
             f"(1 s = {args.days * 86400 / (args.minutes * 60) / 60:.0f} simulated minutes), beat {args.beat_speedup:g}× "
@@ -478,6 +484,9 @@ class Drill:
             "agents": vars(self.agents.work),
             "exceptions (kind, status)": exceptions,
             "process restarts": self.procs.restarts or "none",
+            "autovacuum's work done by the drill (the server's is off)":
+                f"{self.upkeep.vacuumed} vacuums, {self.upkeep.analyzed} analyzes" if self.upkeep.settings and
+                self.upkeep.settings["autovacuum"] != "on" else "none (the server's autovacuum is on)",
             "load average (1 min) at each progress line": " ".join(f"{x:.1f}" for x in self.loads),
         }
         load = f"{max(self.loads or [0]):.1f} at most ({os.cpu_count()} cores)"

@@ -24,9 +24,14 @@ def drill_url(name=None):
     return urlunsplit(parts._replace(path="/" + name))
 
 
+def libpq_url(url):
+    """The URL as psycopg takes it (dj-database-url's other schemes spelled as libpq's)."""
+    return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
+
+
 def _maintenance(url):
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(scheme="postgresql", path="/postgres")), parts.path.lstrip("/")
+    parts = urlsplit(libpq_url(url))
+    return urlunsplit(parts._replace(path="/postgres")), parts.path.lstrip("/")
 
 
 def recreate(url):

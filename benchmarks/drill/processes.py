@@ -103,16 +103,24 @@ def gunicorn_argv(port, workers):
 WORKERS = {"worker-drains": ("drains,celery", 3), "worker-sweeps": ("sweeps", 2), "worker-crm": ("crm", 1)}
 
 
-# The workers yield the CPU to the web process (nice 10), as the README's deployment advises where they
-# share cores: a person waiting for a page comes before a sweep. Their database sessions do not.
-WORKER_NICE = ["nice", "-n", "10"]
+# The workers yield the CPU to the web process, as the README's deployment advises where they share
+# cores: a person waiting for a page comes first, the shops' deliveries next (a customer waits for an
+# owner), the sweeps, imports and the CRM's pushes last (nice 15: they catch up when the rush ebbs).
+# Their database sessions are named for them (PGAPPNAME), so that the drill gives those their priority too
+# (priority.py).
+WORKER_NICE = {"worker-drains": 5, "worker-sweeps": 15, "worker-crm": 15}
+
+
+def session_name(worker):
+    """What the worker's database sessions are called (pg_stat_activity.application_name)."""
+    return f"aftercare-{worker}"
 
 
 def worker_argv(name):
     queues, concurrency = WORKERS[name]
-    return [*WORKER_NICE, str(BIN / "celery"), "-A", "console", "worker", "--queues", queues, "--concurrency", str(concurrency),
-            "--loglevel", "INFO", "-n", f"drill-{name.removeprefix('worker-')}@%h", "--without-gossip",
-            "--without-mingle"]
+    return ["env", f"PGAPPNAME={session_name(name)}", "nice", "-n", str(WORKER_NICE[name]), str(BIN / "celery"),
+            "-A", "console", "worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", "INFO",
+            "-n", f"drill-{name.removeprefix('worker-')}@%h", "--without-gossip", "--without-mingle"]
 
 
 def beat_argv(schedule_dir):
