@@ -92,7 +92,12 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["store", "resource", "resource_id"], name="inbound_resource_idx")]
+        indexes = [
+            models.Index(fields=["store", "resource", "resource_id"], name="inbound_resource_idx"),
+            # The customer screen links each webhook actor to its delivery by the shop's delivery id
+            # (console/views/customers.py ActorWords): without it, each screen read every delivery.
+            models.Index(fields=["store", "delivery_id"], name="inbound_delivery_idx"),
+        ]
 
     def __str__(self):
         return f"{self.topic or 'delivery'} #{self.pk} ({self.get_status_display()})"
