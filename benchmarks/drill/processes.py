@@ -99,8 +99,10 @@ def gunicorn_argv(port, workers):
 
 # The Celery workers: name → (queues, processes), each its own process as CELERY_TASK_ROUTES splits the
 # work: the shops' deliveries (and the short follow-ups: one process stays free for them while a store's
-# drain runs and its next one waits for the store), the sweeps and imports, the CRM.
-WORKERS = {"worker-drains": ("drains,celery", 3), "worker-sweeps": ("sweeps", 2), "worker-crm": ("crm", 1)}
+# drain runs and its next one waits for the store) on two workers, as a deployment that must not stop
+# taking deliveries when one dies runs them (the fault kills the first), the sweeps and imports, the CRM.
+WORKERS = {"worker-drains": ("drains,celery", 3), "worker-drains-2": ("drains,celery", 2),
+           "worker-sweeps": ("sweeps", 2), "worker-crm": ("crm", 1)}
 
 
 # The workers yield the CPU to the web process, as the README's deployment advises where they share
@@ -108,7 +110,7 @@ WORKERS = {"worker-drains": ("drains,celery", 3), "worker-sweeps": ("sweeps", 2)
 # owner), the sweeps, imports and the CRM's pushes last (nice 15: they catch up when the rush ebbs).
 # Their database sessions are named for them (PGAPPNAME), so that the drill gives those their priority too
 # (priority.py).
-WORKER_NICE = {"worker-drains": 5, "worker-sweeps": 15, "worker-crm": 15}
+WORKER_NICE = {"worker-drains": 5, "worker-drains-2": 5, "worker-sweeps": 15, "worker-crm": 15}
 
 
 def session_name(worker):
