@@ -6,14 +6,17 @@ hostile input and faults, then every invariant counted and the figures printed.
     .venv/bin/python benchmarks/drill.py --scale 300 --minutes 1 --beat-speedup 4 --crm-outage-seconds 20 \
         --same-second 0.1   # CI's small month (tests/drill/test_drill.py)
 
-What runs, each its own process (benchmarks/drill/processes.py): gunicorn (the console), a Celery worker
-for the queues "drains" and "celery", one for "sweeps" and one for "crm" (CELERY_TASK_ROUTES), beat
+What runs, each its own process (benchmarks/drill/processes.py): gunicorn (the console), two Celery workers
+for the queues "drains" and "celery" (nice 5), one for "sweeps" and one for "crm" (nice 15, their database
+sessions too: benchmarks/drill/priority.py; CELERY_TASK_ROUTES), beat
 (django-celery-beat's DatabaseScheduler), the sandbox HubSpot, the drill's
 shop (the WooCommerce sandbox living through the month, benchmarks/drill/shop.py) and a redis-server of
 the drill's own on a free port. The database is the drill's own (benchmarks/drill/database.py):
 dropped, created, migrated, the demo staff seeded (seed_demo without customers), agents' capacities set
 for the month, the shop and the CRM connected (benchmarks/drill/console.py). Nothing else on the
 machine is touched: no shared Redis, no other database, no process the drill did not start.
+Where the server runs without autovacuum (CI's configuration here), the drill vacuums and analyzes its
+own database as autovacuum would (benchmarks/drill/upkeep.py).
 
 The month (simulated time, compressed into --minutes of real time; the console's own clocks stay real,
 so its beat runs --beat-speedup times as often, an edit of its schedule a manager could make):
