@@ -1,12 +1,13 @@
-"""The background workers' database sessions run at the workers' own priority.
+"""The workers' database sessions run at their worker's priority: the deliveries' at nice 5, the
+sweeps' and the CRM's at nice 15.
 
 On this one machine PostgreSQL shares the two cores with everything else, and each session is a
 process at nice 0 whoever opened it: a sweep's or the CRM's query then takes the CPU from a page a
 person waits for, or from the deliveries, however low its worker runs. A deployment on one host gives
 the database's work the priority of whoever asked for it (an extension such as pg_prioritize, or
 this); one with a database server of its own has the same choice there. The drill names each worker's
-sessions (PGAPPNAME, processes.worker_argv) and sets the sessions of the background ones to their
-worker's nice every couple of seconds (a session opened after a fault is found on the next look).
+sessions (PGAPPNAME, processes.worker_argv) and sets each session to its worker's nice every couple
+of seconds (a session opened after a fault is found on the next look).
 Setting another user's process's priority needs root or the postgres user: without it the sessions
 keep nice 0, and the drill says so once.
 """
@@ -38,11 +39,11 @@ class Priorities:
         from django.db import connection
 
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND application_name = ANY(%s)", [list(self.nice_of)])
+            cursor.execute("SELECT pid, backend_start, application_name FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND application_name = ANY(%s)", [list(self.nice_of)])
             sessions = cursor.fetchall()
-        for pid, name in sessions:
-            if pid in self.done or self.refused:
+        for pid, started, name in sessions:
+            if (pid, started) in self.done or self.refused:
                 continue
             try:
                 os.setpriority(os.PRIO_PROCESS, pid, self.nice_of[name])
@@ -50,7 +51,7 @@ class Priorities:
                 continue  # ended meanwhile
             except PermissionError:
                 self.refused = True
-                self.report("  (the background workers' database sessions keep nice 0: setting another user's "
+                self.report("  (the workers' database sessions keep nice 0: setting another user's "
                             "process's priority needs root or the postgres user)")
                 return
-            self.done.add(pid)
+            self.done.add((pid, started))  # a pid the system hands out again is another session
