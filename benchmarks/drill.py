@@ -488,8 +488,8 @@ class Drill:
             "exceptions (kind, status)": exceptions,
             "process restarts": self.procs.restarts or "none",
             "autovacuum's work done by the drill (the server's is off)":
-                f"{self.upkeep.vacuumed} vacuums, {self.upkeep.analyzed} analyzes" if self.upkeep.settings and
-                self.upkeep.settings["autovacuum"] != "on" else "none (the server's autovacuum is on)",
+                f"{self.upkeep.vacuumed} vacuums, {self.upkeep.analyzed} analyzes" if self.upkeep in self.workers
+                else "none (the server's autovacuum is on)",
             "load average (1 min) at each progress line": " ".join(f"{x:.1f}" for x in self.loads),
         }
         load = f"{max(self.loads or [0]):.1f} at most ({os.cpu_count()} cores)"
