@@ -266,7 +266,7 @@ def accepting(args, env, items, broker, logs, procs):
     print(f"CPU per delivery: gunicorn {(cpu(resource.RUSAGE_CHILDREN) - kids0) / total * 1000:.2f} ms "
           f"(incl. warm-up), this client {own / total * 1000:.2f} ms")
     by_status = dict(InboundEvent.objects.values_list("status").annotate(n=Count("pk")))
-    queued = broker.llen("celery")
+    queued = broker.llen("drains")  # the drains' queue (CELERY_TASK_ROUTES)
     print(f"stored: {by_status}; wake-ups waiting in Redis: {queued} (more are scheduled for later)")
     lost = len(failures) + total - by_status.get(InboundEvent.Status.RECEIVED, 0)
     figure("webhook_accepted_per_second", (total - len(failures)) / elapsed, "deliveries/s", ">=", ACCEPT_RATE)
@@ -308,7 +308,7 @@ def check_drain_task():
 
 def start_worker(env, logs, name):
     return spawn([str(BIN / "celery"), "-A", "console", "worker", "--pool", "solo", "--loglevel", "WARNING",
-                  "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-webhooks-{name}@%h"],
+                  "--queues", "drains,celery", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-webhooks-{name}@%h"],
                  env, logs / f"{name}.log")
 
 
