@@ -96,7 +96,7 @@ def parse_args(argv=None):
     p.add_argument("--beat-pause", type=float, default=None, help="seconds beat stays stopped; default 8%% of the month")
     p.add_argument("--no-faults", action="store_true")
     p.add_argument("--settle-minutes", type=float, default=10.0, help="how long the console may take to catch up")
-    p.add_argument("--web-workers", type=int, default=3)
+    p.add_argument("--web-workers", type=int, default=4, help="gunicorn workers, as the README's deployment runs")
     p.add_argument("--database", help="the drill's database name (must contain 'drill')")
     p.add_argument("--progress", type=float, default=10.0, help="seconds between progress lines")
     p.add_argument("--out", type=Path, default=WORK, help="where the report and the run's files go")
@@ -168,7 +168,7 @@ class Drill:
         p.start("crm", crm_argv(self.ports["crm"], self.crm_token, console.owner_emails()))
         p.start("web", gunicorn_argv(self.ports["web"], args.web_workers))
         for name in WORKERS:
-            p.start(name, worker_argv(name))
+            p.start(name, worker_argv(name), nice=WORKER_NICE[name])
         p.start("beat", beat_argv(self.run_dir / "var"))
         for name in ("web", "crm"):
             if not wait_for_port(self.ports[name], p.procs[name], 120):
@@ -469,6 +469,7 @@ class Drill:
         report.latency_chart(self.work / "latency.png", processing_seconds(self.console.store_id),
                              agent_seconds(self.console.store_id, console.SHOP_SLUG)[0])
         report.probe_chart(self.work / "probe.png", self.probe, faults, self.started_at)
+        report.probe_csv(self.work / "probe.csv", self.probe)
         status = self.shop_status()
         exceptions = {f"{kind} ({state})": n for kind, state, n in ExceptionCase.objects.values_list(
             "kind", "status").annotate(n=Count("pk")).order_by("kind", "status")}

@@ -36,17 +36,35 @@ def wait_for_port(port, proc, timeout):
     return False
 
 
+def session_nice(pid, nice):
+    """Give the session `pid` leads the scheduler's weight of `nice`, where Linux groups each session's
+    processes (sched_autogroup_enabled, the default of desktop and many server kernels): the CPU is
+    then shared between sessions first, and a process's own nice counts only against the processes of
+    its session, so a worker at nice 15 in a session of its own weighs as much as the web's. Raising
+    the nice is every owner's right; a kernel without autogroups has no such file (nothing to do)."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(f"{nice}\n")
+    except OSError:
+        pass
+
+
 class Processes:
     def __init__(self, logs, env):
         self.logs, self.env = Path(logs), env
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.commands, self.procs, self.restarts = {}, {}, {}
+        self.commands, self.procs, self.restarts, self.nices = {}, {}, {}, {}
 
-    def start(self, name, argv):
+    def start(self, name, argv, nice=None):
+        """Start `argv` in a session of its own; `nice`: that session's weight (session_nice), kept for
+        restarts."""
         self.commands[name] = argv
+        if nice is not None:
+            self.nices[name] = nice
         with open(self.logs / f"{name}.log", "ab") as log:
             self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                                 start_new_session=True)
+        if self.nices.get(name):
+            session_nice(self.procs[name].pid, self.nices[name])
         return self.procs[name]
 
     def alive(self, name):
@@ -109,7 +127,8 @@ WORKERS = {"worker-drains": ("drains,celery", 3), "worker-drains-2": ("drains,ce
 # cores: a person waiting for a page comes first, the shops' deliveries next (a customer waits for an
 # owner), the sweeps, imports and the CRM's pushes last (nice 15: they catch up when the rush ebbs).
 # Their database sessions are named for them (PGAPPNAME), so that the drill gives those their priority too
-# (priority.py).
+# (priority.py). Each runs in a session of its own, which Linux may schedule as a group: the drill gives
+# the session the same weight (session_nice), else the nice would count for nothing against the web.
 WORKER_NICE = {"worker-drains": 5, "worker-drains-2": 5, "worker-sweeps": 15, "worker-crm": 15}
 
 

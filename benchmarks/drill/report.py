@@ -80,6 +80,13 @@ def probe_chart(path, probe, faults, start):
     plt.close(fig)
 
 
+def probe_csv(path, probe):
+    """Every timed answer of the probe (probe.py), for a closer look than the chart's: unix time, which
+    read, milliseconds."""
+    rows = sorted((t, kind, ms) for kind, points in probe.samples.items() for t, ms in points)
+    path.write_text("time,read,ms\n" + "".join(f"{t:.3f},{kind},{ms:.1f}\n" for t, kind, ms in rows))
+
+
 def markdown(*, args, load, figures, results, faults, start, counts, left_out, settled, charts):
     lines = [f"# The drill: {args.scale:,} customers, a month in {args.minutes:g} minutes",
              "", f"Run {datetime.fromtimestamp(start):%Y-%m-%d %H:%M}; load average {load}; "
