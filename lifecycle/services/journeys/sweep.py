@@ -14,8 +14,9 @@ from lifecycle.services.journeys.ending import subject_of
 from lifecycle.services.journeys.events import journey_day, step_missed_event
 from lifecycle.services.journeys.timing import missed_if_due_before
 
-# Steps per transaction: a day's worth of a large shop at once, while the locks stay short.
-SWEEP_BATCH = 5_000
+# Steps per transaction: their customers' exceptions and timelines are locked until it commits, at the
+# sweeps' low priority (see follow.py's BATCH).
+SWEEP_BATCH = 1_000
 
 
 def journeys_sweep(*, actor, now=None, batch=SWEEP_BATCH):
