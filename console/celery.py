@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_process_init
 from django.db import close_old_connections
 
 from console import redaction
@@ -27,6 +27,15 @@ app.conf["CELERY_DB_REUSE_MAX"] = 1000
 def _recycle_old_connections(sender=None, **kwargs):
     if not getattr(sender.request, "is_eager", False):
         close_old_connections()
+
+
+@worker_process_init.connect
+def _freeze_loaded(**kwargs):
+    """Each pool process: the loaded code out of the cycle collector's way (console/warm.py), so a full
+    collection does not pause a drain holding its store's lock."""
+    from console.warm import freeze_loaded
+
+    freeze_loaded()
 
 
 @after_setup_logger.connect
