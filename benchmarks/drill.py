@@ -7,8 +7,9 @@ hostile input and faults, then every invariant counted and the figures printed.
         --same-second 0.1   # CI's small month (tests/drill/test_drill.py)
 
 What runs, each its own process (benchmarks/drill/processes.py): gunicorn (the console), two Celery workers
-for the queues "drains" and "celery" (nice 5), one for "sweeps" and one for "crm" (nice 15, their database
-sessions too: benchmarks/drill/priority.py; CELERY_TASK_ROUTES), beat
+for the queues "drains" and "celery" (nice 5), one for "sweeps" and one for "crm" (nice 15; their sessions'
+scheduler groups too, processes.session_nice, and their database sessions, benchmarks/drill/priority.py;
+CELERY_TASK_ROUTES), beat
 (django-celery-beat's DatabaseScheduler), the sandbox HubSpot, the drill's
 shop (the WooCommerce sandbox living through the month, benchmarks/drill/shop.py) and a redis-server of
 the drill's own on a free port. The database is the drill's own (benchmarks/drill/database.py):

@@ -1,9 +1,10 @@
 """The sidebar, rendered once per shape.
 
 unfold renders its sidebar (unfold/helpers/app_list.html: every navigation link, then "All
-applications") on every admin page, and that render is a tenth of a customer screen's time. Its HTML
-depends only on which links the user may see, which one is active, the applications the user may
-open (`app_list`, which unfold's navigation.html passes in), the language and the script prefix: the links, titles and icons are the settings' (console/unfold_config.py). So
+applications") on every admin page, and that render was a tenth of a customer screen's time. Its
+HTML depends only on which links the user may see, which one is lit, the applications the user may
+open (`app_list`, which unfold's navigation.html passes in), the language and the script prefix: the
+links, titles and icons are the settings' (console/unfold_config.py). So
 templates/unfold/helpers/app_list.html calls {% sidebar %}, which renders unfold's own template the
 first time a shape is seen and hands out the same HTML for that shape afterwards (per process, the
 SHAPES most recent). A navigation with anything computed per request (a badge, a link callback) is
@@ -61,7 +62,8 @@ def shape_of(context):
         groups.append(items)
     apps = tuple((app.get("app_label"), tuple(model.get("object_name") for model in app.get("models", ())))
                  for app in context.get("app_list") or ())
-    return (get_language(), get_script_prefix(), bool(context.get("sidebar_show_all_applications")), tuple(groups), apps)
+    shown_all = bool(context.get("sidebar_show_all_applications"))
+    return get_language(), get_script_prefix(), shown_all, tuple(groups), apps
 
 
 @register.simple_tag(takes_context=True)
