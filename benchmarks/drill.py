@@ -236,7 +236,7 @@ class Drill:
         from drill.monitor import Monitor
         from drill.ops import Operations
         from drill.priority import Priorities
-        from drill.probe import Probe
+        from drill.probe import ProbeProcess
         from drill.upkeep import Upkeep
 
         args = self.args
@@ -245,8 +245,9 @@ class Drill:
                        disagree=args.erp_disagree, malformed=args.erp_malformed, seed=args.seed)
         self.crm = Crm(url=f"http://127.0.0.1:{self.ports['crm']}", connection_id=self.console.crm_id, seed=args.seed)
         self.agents = Agents(per_minute=args.agent_actions, seed=args.seed)
-        self.probe = Probe(base_url=f"http://127.0.0.1:{self.ports['web']}", username=console.MANAGER,
-                           password=console.PASSWORD, token=self.console.token, seed=args.seed)
+        self.probe = ProbeProcess(procs=self.procs, path=self.run_dir / "probe.jsonl", config={
+            "base_url": f"http://127.0.0.1:{self.ports['web']}", "username": console.MANAGER,
+            "password": console.PASSWORD, "token": self.console.token, "seed": args.seed})
         self.ops = Operations(shop_url=f"http://127.0.0.1:{self.ports['shop']}", erp=self.erp,
                               store_id=self.console.store_id,
                               consumer_key=self.keys["consumer_key"], consumer_secret=self.keys["consumer_secret"])

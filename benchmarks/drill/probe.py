@@ -3,12 +3,21 @@ customer screen (a session from the admin's login form) and the API lookup by em
 customers picked at random among those with orders, a few a second. Each answer's time is from the
 request sent to the body read, as the client sees it; answers other than 200 (the web process down
 for its restart) are counted apart, not timed.
+
+The probe runs in a process of its own (ProbeProcess; `python benchmarks/drill/probe.py CONFIG.json`),
+as a browser is: a thread of the drill shared the drill's interpreter lock with its agents, monitor and
+ERP, and an answer that had arrived waited for the lock before it was timed. Each answer is appended to
+a JSON-lines file as it comes, which the drill reads.
 """
 
+import json
 import random
 import re
+import signal
+import sys
 import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -17,13 +26,23 @@ SAMPLE_SECONDS = 20  # how often the customers to read are picked again
 
 
 class Probe:
-    def __init__(self, *, base_url, username, password, token, seed):
+    def __init__(self, *, base_url, username, password, token, seed, out=None):
         self.base, self.username, self.password, self.token = base_url.rstrip("/"), username, password, token
         self.rng = random.Random(f"drill-probe-{seed}")
         self.samples = {"screen": [], "api": []}  # (time, ms)
         self.failures = {"screen": 0, "api": 0}
         self.stopping = threading.Event()
         self.session = None
+        self.out = open(out, "a", buffering=1) if out else None  # noqa: SIM115 (one line per answer, to the end)
+
+    def _record(self, kind, at=None, ms=None):
+        """An answer: timed (at, ms), or not answered 200 (None)."""
+        if ms is None:
+            self.failures[kind] += 1
+        else:
+            self.samples[kind].append((at, ms))
+        if self.out:
+            self.out.write(json.dumps({"read": kind, "t": at, "ms": ms}) + "\n")
 
     def _login(self):
         session = requests.Session()
@@ -69,12 +88,12 @@ class Probe:
             answer.content  # noqa: B018 (read the whole body, as a browser does)
             elapsed = (time.perf_counter() - started) * 1000
         except (requests.RequestException, RuntimeError):
-            self.failures[kind] += 1
+            self._record(kind)
             return
         if answer.status_code == 200:
-            self.samples[kind].append((time.time(), elapsed))
+            self._record(kind, time.time(), elapsed)
         else:
-            self.failures[kind] += 1
+            self._record(kind)
 
 
 def _some_customers():
@@ -84,3 +103,58 @@ def _some_customers():
 
     return list(Customer.objects.filter(Exists(Order.objects.filter(customer=OuterRef("pk")))).exclude(email="")
                 .order_by("?").values_list("pk", "email")[:200])
+
+
+class ProbeProcess:
+    """The drill's handle on the probe's process: loop() starts it (through the drill's Processes) and
+    stops it once `stopping` is set; samples and failures are read from its file."""
+
+    def __init__(self, *, procs, config, path):
+        self.procs, self.config, self.path = procs, config, Path(path)
+        self.stopping = threading.Event()
+
+    def loop(self):
+        config = self.path.with_suffix(".json")
+        config.write_text(json.dumps({**self.config, "out": str(self.path)}))
+        self.procs.start("probe", [sys.executable, str(Path(__file__).resolve()), str(config)])
+        self.stopping.wait()
+        self.procs.stop("probe")
+
+    def _answers(self):
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.endswith("}")]
+
+    @property
+    def samples(self):
+        found = {"screen": [], "api": []}
+        for answer in self._answers():
+            if answer["ms"] is not None:
+                found[answer["read"]].append((answer["t"], answer["ms"]))
+        return found
+
+    @property
+    def failures(self):
+        found = {"screen": 0, "api": 0}
+        for answer in self._answers():
+            if answer["ms"] is None:
+                found[answer["read"]] += 1
+        return found
+
+
+def main(path):
+    """The probe's process: Django for picking customers (the drill's environment), then the loop until
+    SIGTERM."""
+    sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])]
+    import django
+
+    django.setup()
+    config = json.loads(Path(path).read_text())
+    probe = Probe(**config)
+    signal.signal(signal.SIGTERM, lambda *_: probe.stopping.set())
+    probe.loop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -87,3 +87,11 @@ def test_every_shop_order_ends_at_the_shops_last_status(small_month):
 
 def test_the_drill_exits_zero(small_month):
     assert small_month["code"] == 0, small_month["output"][-4000:]
+
+
+def test_the_probe_timed_screens_and_lookups_from_its_own_process(small_month):
+    """The probe runs beside the drill, as a browser does (benchmarks/drill/probe.py): its answers are in
+    the figures, timed."""
+    for figure in ("customer_screen_p50", "api_lookup_p99"):
+        found = re.search(rf"^FIGURE {figure}: (?P<ms>[\d.]+) ms .*\[(?P<n>\d+) ", small_month["output"], re.MULTILINE)
+        assert found and float(found["ms"]) > 0 and int(found["n"]) > 10, small_month["output"][-4000:]
