@@ -62,7 +62,9 @@ class Upkeep:
                 for table, vacuum, analyze in self.due(conn.execute(DUE).fetchall()):
                     if self.stopping.is_set():
                         return
-                    what = "VACUUM (ANALYZE)" if vacuum and analyze else "VACUUM" if vacuum else "ANALYZE"
+                    # One process, as an autovacuum worker: no parallel workers for the indexes.
+                    what = ("VACUUM (ANALYZE, PARALLEL 0)" if vacuum and analyze else "VACUUM (PARALLEL 0)" if vacuum
+                            else "ANALYZE")
                     conn.execute(f"{what} {table}")  # a name read off the catalog, not typed by anyone
                     self.vacuumed += vacuum
                     self.analyzed += analyze
