@@ -26,23 +26,16 @@ SAMPLE_SECONDS = 20  # how often the customers to read are picked again
 
 
 class Probe:
-    def __init__(self, *, base_url, username, password, token, seed, out=None):
+    def __init__(self, *, base_url, username, password, token, seed, out):
         self.base, self.username, self.password, self.token = base_url.rstrip("/"), username, password, token
         self.rng = random.Random(f"drill-probe-{seed}")
-        self.samples = {"screen": [], "api": []}  # (time, ms)
-        self.failures = {"screen": 0, "api": 0}
         self.stopping = threading.Event()
         self.session = None
-        self.out = open(out, "a", buffering=1) if out else None  # noqa: SIM115 (one line per answer, to the end)
+        self.out = open(out, "a", buffering=1)  # noqa: SIM115 (a line per answer, to the end: ProbeProcess reads it)
 
     def _record(self, kind, at=None, ms=None):
-        """An answer: timed (at, ms), or not answered 200 (None)."""
-        if ms is None:
-            self.failures[kind] += 1
-        else:
-            self.samples[kind].append((at, ms))
-        if self.out:
-            self.out.write(json.dumps({"read": kind, "t": at, "ms": ms}) + "\n")
+        """An answer: timed (at, ms), or not answered 200 (ms None)."""
+        self.out.write(json.dumps({"read": kind, "t": at, "ms": ms}) + "\n")
 
     def _login(self):
         session = requests.Session()
@@ -127,6 +120,7 @@ class ProbeProcess:
 
     @property
     def samples(self):
+        """{read: [(time, ms)]} of the answers timed."""
         found = {"screen": [], "api": []}
         for answer in self._answers():
             if answer["ms"] is not None:
@@ -135,10 +129,10 @@ class ProbeProcess:
 
     @property
     def failures(self):
+        """{read: how many were not answered 200}."""
         found = {"screen": 0, "api": 0}
         for answer in self._answers():
-            if answer["ms"] is None:
-                found[answer["read"]] += 1
+            found[answer["read"]] += answer["ms"] is None
         return found
 
 
