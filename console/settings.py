@@ -204,7 +204,7 @@ LOGIN_URL = "admin:login"
 # Failed logins (django-axes, console/logins.py): an account is locked after 5 failures, an address
 # (an office may share one) after 30, each until 15 minutes pass without another try or a manager
 # unlocks it (admin: Login lockouts).
-AUTHENTICATION_BACKENDS = ["console.logins.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["console.logins.LockoutBackend", "console.permissions.PermissionBackend"]
 AXES_HANDLER = "console.logins.LoginLimitsHandler"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = 5
