@@ -135,7 +135,7 @@ class CustomerList(_ReadView):
         lookups = _query(s.CustomerQuerySerializer, request)
         page = self.paginate_queryset(customers_for_api(request.user, extend=with_crm, **lookups))
         load_customer_details(request.user, page, interpret=order_meanings)
-        attach_health(page)  # the page's scores and trends: two queries
+        attach_health(page)  # the page's scores and trends, read with it
         attach_journeys(page)  # the page's current journeys and their steps: one query
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

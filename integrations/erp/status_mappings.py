@@ -30,10 +30,16 @@ def erp_status_map(profile):
 
 
 def _load(profile):
-    mapping = dict(DEFAULT_STATUS_MAPS.get(profile, {}))
-    mapping.update((status_key(raw, SYSTEM), canonical) for raw, canonical in
-                   ErpStatusMapping.objects.filter(profile=profile).values_list("raw_status", "canonical"))
-    return mapping
+    return _maps([profile])[profile]
+
+
+def _maps(profiles):
+    """{profile: its mapping} of each of `profiles`, in one query."""
+    maps = {profile: dict(DEFAULT_STATUS_MAPS.get(profile, {})) for profile in profiles}
+    for profile, raw, canonical in (ErpStatusMapping.objects.filter(profile__in=profiles)
+                                    .values_list("profile", "raw_status", "canonical")):
+        maps[profile][status_key(raw, SYSTEM)] = canonical
+    return maps
 
 
 def erp_status_mapping_set(*, profile, raw_status, canonical, actor):
@@ -59,8 +65,8 @@ def status_meanings():
     overlap (ERPNext's and Odoo's combinations are their own), and a value two profiles spell alike
     reads as the later profile's (generic, erpnext, odoo)."""
     merged = {}
-    for profile in ("generic", "erpnext", "odoo"):
-        merged.update(_load(profile))
+    for mapping in _maps(["generic", "erpnext", "odoo"]).values():  # in that order
+        merged.update(mapping)
     return {"": merged}
 
 

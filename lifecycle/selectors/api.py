@@ -21,6 +21,7 @@ from lifecycle.models import (
     Team,
     TimelineEvent,
 )
+from lifecycle.selectors.health import with_health
 from lifecycle.selectors.visibility import customers_visible_to, exceptions_visible_to
 from lifecycle.selectors.waiting import attach_trackers, waiting_for
 from lifecycle.normalise import normalize_email
@@ -42,6 +43,9 @@ SEE_EXCEPTIONS = "lifecycle.view_exceptioncase"
 _AGENT = ("id", "user__username", "user__first_name", "user__last_name")
 _CUSTOMER_FIELDS = ("id", "display_name", "email", "stage", "created_at", "ownership__since",
                     "ownership__team__slug", "ownership__team__name", *(f"ownership__agent__{f}" for f in _AGENT))
+# The score's columns (attach_health reads them; its trend comes as a column of the same read).
+_HEALTH_FIELDS = tuple(f"health__{name}" for name in ("score", "band", "components", "policy_version", "computed_at",
+                                                       "stale_since"))
 _ORDER_FIELDS = ("id", "customer_id", "system", "namespace", "number", "state", "total", "currency", "placed_at")
 _SOURCE_FIELDS = ("id", "order_id", "system", "raw_status", "observed_at")
 _EXCEPTION_FIELDS = ("id", "customer_id", "kind", "summary", "status", "severity", "due_at", "opened_at",
@@ -78,14 +82,20 @@ def _lookups(*, email=None, order_number=None, external_id=None):
         yield CustomerIdentity.objects.filter(value__in=values).values("customer_id") if value else None
 
 
+def _customers(extend):
+    """The API's one read of customers: each with its owner, its health score and trend (attach_health),
+    and what `extend` adds."""
+    queryset = with_health(Customer.objects.select_related("ownership__team", "ownership__agent__user")
+                           .only(*_CUSTOMER_FIELDS, *_HEALTH_FIELDS), lines=False)
+    return queryset if extend is None else extend(queryset)
+
+
 def customers_for_api(user, *, extend=None, **lookups):
     """The customers the user may see matching every lookup given (`email`, `order_number`,
     `external_id`; all of them when none is), owner joined; unordered (the paginator orders).
     `extend`: a function of the queryset adding the caller's columns (another app's, e.g. the CRM's
     ids: lifecycle knows nothing of them), read in the page's one query."""
-    queryset = Customer.objects.select_related("ownership__team", "ownership__agent__user").only(*_CUSTOMER_FIELDS)
-    if extend is not None:
-        queryset = extend(queryset)
+    queryset = _customers(extend)
     for matching in _lookups(**lookups):
         if matching is None:
             return queryset.none()
@@ -96,10 +106,7 @@ def customers_for_api(user, *, extend=None, **lookups):
 def customer_for_api(user, customer_id, *, interpret=None, extend=None):
     """One visible customer with its details, or None when it does not exist or the user may not see it
     (`extend`: as customers_for_api's)."""
-    queryset = Customer.objects.select_related("ownership__team", "ownership__agent__user").only(*_CUSTOMER_FIELDS)
-    if extend is not None:
-        queryset = extend(queryset)
-    customer = customers_visible_to(user, queryset.filter(pk=customer_id)).first()
+    customer = customers_visible_to(user, _customers(extend).filter(pk=customer_id)).first()
     if customer is not None:
         load_customer_details(user, [customer], interpret=interpret)
     return customer

@@ -182,14 +182,17 @@ def trends_of(customer_ids, points=TREND_POINTS):
     return {customer_id: sorted(rows, key=lambda row: row[0]) for customer_id, rows in found.items()}
 
 
-def with_health(queryset):
-    """Customers read with their score, trend and the policy's band lines in the same query (the
-    customer screen's one read of its customer: the health section costs no query of its own)."""
+def with_health(queryset, *, lines=True):
+    """Customers read with their score, trend and (`lines`) the policy's band lines in the same query
+    (the customer screen's one read of its customer, a page of the API: health costs no query of its
+    own)."""
+    queryset = queryset.select_related("health").annotate(
+        health_trend=RawSQL(_trend_sql(), (), output_field=JSONField()))
+    if not lines:
+        return queryset
     policy = HealthPolicy.objects.order_by("pk")
-    return queryset.select_related("health").annotate(
-        health_trend=RawSQL(_trend_sql(), (), output_field=JSONField()),
-        health_low=Subquery(policy.values("intervene_below")[:1]),
-        health_high=Subquery(policy.values("expand_above")[:1]))
+    return queryset.annotate(health_low=Subquery(policy.values("intervene_below")[:1]),
+                             health_high=Subquery(policy.values("expand_above")[:1]))
 
 
 def _trend_sql():
@@ -237,13 +240,12 @@ def _moment(value):
 
 
 def attach_health(customers):
-    """Set `health_view` on each customer of an API page (None without a score row): two queries."""
-    ids = [c.pk for c in customers]
-    scores = {s.customer_id: s for s in HealthScore.objects.filter(customer_id__in=ids)}
-    trends = trends_of([i for i in ids if i in scores])
+    """Set `health_view` on each customer of an API page read through with_health (None without a
+    score row): no query, the page's own read carried the scores and trends."""
     for customer in customers:
-        score = scores.get(customer.pk)
-        customer.health_view = view_of(score, trends.get(customer.pk, ())) if score is not None else None
+        score = customer.health if _has_score_row(customer) else None
+        trend = [(_moment(at), value, band) for at, value, band in customer.health_trend or []]
+        customer.health_view = view_of(score, trend) if score is not None else None
     return customers
 
 

@@ -119,6 +119,13 @@ def _subject(step_id):
 
 
 # --- the API ---------------------------------------------------------------------------------------
+# What the API shows of a journey and its steps (a step's evidence and a version's steps stay unread).
+_API_STEP_FIELDS = ("id", "journey_id", "customer_id", "position", "key", "name", "state", "due_at", "calendar_due_at",
+                    "done_at", "duplicated", "team__slug", "team__name", "journey__customer_id", "journey__status",
+                    "journey__started_at", "journey__ended_at", "journey__end_reason", "journey__playbook__name",
+                    "journey__version__number")
+
+
 def attach_journeys(customers):
     """Set `current_journey` (the running one, else the latest; None without one) and `journey_steps`
     (its steps in order) on each customer: one query for a page of customers (every journey's steps:
@@ -129,8 +136,8 @@ def attach_journeys(customers):
     if not customers:
         return customers
     by_journey = defaultdict(list)
-    for step in (JourneyStep.objects.filter(journey__customer__in=[c.pk for c in customers])
-                 .select_related("journey__playbook", "journey__version", "team").defer("journey__version__steps")
+    for step in (JourneyStep.objects.filter(customer_id__in=[c.pk for c in customers])
+                 .select_related("journey__playbook", "journey__version", "team").only(*_API_STEP_FIELDS)
                  .order_by("journey_id", "position", "id")):
         by_journey[step.journey_id].append(step)
     current = {}

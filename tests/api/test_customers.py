@@ -174,7 +174,9 @@ def test_query_count_is_the_same_for_one_and_five_matching_customers(role, reque
     assert len(body["results"]) == 5
     assert all(len(c["orders"]) == 3 and len(c["orders"][0]["sources"]) == 2 for c in body["results"])
     assert five == one
-    assert one <= 10, f"{one} queries for a lookup"
+    # the token, the user's permissions, the customers (with health and CRM), their orders, the orders'
+    # sources, exceptions, journey steps; and an agent's Agent row
+    assert one <= {"manager": 7, "support_agent": 8}[role], f"{one} queries for a lookup"
 
 
 def test_one_huge_customer_is_capped_and_counted_in_bounded_queries(manager):
@@ -184,7 +186,7 @@ def test_one_huge_customer_is_capped_and_counted_in_bounded_queries(manager):
     assert body["orders"][0]["placed_at"] > body["orders"][-1]["placed_at"]  # the latest ones
     assert len(body["open_exceptions"]) == OPEN_EXCEPTIONS_PER_CUSTOMER
     assert body["open_exceptions_total"] == busy.exceptions.filter(status__in=OPEN_STATUSES).count()
-    assert queries <= 11, f"{queries} queries for one customer"  # with its health's and its journey's
+    assert queries <= 9, f"{queries} queries for one customer"  # a lookup's seven and the two totals
 
 
 def test_list_query_count_does_not_grow_with_the_page(manager):
