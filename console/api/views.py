@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from console.api import serializers as s
 from console.selectors.crm import with_crm
 from console.views.customers import order_meanings
+from lifecycle.db.rows import prepared_reads
 from lifecycle.models import Customer, ExceptionCase, TimelineEvent
 from lifecycle.selectors.api import (
     customer_for_api,
@@ -111,6 +112,10 @@ def _query(serializer_class, request):
 
 class _ReadView(GenericAPIView):
     permission_classes = PERMISSIONS
+
+    def dispatch(self, request, *args, **kwargs):
+        with prepared_reads():  # a lookup runs the same few statements every time: planned once
+            return super().dispatch(request, *args, **kwargs)
 
 
 class CustomerList(_ReadView):

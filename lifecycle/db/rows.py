@@ -543,6 +543,29 @@ def cursor(native=False):
     yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
+@contextlib.contextmanager
+def prepared_reads():
+    """Within the block, the ORM's statements too bind their parameters on the server on PostgreSQL,
+    so psycopg prepares those the connection runs often (see `cursor`): for the reads a person waits
+    on, the same few statements each time (an API lookup's page of customers took PostgreSQL 2.6 ms
+    to plan and 0.3 ms to run). Elsewhere, and on a connection the block had to open again, nothing
+    changes."""
+    db = _db()
+    if db.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    db.close_if_health_check_failed()  # as Django does before a request's first query
+    db.ensure_connection()
+    raw = db.connection
+    kept, raw.cursor_factory = raw.cursor_factory, ServerBindingCursor
+    try:
+        yield
+    finally:
+        raw.cursor_factory = kept
+
+
 def _load_times_natively(raw, db):
     """Read timestamptz with psycopg's own (C) loader where it gives what Django's gives: Django
     registers a loader in Python that stamps every time with the connection's zone, a tenth of the

@@ -1,0 +1,37 @@
+"""The read API's statements bind on the server (lifecycle.db.rows.prepared_reads): a lookup run often
+is planned once per connection, answers as before, and every other query keeps Django's cursor."""
+
+import pytest
+from django.db import connection
+
+from tests.api.conftest import token_client
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+CUSTOMERS = "/api/v1/customers/"
+
+
+def _prepared():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+def test_a_lookup_run_often_is_planned_once_and_answers_the_same(world, manager):
+    client = token_client(manager)
+    first = client.get(CUSTOMERS, {"email": "anna@example.com"}).json()
+    assert [c["email"] for c in first["results"]] == ["anna@example.com"] and first["results"][0]["orders"]
+    assert not any("lifecycle_customer" in statement for statement in _prepared())
+
+    answers = [client.get(CUSTOMERS, {"email": email}).json() for email in ["anna@example.com"] * 6]
+
+    assert all(answer == first for answer in answers)
+    prepared = _prepared()
+    assert any('FROM "lifecycle_customer"' in statement for statement in prepared)  # the page of customers
+    assert any('FROM "lifecycle_order"' in statement for statement in prepared)  # and its orders
+    assert client.get(CUSTOMERS, {"email": "nobody@example.com"}).json()["results"] == []
+
+
+def test_outside_the_api_queries_bind_on_the_client_again(world, manager):
+    token_client(manager).get(CUSTOMERS, {"email": "anna@example.com"})
+    with connection.cursor() as cursor:
+        assert type(cursor.cursor).__name__ == "Cursor"  # Django's client-binding cursor, not ServerBindingCursor
