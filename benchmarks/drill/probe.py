@@ -87,6 +87,8 @@ class Probe:
             self._record(kind, time.time(), elapsed)
         else:
             self._record(kind)
+            if session and "/login/" in answer.headers.get("Location", ""):
+                self.session = None  # signed out (a new deployment's sessions): sign in again, as a person does
 
 
 def _some_customers():
