@@ -36,6 +36,7 @@ from integrations.models import StoreConnection
 from integrations.woocommerce import statuses
 from integrations.woocommerce.status_mappings import status_map_for_store
 from lifecycle.actors import Actor, ActorKind
+from lifecycle.db.rows import prepared_reads
 from lifecycle.models import (
     STAGE_TRANSITIONS,
     Agent,
@@ -537,6 +538,13 @@ def query_with(request, **changes):
 
 
 def customer_screen(request, customer_id):
+    """The screen (or the refusal), rendered inside prepared_reads: its statements are the same for every
+    customer, so a connection plans each once; the template reads too, hence rendered here."""
+    with prepared_reads():
+        return _customer_screen(request, customer_id).render()
+
+
+def _customer_screen(request, customer_id):
     customer = screen.customer_for_screen(request.user, customer_id, extend=crm_columns(request.user))
     if customer is None:  # another team's (403: who owns it, whom to ask) or none (404), in the layout
         return refusals.customer_refused(request, customer_id)
