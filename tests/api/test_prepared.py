@@ -21,12 +21,12 @@ def test_a_lookup_run_often_is_planned_once_and_answers_the_same(world, manager)
     client = token_client(manager)
     first = client.get(CUSTOMERS, {"email": "anna@example.com"}).json()
     assert [c["email"] for c in first["results"]] == ["anna@example.com"] and first["results"][0]["orders"]
-    assert not any("lifecycle_customer" in statement for statement in _prepared())
+    before = set(_prepared())  # the fixture's own hot writes prepare theirs
 
     answers = [client.get(CUSTOMERS, {"email": email}).json() for email in ["anna@example.com"] * 6]
 
     assert all(answer == first for answer in answers)
-    prepared = _prepared()
+    prepared = set(_prepared()) - before
     assert any('FROM "lifecycle_customer"' in statement for statement in prepared)  # the page of customers
     assert any('FROM "lifecycle_order"' in statement for statement in prepared)  # and its orders
     assert client.get(CUSTOMERS, {"email": "nobody@example.com"}).json()["results"] == []
