@@ -3,13 +3,12 @@
 from collections import defaultdict
 
 from django import forms
-from django.db.models import Count, F, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from console.admin.base import owner_of
-from lifecycle.models import OPEN_STATUSES, STAGE_TRANSITIONS, Agent, Customer, ExceptionCase, Ownership, Stage, Team
+from lifecycle.db import routing as routing_rows
+from lifecycle.models import STAGE_TRANSITIONS, Agent, Customer, Stage, Team
 from lifecycle.selectors.customers import agent_choice_label
 
 
@@ -39,27 +38,18 @@ def _move_label(label, sources, target, backward):
 
 
 # --- choosing an agent -------------------------------------------------------------------------
-def _held(queryset, field):
-    """A correlated COUNT per agent (a JOIN of both relations would multiply customers by exceptions)."""
-    counted = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
-
 def assignable_agents(team=None):
     """The agents who can be given work now: on shift (Agent.is_available) with an active login, in
     `team` (a Team or its id) or in any team when None; by name.
 
-    Each carries `customers_owned`, `exceptions_open` and `open_items` (their sum: what the agent
-    holds, counted as routing counts it, lifecycle/db/routing.py agent_loads) and its `teams`
-    prefetched, so labelling a long list costs no query per agent."""
+    Each carries `open_items` (what the agent holds, customers owned + open exceptions assigned, as
+    routing counts it; counted up to the largest capacity + 1: lifecycle/db/routing.py held) and its
+    `teams` prefetched, so labelling a long list costs no query per agent."""
     agents = Agent.objects.filter(is_available=True, user__is_active=True)
     if team is not None:
         agents = agents.filter(teams=team)
     return (
-        agents.select_related("user").prefetch_related("teams")
-        .annotate(customers_owned=_held(Ownership.objects.all(), "agent"),
-                  exceptions_open=_held(ExceptionCase.objects.filter(status__in=OPEN_STATUSES), "assignee"))
-        .annotate(open_items=F("customers_owned") + F("exceptions_open"))
+        agents.select_related("user").prefetch_related("teams").annotate(open_items=routing_rows.held())
         .order_by("user__first_name", "user__last_name", "user__username")
     )
 

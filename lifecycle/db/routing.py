@@ -8,8 +8,10 @@ took to run them, and the routing figure's budget is 5 ms for the whole decision
 import functools
 
 from django.db import connection
+from django.db.models import IntegerField
+from django.db.models.expressions import RawSQL
 
-from lifecycle.db.sql import col, marks, table
+from lifecycle.db.sql import col, literals, marks, quote, table
 from lifecycle.models import OPEN_STATUSES, Agent, ExceptionCase, Handoff, Order, Ownership, RoutingRule, StagePolicy
 
 
@@ -40,6 +42,25 @@ def agent_loads(team_id):
     with connection.cursor() as cursor:
         cursor.execute(_loads_sql(), [*[str(s) for s in OPEN_STATUSES], team_id])
         return cursor.fetchall()
+
+
+@functools.cache
+def _held_sql():
+    agent_id = f"{table(Agent)}.{quote(Agent._meta.pk.column)}"  # the query of agents it is a column of
+    bound = f"(SELECT MAX({col(Agent, 'capacity', 'm')}) FROM {table(Agent)} m) + 1"
+    owned = (f"SELECT 1 FROM {table(Ownership)} o WHERE {col(Ownership, 'agent', 'o')} = {agent_id} LIMIT {bound}")
+    assigned = (f"SELECT 1 FROM {table(ExceptionCase)} x WHERE {col(ExceptionCase, 'assignee', 'x')} = {agent_id} "
+                f"AND {col(ExceptionCase, 'status', 'x')} IN ({literals(OPEN_STATUSES)}) LIMIT {bound}")
+    return f"(SELECT COUNT(*) FROM ({owned}) o) + (SELECT COUNT(*) FROM ({assigned}) x)"
+
+
+def held():
+    """An agent's open items (customers owned + open exceptions assigned) as a column of a query of
+    agents, for the lists a person picks an agent from (labelled by agent_choice_label). Each part is
+    counted up to the largest capacity + 1: whether an agent has room, and how much, stay exact,
+    while an agent holding thousands costs a few index entries, not a walk of them all (on 200,000
+    customers, counting every agent's load in full took the customer screen 140 ms)."""
+    return RawSQL(_held_sql(), (), output_field=IntegerField())
 
 
 RULE_FIELDS = ["id", "team", "priority", "stage", "store", "country", "min_order_total", "max_order_total",

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import BigIntegerField, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from lifecycle import statuses
 from lifecycle.actors import ActorKind
+from lifecycle.db import routing as routing_rows
 from lifecycle.db.sql import frozen_columns, raw_columns
 from lifecycle.models import (
     CLOSED_STATUSES,
@@ -35,7 +36,6 @@ from lifecycle.models import (
     Order,
     OrderSourceState,
     OrderState,
-    Ownership,
     Stage,
     System,
     Team,
@@ -473,24 +473,19 @@ def agent_choice_label(name, teams, held, capacity):
     """How an agent reads wherever someone picks one: "Amira Haddad (Sales, Support): 12 of 40 open
     items", ", at capacity" when full (console/admin/forms.py agent_label says it the same way)."""
     name = f"{name} ({', '.join(teams)})" if teams else name
+    if held > capacity:  # counted only this far (lifecycle/db/routing.py held)
+        return gettext("%(name)s: more than %(capacity)d open items, at capacity") % {"name": name,
+                                                                                      "capacity": capacity}
     load = gettext("%(name)s: %(held)d of %(capacity)d open items") % {"name": name, "held": held,
                                                                        "capacity": capacity}
-    return load + gettext(", at capacity") if held >= capacity else load
-
-
-def _held(queryset, field):
-    """A correlated COUNT per agent, as console/admin/forms.py assignable_agents counts the load."""
-    counted = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+    return load + gettext(", at capacity") if held == capacity else load
 
 
 def _assignable_agents():
     """Every active agent as (agent id, user id, label, team id or None, on shift), one query over
     memberships; the label names the agent's teams and what they hold against their capacity."""
     rows = list(
-        Agent.objects.filter(user__is_active=True)
-        .annotate(held=_held(Ownership.objects.all(), "agent")
-                  + _held(ExceptionCase.objects.filter(status__in=OPEN_STATUSES), "assignee"))
+        Agent.objects.filter(user__is_active=True).annotate(held=routing_rows.held())
         .order_by("user__first_name", "user__last_name", "user__username", "teams__name")
         .values_list("pk", "user_id", "user__username", "user__first_name", "user__last_name", "teams",
                      "teams__name", "capacity", "is_available", "held")

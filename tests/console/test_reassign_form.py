@@ -158,6 +158,28 @@ def test_loads_are_what_routing_counts(db):
     assert ExceptionCase.objects.filter(assignee=amira, status__in=OPEN_STATUSES).count() == 1
 
 
+def test_a_load_past_every_capacity_is_counted_only_that_far_and_reads_as_more_than_capacity(db):
+    # Given the largest capacity is 3: Amira holds 4 customers and 3 exceptions, Ben exactly 3, Sara 1
+    amira = _agent("Amira", "Haddad", teams=["sales"], capacity=2)
+    _give_customers(amira, "sales", 4)
+    _give_exceptions(amira, 3)
+    ben = _agent("Ben", "Okafor", teams=["sales"], capacity=3)
+    _give_customers(ben, "sales", 3)
+    sara = _agent("Sara", "Lind", teams=["sales"], capacity=3)
+    _give_customers(sara, "sales", 1)
+    Agent.objects.exclude(pk__in=[amira.pk, ben.pk, sara.pk]).update(capacity=1)
+    # Then each part is counted up to 3 + 1, and what fits in a capacity is exact
+    listed = {agent.pk: agent.open_items for agent in assignable_agents(team("sales"))}
+    assert listed == {amira.pk: 4 + 3, ben.pk: 3, sara.pk: 1}
+    Ownership.objects.filter(agent=amira).update(agent=None)  # what a manager's move leaves
+    _give_customers(amira, "sales", 9)
+    assert {a.pk: a.open_items for a in assignable_agents(team("sales"))}[amira.pk] == 4 + 3  # not 9 + 3
+    labels = [label for _, label in AgentChoiceField(team=team("sales")).choices][1:]
+    assert labels == ["Amira Haddad (Sales): more than 2 open items, at capacity",
+                      "Ben Okafor (Sales): 3 of 3 open items, at capacity",
+                      "Sara Lind (Sales): 1 of 3 open items"]
+
+
 def test_a_team_narrows_the_choice_to_its_members(db):
     sara = _agent("Sara", "Lind", teams=["sales"])
     max_ = _agent("Max", "Berg", teams=["marketing"])
