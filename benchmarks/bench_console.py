@@ -253,7 +253,9 @@ def diagnose(client, url, label, queries, timing=None, explain=False, top=3, **h
     print(f"  {label}: {len(queries)} queries, {total:.0f} ms in the database driver (ms resolution); slowest:")
     for ms, i, sql in ranked:
         print(f"    #{i + 1} {ms:.0f} ms: {sql[:400]}{'…' if len(sql) > 400 else ''}")
-        if (explain or ms >= EXPLAIN_FROM_MS) and sql.lstrip().upper().startswith("SELECT"):
+        if "$1" in sql:  # bound on the server (rows.prepared_reads): the log keeps no parameters to explain it with
+            print(f"    (#{i + 1} was bound on the server: run it by hand to EXPLAIN it)")
+        elif (explain or ms >= EXPLAIN_FROM_MS) and sql.lstrip().upper().startswith("SELECT"):
             with transaction.atomic(), connection.cursor() as cursor:
                 if jit_off:
                     cursor.execute("SET LOCAL jit = off")  # as the page ran it
