@@ -16,7 +16,7 @@ from django.db.models import BigIntegerField, Exists, F, OuterRef, Q, Subquery, 
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from lifecycle import statuses
 from lifecycle.actors import ActorKind
@@ -474,8 +474,8 @@ def agent_choice_label(name, teams, held, capacity):
     items", ", at capacity" when full (console/admin/forms.py agent_label says it the same way)."""
     name = f"{name} ({', '.join(teams)})" if teams else name
     if held > capacity:  # counted only this far (lifecycle/db/routing.py held)
-        return gettext("%(name)s: more than %(capacity)d open items, at capacity") % {"name": name,
-                                                                                      "capacity": capacity}
+        more = ngettext("more than %(capacity)d open item", "more than %(capacity)d open items", capacity)
+        return gettext("%(name)s: %(more)s, at capacity") % {"name": name, "more": more % {"capacity": capacity}}
     load = gettext("%(name)s: %(held)d of %(capacity)d open items") % {"name": name, "held": held,
                                                                        "capacity": capacity}
     return load + gettext(", at capacity") if held == capacity else load
