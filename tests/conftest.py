@@ -72,3 +72,15 @@ def shared_fixture():
         return full
 
     return path
+
+
+@pytest.fixture
+def prepared_statements(db):
+    """The statements this connection has prepared on PostgreSQL (pg_prepared_statements), as a set."""
+
+    def statements():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return {statement for (statement,) in cursor.fetchall()}
+
+    return statements

@@ -10,18 +10,12 @@ from tests.factories import make_order, make_owned_customer
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
-def _prepared():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [statement for (statement,) in cursor.fetchall()]
-
-
-def test_a_screen_viewed_often_is_planned_once_and_reads_the_same(client, manager):
+def test_a_screen_viewed_often_is_planned_once_and_reads_the_same(client, manager, prepared_statements):
     customers = [make_owned_customer(email=f"c{n}@example.com", name=f"Customer {n}") for n in range(7)]
     for customer in customers:
         make_order(customer, number=f"10{customer.pk}")
     client.force_login(manager)
-    before = set(_prepared())  # the fixtures' own hot writes prepare theirs
+    before = prepared_statements()  # the fixtures' own hot writes prepare theirs
 
     pages = [client.get(f"/console/customers/{customer.pk}/") for customer in customers]
 
@@ -29,7 +23,7 @@ def test_a_screen_viewed_often_is_planned_once_and_reads_the_same(client, manage
     for customer, page in zip(customers, pages, strict=True):
         text = page.content.decode()
         assert customer.display_name in text and f"10{customer.pk}" in text
-    prepared = set(_prepared()) - before
+    prepared = prepared_statements() - before
     assert any('FROM "lifecycle_customer"' in statement for statement in prepared)  # the screen's customer
     assert any('FROM "lifecycle_order"' in statement for statement in prepared)  # its orders
     assert any('FROM "lifecycle_timelineevent"' in statement for statement in prepared)  # its timeline
